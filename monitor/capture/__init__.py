@@ -1,0 +1,8 @@
+"""Passive capture: sans-io packet parsers, a pipeline that turns frames into observations,
+and thin I/O edges (an AF_PACKET socket, pcap replay).
+
+Everything under this package except :mod:`socket` and :mod:`replay` is pure: bytes in,
+records out, no clocks and no syscalls, so the same code runs live, on a pcap and in tests.
+The hot path parses raw bytes by hand; scapy is only used at the edges (BPF compilation,
+pcap I/O, crafting test packets) because its dissectors manage ~600 TLS packets/s.
+"""
