@@ -1,0 +1,1 @@
+"""Council meetings: where they come from (sources) and which are in scope."""
