@@ -1,0 +1,314 @@
+"""The ``chamberguard`` command (DESIGN §7). Subcommands are thin: parse, call a service, print."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from allowlist.clock import ClerkAction
+from allowlist.macs import MacError, normalise_mac
+from allowlist.names import DomainError, normalise_domain
+from api.errors import ServiceError
+from monitor.settings import ConfigError, Settings, load_settings
+from monitor.store.db import Database
+
+log = logging.getLogger("chamberguard")
+
+
+class CliError(Exception):
+    """A user-facing error: printed without a traceback, exit status 2."""
+
+
+def parse_time(value: str) -> datetime:
+    """ISO 8601; a time without a zone is Europe/London local time (what a clerk means)."""
+    from allowlist.clock import LONDON
+
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        raise CliError(f"{value!r} is not an ISO 8601 time (e.g. 2026-11-26T19:30)") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=LONDON)
+    return t.astimezone(UTC)
+
+
+def _ctx(args: argparse.Namespace) -> tuple[Settings, Database]:
+    settings = load_settings(args.config)
+    return settings, Database(settings.database_url)
+
+
+def _upgrade(settings: Settings) -> None:
+    from monitor.store.migrate import upgrade
+
+    upgrade(settings.database_url)
+
+
+# -- commands ------------------------------------------------------------------------------
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    _upgrade(settings)
+    print(f"database at revision head ({settings.database_url.split('://')[0]})")
+    return 0
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from api.users.service import create_user
+
+    settings, db = _ctx(args)
+    password = args.password
+    if password is None:
+        password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass()
+    with db.session() as s:
+        u = create_user(s, username=args.username, password=password, role=args.role, actor="cli")
+        print(json.dumps({"id": u.id, "username": u.username, "role": u.role}))
+    return 0
+
+
+def cmd_token_add(args: argparse.Namespace) -> int:
+    from api.users.service import create_token
+
+    _, db = _ctx(args)
+    with db.session() as s:
+        print(create_token(s, username=args.username, name=args.name, actor="cli"))
+    return 0
+
+
+def cmd_member_add(args: argparse.Namespace) -> int:
+    from api.members.service import create_member
+
+    _, db = _ctx(args)
+    with db.session() as s:
+        m = create_member(s, name=args.name, email=args.email, actor="cli")
+        print(json.dumps({"id": m.id, "name": m.name}))
+    return 0
+
+
+def cmd_device_add(args: argparse.Namespace) -> int:
+    from api.devices.service import register_device
+    from api.members.service import get_member
+
+    _, db = _ctx(args)
+    with db.session() as s:
+        member_id = get_member(s, name=args.member).id if args.member else None
+        d = register_device(s, mac=args.mac, member_id=member_id, label=args.label, actor="cli")
+        print(json.dumps({"id": d.id, "mac": d.mac, "member_id": d.member_id,
+                          "randomised": d.randomised}))
+    return 0
+
+
+def cmd_meetings_add(args: argparse.Namespace) -> int:
+    from api.meetings.service import create_meeting
+
+    _, db = _ctx(args)
+    start = parse_time(args.start)
+    end = parse_time(args.end) if args.end else start + timedelta(hours=3)
+    with db.session() as s:
+        m = create_meeting(s, title=args.title, start=start, end=end, room=args.room, actor="cli")
+        print(json.dumps({"id": m.id, "title": m.title, "start": m.start.isoformat(),
+                          "end": m.end.isoformat()}))
+    return 0
+
+
+def cmd_meetings_list(args: argparse.Namespace) -> int:
+    from api.meetings.service import list_meetings, meeting_dict
+
+    settings, db = _ctx(args)
+    grace = timedelta(minutes=settings.policy.grace_minutes)
+    with db.session() as s:
+        rows = [meeting_dict(m, grace=grace) for m in list_meetings(s)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for r in rows:
+            print(f"{r['id']:>5}  {r['start']}  {r['state']:<11} {r['title']}")
+    return 0
+
+
+def _clerk(action: ClerkAction) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        from api.meetings.service import clerk_action, meeting_dict
+
+        settings, db = _ctx(args)
+        grace = timedelta(minutes=settings.policy.grace_minutes)
+        with db.session() as s:
+            m = clerk_action(s, meeting_id=args.meeting_id, action=action, actor=args.actor,
+                             grace=grace)
+            print(json.dumps(meeting_dict(m, grace=grace)))
+        return 0
+
+    return run
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from monitor.store.policy_loader import load_policy
+
+    settings, db = _ctx(args)
+    try:
+        domain = normalise_domain(args.domain)
+        mac = normalise_mac(args.device) if args.device else None
+    except (DomainError, MacError) as exc:
+        raise CliError(str(exc)) from None
+    at = parse_time(args.at) if args.at else datetime.now(UTC)
+    with db.session() as s:
+        policy = load_policy(s, settings, at)
+    decision = policy.decide(domain, mac, at)
+    out: dict[str, Any] = decision.as_dict()
+    out["at"] = at.isoformat()
+    out["device"] = mac
+    out["mode"] = policy.mode.value
+    out["platform_name"] = policy.platform_name(decision.platform)
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from monitor.daemon import GateDaemon
+
+    settings, db = _ctx(args)
+    _upgrade(settings)
+    _use_uvloop()
+    asyncio.run(GateDaemon(settings, db).run())
+    return 0
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    settings, db = _ctx(args)
+    _upgrade(settings)
+    app = create_app(settings, db)
+    uvicorn.run(app, host=args.host or settings.web.host, port=args.port or settings.web.port,
+                log_level="warning", proxy_headers=True)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Gate and web in one process (small installs)."""
+    import uvicorn
+
+    from api.app import create_app
+    from monitor.daemon import GateDaemon
+
+    settings, db = _ctx(args)
+    _upgrade(settings)
+    app = create_app(settings, db)
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.web.host, port=settings.web.port,
+                                           log_level="warning"))
+
+    async def both() -> None:
+        gate = GateDaemon(settings, db)
+        task = asyncio.create_task(gate.run())
+        try:
+            await server.serve()
+        finally:
+            gate.stop()
+            await task
+
+    _use_uvloop()
+    asyncio.run(both())
+    return 0
+
+
+def _use_uvloop() -> None:
+    try:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:  # pragma: no cover
+        pass
+
+
+# -- parser --------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="chamberguard", description=__doc__)
+    p.add_argument("--config", default=os.environ.get("CHAMBERGUARD_CONFIG"),
+                   help="TOML config file (default: $CHAMBERGUARD_CONFIG)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("run", help="gate and web in one process").set_defaults(func=cmd_run)
+    sub.add_parser("gate", help="the privileged gateway daemon").set_defaults(func=cmd_gate)
+    w = sub.add_parser("web", help="the unprivileged web app")
+    w.add_argument("--host")
+    w.add_argument("--port", type=int)
+    w.set_defaults(func=cmd_web)
+
+    db = sub.add_parser("db").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+
+    user = sub.add_parser("user").add_subparsers(dest="user_command", required=True)
+    ua = user.add_parser("add", help="create a user")
+    ua.add_argument("username")
+    ua.add_argument("--role", required=True)
+    ua.add_argument("--password", help="(visible in the process list; prefer --password-stdin)")
+    ua.add_argument("--password-stdin", action="store_true")
+    ua.set_defaults(func=cmd_user_add)
+    ut = user.add_parser("token", help="create an API token for a user")
+    ut.add_argument("username")
+    ut.add_argument("--name", default="automation")
+    ut.set_defaults(func=cmd_token_add)
+
+    member = sub.add_parser("member").add_subparsers(dest="member_command", required=True)
+    ma = member.add_parser("add")
+    ma.add_argument("name")
+    ma.add_argument("--email")
+    ma.set_defaults(func=cmd_member_add)
+
+    device = sub.add_parser("device").add_subparsers(dest="device_command", required=True)
+    da = device.add_parser("add")
+    da.add_argument("mac")
+    da.add_argument("--member", help="member name (omit for a known but unregistered device)")
+    da.add_argument("--label", default="")
+    da.set_defaults(func=cmd_device_add)
+
+    meetings = sub.add_parser("meetings").add_subparsers(dest="meetings_command", required=True)
+    mad = meetings.add_parser("add", help="a manual meeting")
+    mad.add_argument("--title", required=True)
+    mad.add_argument("--start", required=True, help="ISO 8601; local London time if no zone")
+    mad.add_argument("--end")
+    mad.add_argument("--room")
+    mad.set_defaults(func=cmd_meetings_add)
+    ml = meetings.add_parser("list")
+    ml.add_argument("--json", action="store_true")
+    ml.set_defaults(func=cmd_meetings_list)
+    for action in ClerkAction:
+        mc = meetings.add_parser(action.value, help=f"clerk: {action.value} a meeting")
+        mc.add_argument("meeting_id", type=int)
+        mc.add_argument("--actor", default="cli")
+        mc.set_defaults(func=_clerk(action))
+
+    ex = sub.add_parser("explain", help="why a name is allowed or refused (JSON)")
+    ex.add_argument("domain")
+    ex.add_argument("--device", help="MAC address")
+    ex.add_argument("--at", help="ISO 8601 time (default now)")
+    ex.set_defaults(func=cmd_explain)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"chamberguard: configuration error:\n{exc}", file=sys.stderr)
+        return 2
+    except (CliError, ServiceError) as exc:
+        print(f"chamberguard: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Dashboard pages (server-rendered Jinja2; small JS only for live updates)."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from api.auth.deps import SESSION_COOKIE, database, require_page
+from api.auth.roles import LIVE_VIEW
+from api.events.service import list_events
+from api.users.service import LoginFailed, Principal, login, logout
+
+HERE = Path(__file__).parent
+PRELOGIN_COOKIE = "cg_prelogin"
+
+
+def _templates() -> Jinja2Templates:
+    return Jinja2Templates(directory=str(HERE / "templates"))
+
+
+def _safe_next(target: str | None) -> str:
+    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+
+
+def build_router(templates: Jinja2Templates) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/login", response_class=HTMLResponse)
+    def login_form(request: Request, next: str = "/", error: str | None = None) -> Response:
+        token = request.cookies.get(PRELOGIN_COOKIE) or secrets.token_urlsafe(24)
+        resp = templates.TemplateResponse(request, "login.html",
+                                          {"csrf": token, "next": _safe_next(next), "error": error})
+        resp.set_cookie(PRELOGIN_COOKIE, token, httponly=True, samesite="strict",
+                        secure=request.app.state.settings.web.secure_cookies)
+        return resp
+
+    @router.post("/login")
+    async def login_submit(
+        request: Request,
+        username: Annotated[str, Form(max_length=100)],
+        password: Annotated[str, Form(max_length=1000)],
+        csrf_token: Annotated[str, Form(max_length=100)],
+        next: Annotated[str, Form(max_length=500)] = "/",
+    ) -> Response:
+        # Double-submit: the form's token must equal the pre-login cookie (login CSRF).
+        if not secrets.compare_digest(csrf_token, request.cookies.get(PRELOGIN_COOKIE, "")):
+            return RedirectResponse("/login?error=Please+try+again", status_code=303)
+        settings = request.app.state.settings
+        db = database(request)
+
+        def _do() -> str:
+            with db.session() as s:
+                token, _ = login(s, username=username, password=password,
+                                 hours=settings.web.session_hours)
+                return token
+
+        try:
+            token = await run_in_threadpool(_do)
+        except LoginFailed as exc:
+            return RedirectResponse(f"/login?error={str(exc).replace(' ', '+')}", status_code=303)
+        resp = RedirectResponse(_safe_next(next), status_code=303)
+        resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
+                        secure=settings.web.secure_cookies, max_age=settings.web.session_hours * 3600)
+        resp.delete_cookie(PRELOGIN_COOKIE)
+        return resp
+
+    @router.post("/logout")
+    def logout_submit(request: Request,
+                      who: Annotated[Principal, Depends(require_page(LIVE_VIEW))]) -> Response:
+        with database(request).session() as s:
+            logout(s, session_id=who.session_id)
+        resp = RedirectResponse("/login", status_code=303)
+        resp.delete_cookie(SESSION_COOKIE)
+        return resp
+
+    @router.get("/", response_class=HTMLResponse)
+    def live(request: Request, who: Annotated[Principal, Depends(require_page(LIVE_VIEW))]) -> Response:
+        with database(request).session() as s:
+            recent = list_events(s, limit=50, newest_first=True)
+        return templates.TemplateResponse(request, "live.html", {"who": who, "events": recent})
+
+    return router
+
+
+def mount(app: FastAPI) -> None:
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.include_router(build_router(_templates()))

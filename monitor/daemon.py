@@ -1,0 +1,208 @@
+"""The gate process: DNS gate + nftables + event writer, following the database.
+
+Policy reaches the gate only through the database: a revision counter polled every second,
+plus a clock tick that recomputes who is restricted (meetings start and end on their own).
+On exit the nftables table is removed: the chamber fails open, never dark (DESIGN §5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from allowlist.categories import Mode
+from allowlist.decision import Policy, Restriction
+from monitor.events import EventAction, EventKind, EventRecord, EventWriter
+from monitor.gate.chain import Chain
+from monitor.gate.server import listen_udp
+from monitor.gate.stats import GateStats
+from monitor.gate.steps import AllowAnswers, ClientScope, Decide, Identify, ParseQuery, RateLimit, Record
+from monitor.gate.upstream import UpstreamPool
+from monitor.neighbours import NeighbourTable
+from monitor.nft.enforcer import Enforcer
+from monitor.nft.ruleset import TableSpec
+from monitor.settings import Settings
+from monitor.store.db import Database
+from monitor.store.models import GateHeartbeat
+from monitor.store.policy_loader import load_policy
+from monitor.store.revision import current_revision
+
+log = logging.getLogger(__name__)
+HEARTBEAT_EVERY = 2.0
+OUTAGE_AFTER = timedelta(seconds=10)
+
+
+def parse_hostport(s: str, default_port: int = 53) -> tuple[str, int]:
+    if s.startswith("["):
+        host, _, port = s[1:].partition("]:")
+        return host, int(port or default_port)
+    host, sep, port = s.rpartition(":")
+    if not sep or ":" in host:
+        return s, default_port
+    return host, int(port)
+
+
+class GateDaemon:
+    def __init__(self, settings: Settings, db: Database, *, enforce_nft: bool | None = None,
+                 chamber_ifaces: tuple[str, ...] | None = None) -> None:
+        self.settings = settings
+        self.db = db
+        self.stats = GateStats()
+        self.neighbours = NeighbourTable()
+        self.policy: Policy | None = None
+        self.restrictions: dict[str, Restriction] = {}
+        self.writer = EventWriter(db, room=settings.site.room)
+        use_nft = settings.nftables.enabled and settings.site.topology == "inline"
+        self.use_nft = use_nft if enforce_nft is None else enforce_nft
+        ifaces = chamber_ifaces or (settings.chamber.interface or "chamber0",)
+        self.enforcer: Enforcer | None = None
+        if self.use_nft:
+            self.enforcer = Enforcer(TableSpec(
+                table=settings.nftables.table, chamber_ifaces=ifaces,
+                gate4=settings.chamber.gate_address, dns_port=settings.dns.port,
+                redirect_port=settings.dns.redirect_port, web_port=settings.web.port))
+        self._stop = asyncio.Event()
+        self._started = datetime.now(UTC)
+        self._transports: list[Any] = []
+        self.upstream = UpstreamPool(parse_hostport(settings.dns.upstream),
+                                     timeout=settings.dns.upstream_timeout)
+
+    # -- policy -----------------------------------------------------------------------
+    def _load(self) -> Policy:
+        with self.db.session() as s:
+            return load_policy(s, self.settings, datetime.now(UTC))
+
+    def _revision(self) -> int:
+        with self.db.session() as s:
+            return current_revision(s)
+
+    def recompute(self, now: datetime | None = None) -> None:
+        """Who is restricted right now; pushes the MAC set to nftables when it changes."""
+        assert self.policy is not None
+        now = now or datetime.now(UTC)
+        pol = self.policy
+        self.restrictions = {mac: pol.restriction(mac, now) for mac in pol.devices}
+        if self.enforcer is not None:
+            macs = [] if pol.mode is Mode.MONITOR_ONLY else [
+                m for m, r in self.restrictions.items() if r.restricted]
+            self.enforcer.set_restricted(macs)
+
+    def _allow(self, mac: str, addrs: list[str], ttl: int) -> int:
+        if self.enforcer is None or mac not in self.enforcer.restricted:
+            return 0
+        return self.enforcer.allow(mac, addrs, ttl)
+
+    def build_chain(self) -> Chain:
+        st, cfg = self.stats, self.settings
+        steps = [
+            ClientScope(cfg.chamber.subnets, st),
+            ParseQuery(st),
+            RateLimit(cfg.dns.rate_limit_qps, cfg.dns.rate_limit_burst, st),
+            Identify(self.neighbours.lookup, lambda: self.restrictions),
+            Record(self.writer.submit, cfg.site.room, st),
+            Decide(lambda: self.policy, st, cfg.dns.block_address, cfg.dns.max_ttl),  # type: ignore[arg-type, return-value]
+            AllowAnswers(self._allow, st, cfg.dns.max_ttl, cfg.policy.set_timeout_margin),
+        ]
+        return Chain(steps, self.upstream, st)
+
+    # -- heartbeat / outage ----------------------------------------------------------
+    def _heartbeat(self, first: bool = False) -> None:
+        now = datetime.now(UTC)
+        room = self.settings.site.room
+        with self.db.session() as s:
+            hb = s.get(GateHeartbeat, room)
+            if first and hb is not None and now - hb.seen_at > OUTAGE_AFTER:
+                self.writer.submit(EventRecord(
+                    ts=hb.seen_at, kind=EventKind.OUTAGE, action=EventAction.OBSERVED, room=room,
+                    detail=f"gate was down from {hb.seen_at.isoformat()} to {now.isoformat()}"))
+            if hb is None:
+                hb = GateHeartbeat(room=room, pid=os.getpid(), started_at=self._started, seen_at=now)
+                s.add(hb)
+            hb.pid = os.getpid()
+            hb.seen_at = now
+            hb.enforcing = self.enforcer is not None and self.policy is not None and \
+                self.policy.mode is Mode.ENFORCE
+            if first:
+                hb.started_at = self._started
+            hb.detail = ",".join(f"{k}={v}" for k, v in self.stats.as_dict().items())
+
+    def mark_stopped(self) -> None:
+        with self.db.session() as s:
+            hb = s.get(GateHeartbeat, self.settings.site.room)
+            if hb is not None:
+                hb.enforcing = False
+                hb.detail = "stopped"
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def _ticker(self) -> None:
+        loop = asyncio.get_running_loop()
+        rev = self.policy.revision if self.policy else -1
+        last_hb = 0.0
+        while not self._stop.is_set():
+            try:
+                new_rev = await loop.run_in_executor(None, self._revision)
+                if new_rev != rev:
+                    self.policy = await loop.run_in_executor(None, self._load)
+                    rev = new_rev
+                self.recompute()
+                if loop.time() - last_hb >= HEARTBEAT_EVERY:
+                    last_hb = loop.time()
+                    await loop.run_in_executor(None, self._heartbeat)
+            except Exception:
+                log.exception("gate tick failed; keeping the last good policy")
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+
+    async def start(self) -> None:
+        self.policy = self._load()
+        self.writer.start()
+        self._heartbeat(first=True)
+        if self.enforcer is not None:
+            self.enforcer.install()
+        self.recompute()
+        await self.upstream.start()
+        chain = self.build_chain()
+        cfg = self.settings.dns
+        self._transports.append(await listen_udp(chain, cfg.listen, cfg.port))
+        if self.enforcer is not None:
+            self._transports.append(await listen_udp(chain, cfg.listen, cfg.redirect_port, True))
+        log.info("gate listening on %s:%d (room %s)", cfg.listen, cfg.port, self.settings.site.room)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        try:
+            await self.start()
+            await self._ticker()
+        finally:
+            await self.shutdown()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def shutdown(self) -> None:
+        for t in self._transports:
+            t.close()
+        self.upstream.close()
+        if self.enforcer is not None:
+            try:
+                self.enforcer.remove()  # fail open
+            except Exception:
+                log.exception("could not remove the nftables table")
+        self.writer.flush()
+        self.writer.stop()
+        try:
+            self.mark_stopped()
+        except Exception:
+            log.exception("could not record the gate stop")
+
+

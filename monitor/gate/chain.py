@@ -1,0 +1,66 @@
+"""Wiring of the gate's steps: the one place that says what runs in which order, and why.
+
+    ClientScope   first: anything not from a chamber subnet is dropped before we spend work.
+    ParseQuery    then: later steps may assume a well-formed single-question query.
+    RateLimit     after parsing, so garbage floods are counted as malformed, not rate-limited.
+    Identify      address → MAC → restriction (needs a valid query to be worth the lookup).
+    Record        its ``after`` must see the final decision and the redirect flag — listed
+                  before Decide so that its ``after`` runs last (``after`` runs in reverse).
+    Decide        the pure policy; refusals are answered here and never reach upstream.
+    AllowAnswers  its ``after`` puts allowed addresses into nftables before the answer leaves,
+                  and clamps TTLs for restricted clients.
+    (upstream)    only for queries nobody answered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from monitor.gate.exchange import Exchange
+from monitor.gate.stats import GateStats
+from monitor.gate.steps import Step
+from monitor.gate.upstream import UpstreamPool, servfail
+
+Reply = Callable[[Exchange], None]
+
+
+class Chain:
+    def __init__(self, steps: Sequence[Step], upstream: UpstreamPool, stats: GateStats) -> None:
+        self.steps = list(steps)
+        self.upstream = upstream
+        self.stats = stats
+
+    def handle(self, ex: Exchange, reply: Reply) -> None:
+        """Run the steps; ``reply`` is called once with the exchange when it is finished."""
+        self.stats.queries += 1
+        ran = 0
+        for step in self.steps:
+            step.before(ex)
+            ran += 1
+            if ex.done:
+                break
+        if ex.done:
+            self._finish(ex, ran, reply)
+            return
+        assert ex.query is not None
+        self.stats.forwarded += 1
+        qend = ex.query.question_end
+
+        def on_answer(data: bytes | None) -> None:
+            if data is None:
+                self.stats.upstream_timeouts += 1
+                data = servfail(ex.raw, qend)
+            ex.response = data
+            self._finish(ex, ran, reply)
+
+        self.upstream.send(ex.raw, qend, on_answer)
+
+    def _finish(self, ex: Exchange, ran: int, reply: Reply) -> None:
+        for step in reversed(self.steps[:ran]):
+            try:
+                step.after(ex)
+            except Exception:  # a failing step must not lose the client's answer
+                self.stats.upstream_errors += 1
+        if not ex.drop and ex.response is not None:
+            self.stats.answered += 1
+            reply(ex)

@@ -1,0 +1,1 @@
+"""nftables enforcement: our own ``inet chamberguard`` table, driven through libnftables JSON."""

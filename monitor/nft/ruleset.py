@@ -1,0 +1,148 @@
+"""The ``inet chamberguard`` table as libnftables JSON, built from a few parameters.
+
+Shape (DESIGN §5): restricted devices are a set of MACs; their DNS to any resolver is
+redirected to the gate; everything they send is accepted only towards addresses that the gate
+put in their per-device allowed set; the rest is rejected at once so apps fail fast. Every
+packet is checked (no "established" shortcut), so connections opened before the meeting die
+at its start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+FAMILY = "inet"
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    table: str
+    chamber_ifaces: tuple[str, ...]
+    gate4: str | None
+    gate6: str | None = None
+    dns_port: int = 53
+    redirect_port: int = 5353
+    web_port: int | None = None  # registration page stays reachable for restricted devices
+
+
+def _payload(proto: str, field: str) -> dict[str, Any]:
+    return {"payload": {"protocol": proto, "field": field}}
+
+
+def _meta(key: str) -> dict[str, Any]:
+    return {"meta": {"key": key}}
+
+
+def _eq(left: Any, right: Any, op: str = "==") -> dict[str, Any]:
+    return {"match": {"op": op, "left": left, "right": right}}
+
+
+class Builder:
+    def __init__(self, spec: TableSpec) -> None:
+        self.spec = spec
+        self.t = {"family": FAMILY, "table": spec.table}
+
+    def _chain(self, name: str, **hook: Any) -> dict[str, Any]:
+        return {"add": {"chain": {"family": FAMILY, "table": self.spec.table, "name": name, **hook}}}
+
+    def _rule(self, chain: str, *expr: dict[str, Any], comment: str | None = None) -> dict[str, Any]:
+        rule: dict[str, Any] = {"family": FAMILY, "table": self.spec.table, "chain": chain,
+                                "expr": list(expr)}
+        if comment:
+            rule["comment"] = comment
+        return {"add": {"rule": rule}}
+
+    def _set(self, name: str, typ: Any, flags: list[str] | None = None) -> dict[str, Any]:
+        s: dict[str, Any] = {"family": FAMILY, "table": self.spec.table, "name": name, "type": typ}
+        if flags:
+            s["flags"] = flags
+        return {"add": {"set": s}}
+
+    def table_commands(self) -> list[dict[str, Any]]:
+        """Replace the whole table atomically (add-then-delete makes delete never fail)."""
+        sp = self.spec
+        table = {"family": FAMILY, "name": sp.table}
+        iif = {"set": list(sp.chamber_ifaces)} if len(sp.chamber_ifaces) > 1 else sp.chamber_ifaces[0]
+        from_chamber = _eq(_meta("iifname"), iif)
+        restricted = _eq(_payload("ether", "saddr"), "@restricted")
+        cmds: list[dict[str, Any]] = [
+            {"add": {"table": table}},
+            {"delete": {"table": table}},
+            {"add": {"table": table}},
+            self._set("restricted", "ether_addr"),
+            self._set("allowed4", ["ether_addr", "ipv4_addr"], ["timeout"]),
+            self._set("allowed6", ["ether_addr", "ipv6_addr"], ["timeout"]),
+            self._chain("prerouting", type="nat", hook="prerouting", prio=-100, policy="accept"),
+            self._chain("forward", type="filter", hook="forward", prio=0, policy="accept"),
+            self._chain("restricted_fwd"),
+        ]
+        # DNS to any other resolver is redirected to the gate's second port, where it is
+        # answered like any query but recorded as a bypass attempt.
+        for proto in ("udp", "tcp"):
+            if sp.gate4:
+                cmds.append(self._rule(
+                    "prerouting", from_chamber, restricted,
+                    _eq(_payload(proto, "dport"), sp.dns_port),
+                    _eq(_payload("ip", "daddr"), sp.gate4, "!="),
+                    {"counter": None},
+                    {"dnat": {"family": "ip", "addr": sp.gate4, "port": sp.redirect_port}},
+                    comment="foreign resolver -> gate",
+                ))
+            if sp.gate6:
+                cmds.append(self._rule(
+                    "prerouting", from_chamber, restricted,
+                    _eq(_payload(proto, "dport"), sp.dns_port),
+                    _eq(_payload("ip6", "daddr"), sp.gate6, "!="),
+                    {"counter": None},
+                    {"dnat": {"family": "ip6", "addr": sp.gate6, "port": sp.redirect_port}},
+                    comment="foreign resolver -> gate (v6)",
+                ))
+        cmds += [
+            self._rule("forward", from_chamber, restricted, {"jump": {"target": "restricted_fwd"}}),
+            self._rule(
+                "restricted_fwd",
+                _eq({"concat": [_payload("ether", "saddr"), _payload("ip", "daddr")]}, "@allowed4"),
+                {"accept": None},
+            ),
+            self._rule(
+                "restricted_fwd",
+                _eq({"concat": [_payload("ether", "saddr"), _payload("ip6", "daddr")]}, "@allowed6"),
+                {"accept": None},
+            ),
+            self._rule("restricted_fwd", {"counter": None}, _eq(_meta("l4proto"), "tcp"),
+                       {"reject": {"type": "tcp reset"}}),
+            self._rule("restricted_fwd", {"counter": None},
+                       {"reject": {"type": "icmpx", "expr": "admin-prohibited"}}),
+        ]
+        return cmds
+
+    def delete_table(self) -> list[dict[str, Any]]:
+        table = {"family": FAMILY, "name": self.spec.table}
+        return [{"add": {"table": table}}, {"delete": {"table": table}}]
+
+    def set_restricted(self, macs: list[str]) -> list[dict[str, Any]]:
+        ref = {"family": FAMILY, "table": self.spec.table, "name": "restricted"}
+        cmds: list[dict[str, Any]] = [{"flush": {"set": dict(ref)}}]
+        if macs:
+            cmds.append({"add": {"element": {**ref, "elem": sorted(macs)}}})
+        return cmds
+
+    def allow(self, v4: list[tuple[str, str, int]], v6: list[tuple[str, str, int]],
+              refresh4: list[tuple[str, str]] = (), refresh6: list[tuple[str, str]] = ()
+              ) -> list[dict[str, Any]]:  # type: ignore[assignment]
+        """Add (mac, address, timeout) elements; ``refresh*`` are deleted first so the new
+        timeout replaces the old one (libnftables 1.0.6 has no 'update element')."""
+        cmds: list[dict[str, Any]] = []
+        for name, items in (("allowed4", refresh4), ("allowed6", refresh6)):
+            if items:
+                cmds.append({"delete": {"element": {
+                    "family": FAMILY, "table": self.spec.table, "name": name,
+                    "elem": [{"concat": [m, a]} for m, a in items]}}})
+        for name, items3 in (("allowed4", v4), ("allowed6", v6)):
+            if items3:
+                cmds.append({"add": {"element": {
+                    "family": FAMILY, "table": self.spec.table, "name": name,
+                    "elem": [{"elem": {"val": {"concat": [m, a]}, "timeout": t}}
+                             for m, a, t in items3]}}})
+        return cmds

@@ -1,0 +1,188 @@
+"""ORM tables. Privacy by design: events hold device, member, platform, domain and time —
+never URLs, payloads or the content of anything a member looked at."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from monitor.store.types import UTCDateTime, utcnow
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Site(Base):
+    """One row. ``revision`` is bumped by every policy-relevant change; gates poll it."""
+
+    __tablename__ = "site"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    mode: Mapped[str | None] = mapped_column(String(20), nullable=True)  # None: config default
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Member(Base):
+    __tablename__ = "members"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    devices: Mapped[list[Device]] = relationship(back_populates="member")
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mac: Mapped[str] = mapped_column(String(17), unique=True)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True)
+    randomised: Mapped[bool] = mapped_column(Boolean, default=False)
+    hostname: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_ip: Mapped[str | None] = mapped_column(String(45), nullable=True)
+    member: Mapped[Member | None] = relationship(back_populates="devices")
+
+
+class Meeting(Base):
+    __tablename__ = "meetings"
+    __table_args__ = (UniqueConstraint("source", "source_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(20), default="manual")
+    source_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    committee_id: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    committee_title: Mapped[str] = mapped_column(String(300), default="")
+    title: Mapped[str] = mapped_column(String(300))
+    start: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    end: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20), default="confirmed")
+    room: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    location: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    webcast: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    in_scope: Mapped[bool] = mapped_column(Boolean, default=True)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    clerk_actions: Mapped[list[ClerkActionRow]] = relationship(
+        back_populates="meeting", order_by="ClerkActionRow.at"
+    )
+
+
+class ClerkActionRow(Base):
+    __tablename__ = "clerk_actions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), index=True)
+    action: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    by_user: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    meeting: Mapped[Meeting] = relationship(back_populates="clerk_actions")
+
+
+class RuleRow(Base):
+    """IT-entered rules. Presets and the catalogue are data files, switched on by name."""
+
+    __tablename__ = "rules"
+    __table_args__ = (UniqueConstraint("domain", "exact"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain: Mapped[str] = mapped_column(String(253))
+    category: Mapped[str] = mapped_column(String(20))
+    platform: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    exact: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PresetRow(Base):
+    __tablename__ = "presets"
+    key: Mapped[str] = mapped_column(String(50), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Event(Base):
+    """One attempt/bypass/outage record (see monitor.events.EventRecord for the fields' meaning)."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_meeting_member", "meeting_id", "member_id", "ts"),
+        Index("ix_events_device_ts", "device_id", "ts"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(10))
+    room: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    mac: Mapped[str | None] = mapped_column(String(17), nullable=True)
+    device_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    member_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    meeting_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    domain: Mapped[str | None] = mapped_column(String(253), nullable=True)
+    platform: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    category: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    channels: Mapped[str] = mapped_column(String(40), default="dns")
+    rule: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    detail: Mapped[str | None] = mapped_column(String(300), nullable=True)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(30))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SessionRow(Base):
+    """Browser sessions and API tokens; only a SHA-256 of the secret is stored."""
+
+    __tablename__ = "sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10), default="browser")  # browser | api
+    name: Mapped[str] = mapped_column(String(100), default="")
+    csrf: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AuditRow(Base):
+    """Append-only record of every configuration change: who, when, what, before/after."""
+
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(60))
+    entity: Mapped[str] = mapped_column(String(60))
+    entity_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    before: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # type: ignore[type-arg]
+    after: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # type: ignore[type-arg]
+
+
+class GateHeartbeat(Base):
+    """Each gate writes here every few seconds; the dashboard shows "gate down" from it."""
+
+    __tablename__ = "gate_heartbeats"
+    room: Mapped[str] = mapped_column(String(100), primary_key=True)
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    enforcing: Mapped[bool] = mapped_column(Boolean, default=False)
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,95 @@
+"""Database → :class:`allowlist.decision.Policy` snapshot (the gate's only view of config)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from allowlist.builder import build_ruleset
+from allowlist.catalogue import load_catalogue
+from allowlist.categories import Category, Mode, Origin
+from allowlist.clock import ClerkAction, ClerkEvent, MeetingClock
+from allowlist.decision import Device, Member, Policy
+from allowlist.rules import Rule
+from monitor.settings import Settings
+from monitor.store import models as m
+from monitor.store.revision import current_revision
+
+# Meetings further than this from now cannot be in session; keep the snapshot small.
+WINDOW = timedelta(days=2)
+
+
+def site_mode(s: Session, settings: Settings) -> Mode:
+    site = s.get(m.Site, 1)
+    return Mode(site.mode) if site is not None and site.mode else settings.site.mode
+
+
+def enabled_presets(s: Session, settings: Settings) -> list[str]:
+    rows = s.execute(select(m.PresetRow)).scalars().all()
+    if not rows:
+        return list(settings.policy.presets)
+    return sorted(r.key for r in rows if r.enabled)
+
+
+def it_rules(s: Session) -> list[Rule]:
+    return [
+        Rule(r.domain, Category(r.category), platform=r.platform, exact=r.exact, note=r.note,
+             origin=Origin.IT, rule_id=r.id)
+        for r in s.execute(select(m.RuleRow)).scalars()
+    ]
+
+
+def meeting_clock(row: m.Meeting) -> MeetingClock:
+    return MeetingClock(
+        meeting_id=row.id,
+        title=row.title,
+        start=row.start,
+        end=row.end,
+        cancelled=row.status == "cancelled" or row.removed_at is not None,
+        room=row.room,
+        clerk=tuple(ClerkEvent(ClerkAction(a.action), a.at) for a in row.clerk_actions),
+    )
+
+
+def load_meetings(s: Session, *, room: str | None, around: datetime,
+                  window: timedelta = WINDOW) -> tuple[MeetingClock, ...]:
+    q = (
+        select(m.Meeting)
+        .options(selectinload(m.Meeting.clerk_actions))
+        .where(m.Meeting.in_scope.is_(True))
+        .where(m.Meeting.start <= around + window)
+        .where(m.Meeting.end >= around - window)
+    )
+    rows = s.execute(q).scalars().all()
+    return tuple(meeting_clock(r) for r in rows if room is None or r.room in (None, room))
+
+
+def load_devices(s: Session) -> dict[str, Device]:
+    rows = s.execute(select(m.Device).options(selectinload(m.Device.member))).scalars()
+    out: dict[str, Device] = {}
+    for d in rows:
+        member = d.member
+        owner = Member(member.id, member.name) if member is not None and member.active else None
+        out[d.mac] = Device(d.id, d.mac, d.label, owner)
+    return out
+
+
+def load_policy(s: Session, settings: Settings, now: datetime) -> Policy:
+    catalogue = load_catalogue()
+    rules = build_ruleset(
+        it_rules=it_rules(s),
+        enabled_presets=enabled_presets(s, settings),
+        democracy_host=settings.policy.democracy_host,
+        webcast_host=settings.policy.webcast_host,
+    )
+    return Policy(
+        rules=rules,
+        devices=load_devices(s),
+        meetings=load_meetings(s, room=settings.site.room, around=now),
+        mode=site_mode(s, settings),
+        grace=timedelta(minutes=settings.policy.grace_minutes),
+        platform_names=catalogue.names(),
+        revision=current_revision(s),
+    )
