@@ -100,6 +100,69 @@ _KIND_OF = {
     Category.UNLISTED: Kind.UNLISTED,
 }
 
+# Bounds of one policy's decision memo. A phone asks for the same few hundred names all day,
+# so a few thousand entries per device cover it; the caps only matter for odd traffic (random
+# subdomains, a long-lived snapshot seeing many devices) and then the memo is just emptied.
+MEMO_MAX_DECISIONS = 200_000
+MEMO_MAX_RESTRICTIONS = 4_096
+
+
+class _DecisionMemo:
+    """Decisions one :class:`Policy` has already made, by restriction and then by name.
+
+    Safe because a Policy is an immutable snapshot and a Decision depends only on the policy,
+    the name and the *value* of the restriction (nothing in it is mutable). Tables are keyed
+    by restriction value, so the fresh-but-equal Restriction the gate builds for a client
+    every tick finds the previous tick's answers; an identity index in front of that means
+    the (costly) hash of a Restriction is computed once per object, not once per lookup.
+    ``last`` is the table used most recently: the hot path is one identity test and one dict
+    lookup. Worst case under threads is a duplicated computation, never a wrong answer.
+    """
+
+    __slots__ = ("last", "by_id", "by_value", "size")
+
+    def __init__(self) -> None:
+        self.last: tuple[Restriction | None, dict[str, Decision]] = (None, {})
+        self.by_id: dict[int, tuple[Restriction, dict[str, Decision]]] = {}
+        self.by_value: dict[Restriction, dict[str, Decision]] = {}
+        self.size = 0
+
+    def clear(self) -> None:
+        self.last = (None, {})
+        self.by_id = {}
+        self.by_value = {}
+        self.size = 0
+
+    def _table_for(self, r: Restriction) -> dict[str, Decision]:
+        try:
+            table = self.by_value.get(r)
+        except TypeError:  # something unhashable inside: fall back to identity only
+            return {}
+        if table is None:
+            if len(self.by_value) >= MEMO_MAX_RESTRICTIONS:
+                self.by_value = {}
+            table = self.by_value[r] = {}
+        return table
+
+    def miss(self, policy: Policy, domain: str, r: Restriction) -> Decision:
+        """Slow path of :meth:`Policy.decide_for`: find or make the table, then the answer."""
+        if self.size >= MEMO_MAX_DECISIONS:
+            self.clear()
+        # by_id holds r itself, so id(r) cannot be reused by another object while listed.
+        entry = self.by_id.get(id(r))
+        if entry is None or entry[0] is not r:
+            if len(self.by_id) >= MEMO_MAX_RESTRICTIONS:
+                self.by_id = {}
+            entry = (r, self._table_for(r))
+            self.by_id[id(r)] = entry
+        self.last = entry
+        table = entry[1]
+        decision = table.get(domain)
+        if decision is None:
+            decision = table[domain] = policy.decide_uncached(domain, r)
+            self.size += 1
+        return decision
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -110,6 +173,10 @@ class Policy:
     grace: timedelta = timedelta(minutes=5)
     platform_names: Mapping[str, str] = field(default_factory=dict)  # key → display name
     revision: int = 0
+    # Not part of the snapshot's value: a cache of decisions already made (see _DecisionMemo).
+    _memo: _DecisionMemo = field(
+        default_factory=_DecisionMemo, init=False, repr=False, compare=False
+    )
 
     def platform_name(self, key: str | None) -> str | None:
         if key is None:
@@ -124,7 +191,10 @@ class Policy:
         monitor-only still *restricts* (decides and records), it just never refuses."""
         device = self.devices.get(mac) if mac else None
         if device is None or device.member is None:
-            return Restriction(False, "not a registered member device (guests are never restricted)", device=device)
+            return Restriction(
+                False, "not a registered member device (guests are never restricted)",
+                device=device,
+            )
         meeting = self.meeting_now(now)
         if meeting is None:
             return Restriction(False, "no meeting in session", device=device)
@@ -138,31 +208,49 @@ class Policy:
         return rule, (rule.category if rule is not None else Category.UNLISTED)
 
     def decide_for(self, domain: str, r: Restriction) -> Decision:
-        """Hot path: the gate computes the restriction once per client per tick."""
-        rule, category = self.classify(domain)
-        platform = rule.platform if rule is not None else None
-        bypass = rule.bypass if rule is not None else None
-        dev, meet = r.device, r.meeting
-        ids = dict(
-            meeting_id=meet.meeting_id if meet else None,
-            device_id=dev.device_id if dev else None,
-            member_id=dev.member.member_id if dev and dev.member else None,
-        )
+        """Hot path: the gate computes the restriction once per client per tick.
+
+        Repeat lookups are answered from the policy's memo: one identity test and one dict
+        lookup. Anything else goes through :meth:`decide_uncached` and is remembered.
+        """
+        last = self._memo.last
+        if last[0] is r:
+            try:
+                return last[1][domain]
+            except KeyError:
+                pass
+        return self._memo.miss(self, domain, r)
+
+    def decide_uncached(self, domain: str, r: Restriction) -> Decision:
+        """The decision itself, computed afresh (``decide_for`` memoises this)."""
+        rule = self.rules.match(domain)
+        if rule is None:
+            category, platform, bypass = Category.UNLISTED, None, None
+        else:
+            category, platform, bypass = rule.category, rule.platform, rule.bypass
+        meet, dev = r.meeting, r.device
+        meeting_id = meet.meeting_id if meet is not None else None
+        device_id = dev.device_id if dev is not None else None
+        member_id = dev.member.member_id if dev is not None and dev.member is not None else None
         if not r.restricted:
-            return Decision(Action.ALLOW, Kind.UNRESTRICTED, category, platform, rule,
-                            r.reason, domain, False, bypass=bypass, **ids)  # type: ignore[arg-type]
+            return Decision(Action.ALLOW, Kind.UNRESTRICTED, category, platform, rule, r.reason,
+                            domain, False, meeting_id, device_id, member_id, bypass)
         if category in ALLOWED_CATEGORIES:
-            reason = f"{category.value} is allowed during meetings ({rule.describe() if rule else ''})"
-            return Decision(Action.ALLOW, Kind.ALLOWED, category, platform, rule, reason, domain,
-                            True, **ids)  # type: ignore[arg-type]
+            scope = rule.describe() if rule is not None else ""
+            reason = f"{category.value} is allowed during meetings ({scope})"
+            return Decision(Action.ALLOW, Kind.ALLOWED, category, platform, rule, reason,
+                            domain, True, meeting_id, device_id, member_id)
         kind = _KIND_OF[category]
         action = Action.REFUSE if self.mode is Mode.ENFORCE else Action.OBSERVE
-        what = {
-            Kind.PLATFORM: f"{self.platform_name(platform)} is a social platform",
-            Kind.BYPASS: f"{domain} is a way round the gate ({bypass.value if bypass else 'bypass'})",
-            Kind.BLOCKED: f"{domain} is blocked by IT",
-            Kind.UNLISTED: f"{domain} is not on the allowlist",
-        }[kind]
+        if kind is Kind.PLATFORM:
+            what = f"{self.platform_name(platform)} is a social platform"
+        elif kind is Kind.BYPASS:
+            how = bypass.value if bypass is not None else "bypass"
+            what = f"{domain} is a way round the gate ({how})"
+        elif kind is Kind.BLOCKED:
+            what = f"{domain} is blocked by IT"
+        else:
+            what = f"{domain} is not on the allowlist"
         verb = "refused" if action is Action.REFUSE else "would be refused (monitor-only)"
         return Decision(action, kind, category, platform, rule, f"{what}; {verb} while {r.reason}",
-                        domain, True, bypass=bypass, **ids)  # type: ignore[arg-type]
+                        domain, True, meeting_id, device_id, member_id, bypass)
