@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import socket
 
 
 async def _http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -51,13 +52,13 @@ class _UdpEcho(asyncio.DatagramProtocol):
 
 
 async def serve(ports: list[int], echo_port: int, udp_port: int) -> None:
-    servers = []
-    for host in ("0.0.0.0", "::"):
-        for port in ports:
-            servers.append(await asyncio.start_server(_http, host, port, reuse_address=True))
-        servers.append(await asyncio.start_server(_echo, host, echo_port, reuse_address=True))
-        loop = asyncio.get_running_loop()
-        await loop.create_datagram_endpoint(_UdpEcho, local_addr=(host, udp_port))
+    # host=None: asyncio binds one socket per family (it sets IPV6_V6ONLY on the v6 one).
+    servers = [await asyncio.start_server(_http, None, port, reuse_address=True) for port in ports]
+    servers.append(await asyncio.start_server(_echo, None, echo_port, reuse_address=True))
+    udp = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    udp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # dual-stack
+    udp.bind(("::", udp_port))
+    await asyncio.get_running_loop().create_datagram_endpoint(_UdpEcho, sock=udp)
     await asyncio.Event().wait()
 
 
