@@ -1,0 +1,304 @@
+"""Live capture edge: a Linux AF_PACKET socket with a kernel BPF filter.
+
+Why not scapy's sniffer: it dissects every packet in Python and, measured on the gateway,
+loses most of a burst. Here the kernel filters (only DNS, DHCP, client TLS/HTTP/QUIC, ARP
+and neighbour discovery reach user space), an 8 MB receive buffer absorbs bursts, and each
+``recv`` hands raw bytes to :class:`~monitor.capture.pipeline.PacketPipeline`. Kernel drop
+counts come from ``PACKET_STATISTICS`` so a lossy capture is visible, not silent.
+
+scapy is used only to compile the filter expression with libpcap (no root needed);
+``tcpdump -ddd`` is the fallback where scapy cannot load libpcap.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ipaddress
+import os
+import select
+import socket
+import struct
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import netifaces
+
+from monitor.capture.frames import DLT_EN10MB
+
+ETH_P_ALL = 0x0003
+SOL_PACKET = 263
+PACKET_ADD_MEMBERSHIP = 1
+PACKET_MR_PROMISC = 1
+PACKET_STATISTICS = 6
+SO_ATTACH_FILTER = 26
+SO_RCVBUFFORCE = 33
+SO_TIMESTAMPNS = 35
+SCM_TIMESTAMPNS = SO_TIMESTAMPNS
+PACKET_OUTGOING = 4
+
+DEFAULT_RCVBUF = 8 << 20
+DEFAULT_SNAPLEN = 65535
+
+#: What the monitor parses, and nothing else: DNS (UDP/TCP), DHCP, QUIC and TLS/HTTP from
+#: clients, every SYN (so streams on other ports can be tracked from their start), ARP and
+#: IPv6 neighbour solicitations/advertisements.
+DEFAULT_FILTER = (
+    "arp"
+    " or (udp and (port 53 or port 67 or port 68 or dst port 443))"
+    " or (tcp and (port 53 or dst port 443 or dst port 80 or dst port 8080"
+    " or dst port 8443 or tcp[tcpflags] & tcp-syn != 0))"
+    " or (icmp6 and (ip6[40] == 135 or ip6[40] == 136))"
+)
+
+BpfProgram = list[tuple[int, int, int, int]]  # (code, jt, jf, k)
+
+
+class CaptureError(OSError):
+    """The capture could not be set up; the message says what to fix."""
+
+
+def compile_bpf(expr: str, linktype: int = DLT_EN10MB, iface: str | None = None) -> BpfProgram:
+    """Compile a tcpdump filter expression to classic BPF instructions.
+
+    Uses libpcap through scapy (``pcap_open_dead``: no privileges, no interface needed);
+    falls back to ``tcpdump -ddd`` when scapy cannot load libpcap.
+    """
+    try:
+        return _compile_with_scapy(expr, linktype)
+    except ImportError:
+        pass
+    return _compile_with_tcpdump(expr, iface)
+
+
+def _compile_with_scapy(expr: str, linktype: int) -> BpfProgram:
+    from scapy.arch.common import compile_filter
+    from scapy.error import Scapy_Exception
+
+    try:
+        prog = compile_filter(expr, linktype=linktype)
+    except Scapy_Exception as exc:
+        raise CaptureError(f"cannot compile capture filter {expr!r}: {exc}") from exc
+    try:
+        return [
+            (ins.code, ins.jt, ins.jf, ins.k & 0xFFFFFFFF)
+            for ins in (prog.bf_insns[i] for i in range(prog.bf_len))
+        ]
+    finally:
+        try:
+            from scapy.libs.winpcapy import pcap_freecode
+
+            pcap_freecode(ctypes.byref(prog))
+        except (ImportError, OSError, AttributeError):  # pragma: no cover - leak is tiny
+            pass
+
+
+def _compile_with_tcpdump(expr: str, iface: str | None) -> BpfProgram:
+    cmd = ["tcpdump", "-ddd"]
+    if iface:
+        cmd += ["-i", iface]
+    cmd.append(expr)
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=False)
+    except FileNotFoundError as exc:
+        raise CaptureError(
+            "cannot compile capture filter: scapy cannot load libpcap and tcpdump is not "
+            "installed (apt-get install libpcap0.8 or tcpdump)"
+        ) from exc
+    if done.returncode != 0:
+        raise CaptureError(f"tcpdump rejected filter {expr!r}: {done.stderr.strip()}")
+    return parse_ddd(done.stdout)
+
+
+def parse_ddd(text: str) -> BpfProgram:
+    """Parse ``tcpdump -ddd`` output: a count line, then ``code jt jf k`` per line."""
+    lines = [ln.split() for ln in text.strip().splitlines() if ln.strip()]
+    if not lines or len(lines[0]) != 1:
+        raise CaptureError("unexpected tcpdump -ddd output")
+    count = int(lines[0][0])
+    prog = [(int(a), int(b), int(c), int(d) & 0xFFFFFFFF) for a, b, c, d in lines[1:]]
+    if len(prog) != count:
+        raise CaptureError("tcpdump -ddd output is truncated")
+    return prog
+
+
+def attach_bpf(sock: socket.socket, prog: BpfProgram) -> None:
+    """SO_ATTACH_FILTER: the kernel drops non-matching packets before they are queued."""
+    if not prog or len(prog) > 4096:
+        raise CaptureError("BPF program must have 1..4096 instructions")
+    raw = b"".join(struct.pack("=HBBI", c, jt, jf, k) for c, jt, jf, k in prog)
+    insns = ctypes.create_string_buffer(raw, len(raw))
+    fprog = struct.pack("HL", len(prog), ctypes.addressof(insns))  # struct sock_fprog
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+
+
+@dataclass(slots=True)
+class CaptureStats:
+    """Totals since the socket was opened (the kernel resets its counters on each read)."""
+
+    received: int = 0  # frames handed to us by recv
+    kernel_packets: int = 0  # frames that passed the filter
+    kernel_drops: int = 0  # frames the kernel dropped because our buffer was full
+
+
+class CaptureSocket:
+    """AF_PACKET capture on one interface. Needs CAP_NET_RAW.
+
+    Iterating yields ``(timestamp, frame)`` with the kernel's receive timestamp; iteration
+    ends only when the socket is closed. :meth:`recv` returns ``None`` after ``timeout``
+    seconds without a frame, so a loop can do housekeeping.
+    """
+
+    def __init__(
+        self,
+        iface: str,
+        bpf: str | BpfProgram | None = DEFAULT_FILTER,
+        *,
+        rcvbuf: int = DEFAULT_RCVBUF,
+        promisc: bool = False,
+        snaplen: int = DEFAULT_SNAPLEN,
+        timeout: float | None = 0.5,
+    ) -> None:
+        self.iface = iface
+        self.snaplen = snaplen
+        self.timeout = timeout
+        self.stats = CaptureStats()
+        try:
+            ifindex = socket.if_nametoindex(iface)
+        except OSError as exc:
+            raise CaptureError(f"no such interface {iface!r}") from exc
+        # Protocol 0: the socket receives nothing until bound, so no unfiltered packet can
+        # slip in between creating it and attaching the filter.
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        try:
+            if bpf is not None:
+                prog = compile_bpf(bpf, DLT_EN10MB, iface) if isinstance(bpf, str) else bpf
+                attach_bpf(sock, prog)
+            self.rcvbuf = _set_rcvbuf(sock, rcvbuf)
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            sock.bind((iface, ETH_P_ALL))
+            if promisc:
+                mreq = struct.pack("IHH8s", ifindex, PACKET_MR_PROMISC, 0, b"")
+                sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, mreq)
+        except BaseException:
+            sock.close()
+            raise
+        self._sock = sock
+        self._anc = socket.CMSG_SPACE(16)
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> CaptureSocket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def recv(self) -> tuple[float, bytes] | None:
+        """One frame, or None on timeout. Raises OSError once the socket is closed."""
+        if self.timeout is not None:
+            ready, _, _ = select.select([self._sock], [], [], self.timeout)
+            if not ready:
+                return None
+        data, anc, _flags, _addr = self._sock.recvmsg(self.snaplen, self._anc)
+        ts: float | None = None
+        for level, kind, value in anc:
+            if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS and len(value) >= 16:
+                sec, nsec = struct.unpack_from("qq", value)
+                ts = sec + nsec / 1e9
+        self.stats.received += 1
+        return (ts if ts is not None else time.time()), data
+
+    def __iter__(self) -> Iterator[tuple[float, bytes]]:
+        while True:
+            try:
+                item = self.recv()
+            except OSError:
+                if self._sock.fileno() == -1:
+                    return
+                raise
+            if item is not None:
+                yield item
+
+    def read_stats(self) -> CaptureStats:
+        """Fold the kernel's PACKET_STATISTICS (which reset on read) into the totals."""
+        raw = self._sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8)
+        packets, drops = struct.unpack("II", raw)
+        self.stats.kernel_packets += packets
+        self.stats.kernel_drops += drops
+        return CaptureStats(self.stats.received, self.stats.kernel_packets, self.stats.kernel_drops)
+
+
+def _set_rcvbuf(sock: socket.socket, size: int) -> int:
+    """SO_RCVBUFFORCE (ignores rmem_max; needs CAP_NET_ADMIN), else SO_RCVBUF (capped by
+    net.core.rmem_max). Returns what the kernel granted (it reports double the request)."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+    except PermissionError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+
+
+# ------------------------------------------------------------------------ interfaces
+
+
+@dataclass(frozen=True, slots=True)
+class InterfaceInfo:
+    name: str
+    mac: str | None
+    ipv4: tuple[str, ...]  # CIDR text, e.g. "198.51.100.1/24"
+    ipv6: tuple[str, ...]
+
+
+def list_interfaces() -> list[InterfaceInfo]:
+    """Interfaces and their addresses (netifaces), for choosing the chamber interface."""
+    out: list[InterfaceInfo] = []
+    link = getattr(netifaces, "AF_PACKET", getattr(netifaces, "AF_LINK", 17))
+    for name in netifaces.interfaces():
+        addrs = netifaces.ifaddresses(name)
+        mac = next((a.get("addr") for a in addrs.get(link, []) if a.get("addr")), None)
+        v4 = tuple(_cidr(a["addr"], a.get("netmask")) for a in addrs.get(netifaces.AF_INET, []))
+        v6 = tuple(
+            _cidr(a["addr"].split("%")[0], a.get("netmask"))
+            for a in addrs.get(netifaces.AF_INET6, [])
+        )
+        out.append(InterfaceInfo(name, mac, v4, v6))
+    return out
+
+
+def _cidr(addr: str, netmask: str | None) -> str:
+    if not netmask:
+        return addr
+    mask = netmask.split("/")[-1] if "/" in netmask else netmask
+    try:
+        return str(ipaddress.ip_interface(f"{addr}/{mask}"))
+    except ValueError:
+        return addr
+
+
+def interface_networks(iface: str) -> tuple[str, ...]:
+    """The subnets configured on ``iface``: a sensible ``chamber_networks`` default."""
+    for info in list_interfaces():
+        if info.name == iface:
+            nets = []
+            for cidr in info.ipv4 + info.ipv6:
+                if "/" in cidr:
+                    nets.append(str(ipaddress.ip_interface(cidr).network))
+            return tuple(dict.fromkeys(nets))
+    raise CaptureError(f"no such interface {iface!r}")
+
+
+def can_capture() -> bool:
+    """True if this process may open AF_PACKET sockets (root or CAP_NET_RAW)."""
+    try:
+        socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
+    except PermissionError:
+        return False
+    except OSError:
+        return os.geteuid() == 0
+    return True

@@ -1,0 +1,1 @@
+"""Tests of the passive capture path (monitor/capture)."""
