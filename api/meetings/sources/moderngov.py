@@ -265,21 +265,25 @@ def _committee_of(el: Element, outer: _Committee) -> _Committee:
 
 
 def _walk_meetings(answer: Element) -> Iterator[tuple[Element, _Committee]]:
+    """<meeting> elements in document order with their committee, without recursion (a
+    hostile document may nest containers deeply) and without looking inside meetings."""
     outer = _committee_of(answer, _Committee(None, None))
     if local_name(answer) == "meeting":
         yield answer, outer
         return
-    stack: list[tuple[Element, _Committee]] = [(answer, outer)]
+    stack: list[tuple[Iterator[Element], _Committee]] = [(iter(answer), outer)]
     while stack:
-        el, committee = stack.pop()
-        for child in reversed(list(el)):  # reversed: the stack then yields document order
-            name = local_name(child)
-            if name == "meeting":
-                yield child, committee
-            elif name in _CONTAINERS:
-                inner = _committee_of(child, committee) if name == "committee" else committee
-                stack.append((child, inner))
-    # (a generator keeps memory flat on a site that returns its whole history)
+        children, committee = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            continue
+        name = local_name(child)
+        if name == "meeting":
+            yield child, committee
+        elif name in _CONTAINERS:
+            inner = _committee_of(child, committee) if name == "committee" else committee
+            stack.append((iter(child), inner))
 
 
 def _rows(answer: Element) -> list[_Row]:
