@@ -10,6 +10,7 @@ from api.meetings.sources import SourceCommittee, SourceError, SourceMeeting
 from api.meetings.sources.model import DEFAULT_DURATION
 from api.meetings.sources.moderngov import (
     parse_committees,
+    parse_date,
     parse_meeting,
     parse_meetings,
     parse_status,
@@ -347,3 +348,19 @@ def test_bad_times(text: str) -> None:
 )
 def test_statuses(text: str, status: str) -> None:
     assert parse_status(text) == status
+
+
+@pytest.mark.parametrize("text", ["12/03/20245", "2024-03-123", "１２/03/2024"])
+def test_dates_must_end_cleanly_and_be_ascii(text: str) -> None:
+    with pytest.raises(SourceError, match="unreadable date"):
+        parse_date(text, where="d")
+
+
+def test_date_with_trailing_midnight_time() -> None:
+    assert parse_date("12/03/2024 00:00:00", where="d") == date(2024, 3, 12)
+
+
+def test_meeting_id_must_be_ascii_digits() -> None:
+    doc = xml_meetings("<meetingid>١٢</meetingid><meetingdate>12/03/2024</meetingdate>")
+    with pytest.raises(SourceError, match="unreadable <meetingid>"):
+        parse_meetings(doc)

@@ -97,10 +97,15 @@ _ANSWER_ROOTS = frozenset({"getmeetings", "getmeeting", "getcommittees", "meetin
 
 _CANCELLED = ("cancel", "postpone", "withdrawn", "abandon")
 
-_DATE_RE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})|(\d{4})-(\d{1,2})-(\d{1,2})")
-_TIME_12H = re.compile(r"(\d{1,2})(?:[.:](\d{2}))?(?:[.:]\d{2})?\s*([ap])\.?\s*m\.?", re.I)
-_TIME_24H = re.compile(r"(\d{1,2})[.:](\d{2})(?:[.:](\d{2}))?")
-_DATE_TIME = re.compile(r"(\d{1,2}/\d{1,2}/\d{4}|\d{4}-\d{1,2}-\d{1,2})(?:(?:\s+|T)(.*))?", re.S)
+_DATE_RE = re.compile(
+    r"(?:(\d{1,2})/(\d{1,2})/(\d{4})|(\d{4})-(\d{1,2})-(\d{1,2}))(?=$|[\sT])", re.A
+)
+_TIME_12H = re.compile(r"(\d{1,2})(?:[.:](\d{2}))?(?:[.:]\d{2})?\s*([ap])\.?\s*m\.?", re.I | re.A)
+_TIME_24H = re.compile(r"(\d{1,2})[.:](\d{2})(?:[.:](\d{2}))?", re.A)
+_DATE_TIME = re.compile(
+    r"(\d{1,2}/\d{1,2}/\d{4}|\d{4}-\d{1,2}-\d{1,2})(?:(?:\s+|T)(.*))?", re.S | re.A
+)
+_MEETING_ID = re.compile(r"[0-9]+")
 
 MAX_BYTES = 32 * 1024 * 1024  # a decade of meetings is a few MB; refuse anything silly
 USER_AGENT = "chamberguard meetings import"
@@ -292,7 +297,7 @@ def _rows(answer: Element) -> list[_Row]:
         mid = child_text(el, "meetingid")
         if not mid:
             raise SourceError(f"<meeting> number {index} has no <meetingid>")
-        if not mid.isdigit():
+        if not _MEETING_ID.fullmatch(mid):
             raise SourceError(f"unreadable <meetingid> {mid!r}", where=f"<meeting> number {index}")
         where = f"meeting {mid}"
         raw_date = child_text(el, "meetingdate")
