@@ -365,9 +365,9 @@ class QuicSniTracker:
     def datagram(self, ts: float, data: bytes) -> list[str]:
         """Feed one client→server UDP payload; return names completed by it (usually 0 or 1).
 
-        Raises :class:`QuicError` on malformed headers before any Initial was read; the
-        caller counts it. Undecryptable packets (not an Initial for these keys) are counted
-        here and skipped.
+        Raises :class:`QuicError` if the first packet's header is malformed (the caller
+        counts it); junk after valid coalesced packets just ends the walk. Undecryptable
+        packets (not an Initial for these keys) are counted here and skipped.
         """
         self.stats.datagrams += 1
         self.expire(ts)
@@ -375,7 +375,12 @@ class QuicSniTracker:
         pos = 0
         n = len(data)
         while pos < n:
-            h = parse_long_header(data, pos)
+            try:
+                h = parse_long_header(data, pos)
+            except QuicError:
+                if pos == 0:
+                    raise
+                break  # trailing junk after coalesced packets: keep what was read
             if h is None:
                 break
             if not h.is_initial:

@@ -147,7 +147,9 @@ class CaptureSocket:
 
     Iterating yields ``(timestamp, frame)`` with the kernel's receive timestamp; iteration
     ends only when the socket is closed. :meth:`recv` returns ``None`` after ``timeout``
-    seconds without a frame, so a loop can do housekeeping.
+    seconds without a frame, so a loop can do housekeeping. ``outgoing=False`` skips frames
+    this host sends (on the gateway they are the DNS answers and forwarded replies to
+    clients, so keep them; on loopback every packet would otherwise appear twice).
     """
 
     def __init__(
@@ -159,8 +161,10 @@ class CaptureSocket:
         promisc: bool = False,
         snaplen: int = DEFAULT_SNAPLEN,
         timeout: float | None = 0.5,
+        outgoing: bool = True,
     ) -> None:
         self.iface = iface
+        self.outgoing = outgoing
         self.snaplen = snaplen
         self.timeout = timeout
         self.stats = CaptureStats()
@@ -205,7 +209,14 @@ class CaptureSocket:
             ready, _, _ = select.select([self._sock], [], [], self.timeout)
             if not ready:
                 return None
-        data, anc, _flags, _addr = self._sock.recvmsg(self.snaplen, self._anc)
+        while True:
+            data, anc, _flags, addr = self._sock.recvmsg(self.snaplen, self._anc)
+            if self.outgoing or addr[2] != PACKET_OUTGOING:
+                break
+            if self.timeout is not None:
+                ready, _, _ = select.select([self._sock], [], [], self.timeout)
+                if not ready:
+                    return None
         ts: float | None = None
         for level, kind, value in anc:
             if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS and len(value) >= 16:

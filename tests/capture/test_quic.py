@@ -264,3 +264,12 @@ def test_random_frames_only_raise_quic_error(data: bytes) -> None:
         quic.QuicSniTracker().datagram(0.0, b"\xc0\x00\x00\x00\x01" + data)
     except quic.QuicError:
         pass
+
+
+def test_junk_after_coalesced_initial_keeps_the_name() -> None:
+    hello = tlsbuild.client_hello("junk.example", grease=False)
+    pkt = quicbuild.protect_initial(quicbuild.crypto_frame(0, hello), os.urandom(8), pad_to=None)
+    t = quic.QuicSniTracker()
+    assert t.datagram(0.0, pkt + b"\xc0\x00\x00\x00\x01\x30") == ["junk.example"]
+    with pytest.raises(quic.QuicError):
+        t.datagram(0.0, b"\xc0\x00\x00\x00\x01\x30")

@@ -289,6 +289,7 @@ def ipv4_options_dns_query(name: str) -> bytes:
 
 def write_pcap(path: str, frames: list[tuple[float, bytes]], linktype: int = 1) -> None:
     with RawPcapWriter(path, linktype=linktype, sync=False) as w:
+        w.write_header(None)
         for ts, data in frames:
             sec = int(ts)
             w.write_packet(data, sec=sec, usec=int(round((ts - sec) * 1e6)))
