@@ -100,6 +100,12 @@ _KIND_OF = {
     Category.UNLISTED: Kind.UNLISTED,
 }
 
+# Enum members bound once for Policy.decide_uncached (see there for why).
+_ALLOW, _REFUSE, _OBSERVE = Action.ALLOW, Action.REFUSE, Action.OBSERVE
+_UNRESTRICTED, _ALLOWED = Kind.UNRESTRICTED, Kind.ALLOWED
+_K_PLATFORM, _K_BYPASS, _K_BLOCKED = Kind.PLATFORM, Kind.BYPASS, Kind.BLOCKED
+_UNLISTED, _ENFORCE = Category.UNLISTED, Mode.ENFORCE
+
 # Bounds of one policy's decision memo. A phone asks for the same few hundred names all day,
 # so a few thousand entries per device cover it; the caps only matter for odd traffic (random
 # subdomains, a long-lived snapshot seeing many devices) and then the memo is just emptied.
@@ -222,35 +228,45 @@ class Policy:
         return self._memo.miss(self, domain, r)
 
     def decide_uncached(self, domain: str, r: Restriction) -> Decision:
-        """The decision itself, computed afresh (``decide_for`` memoises this)."""
+        """The decision itself, computed afresh (``decide_for`` memoises this).
+
+        Runs once per never-seen name, so enum members come from module constants (class
+        attribute access on an Enum is slow in CPython 3.11) and str-enums are formatted
+        directly (``f"{category}"`` is the value for a StrEnum).
+        """
         rule = self.rules.match(domain)
         if rule is None:
-            category, platform, bypass = Category.UNLISTED, None, None
+            category, platform, bypass = _UNLISTED, None, None
         else:
             category, platform, bypass = rule.category, rule.platform, rule.bypass
         meet, dev = r.meeting, r.device
         meeting_id = meet.meeting_id if meet is not None else None
-        device_id = dev.device_id if dev is not None else None
-        member_id = dev.member.member_id if dev is not None and dev.member is not None else None
+        if dev is None:
+            device_id = member_id = None
+        else:
+            member = dev.member
+            device_id, member_id = dev.device_id, member.member_id if member is not None else None
         if not r.restricted:
-            return Decision(Action.ALLOW, Kind.UNRESTRICTED, category, platform, rule, r.reason,
+            return Decision(_ALLOW, _UNRESTRICTED, category, platform, rule, r.reason,
                             domain, False, meeting_id, device_id, member_id, bypass)
         if category in ALLOWED_CATEGORIES:
             scope = rule.describe() if rule is not None else ""
-            reason = f"{category.value} is allowed during meetings ({scope})"
-            return Decision(Action.ALLOW, Kind.ALLOWED, category, platform, rule, reason,
+            reason = f"{category} is allowed during meetings ({scope})"
+            return Decision(_ALLOW, _ALLOWED, category, platform, rule, reason,
                             domain, True, meeting_id, device_id, member_id)
         kind = _KIND_OF[category]
-        action = Action.REFUSE if self.mode is Mode.ENFORCE else Action.OBSERVE
-        if kind is Kind.PLATFORM:
+        if self.mode is _ENFORCE:
+            action, verb = _REFUSE, "refused"
+        else:
+            action, verb = _OBSERVE, "would be refused (monitor-only)"
+        if kind is _K_PLATFORM:
             what = f"{self.platform_name(platform)} is a social platform"
-        elif kind is Kind.BYPASS:
-            how = bypass.value if bypass is not None else "bypass"
+        elif kind is _K_BYPASS:
+            how = bypass if bypass is not None else "bypass"
             what = f"{domain} is a way round the gate ({how})"
-        elif kind is Kind.BLOCKED:
+        elif kind is _K_BLOCKED:
             what = f"{domain} is blocked by IT"
         else:
             what = f"{domain} is not on the allowlist"
-        verb = "refused" if action is Action.REFUSE else "would be refused (monitor-only)"
         return Decision(action, kind, category, platform, rule, f"{what}; {verb} while {r.reason}",
                         domain, True, meeting_id, device_id, member_id, bypass)
