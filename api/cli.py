@@ -170,13 +170,27 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
+    """`gate`: the guard, which runs `gate --worker` and fails open if it dies.
+    `gate --fail-open`: install the fail-open table and exit (systemd ExecStopPost)."""
     from monitor.daemon import GateDaemon
+    from monitor.guard import Guard, fail_open, record_outage, worker_command
 
     settings, db = _ctx(args)
+    daemon_for_spec = GateDaemon(settings, db)
+    if args.fail_open:
+        if daemon_for_spec.enforcer is not None:
+            fail_open(settings, daemon_for_spec.enforcer)
+        record_outage(db, settings.site.room, "gate service stopped; the chamber failed open")
+        print("fail-open table installed: nobody restricted, DNS forwarded upstream")
+        return 0
     _upgrade(settings)
-    _use_uvloop()
-    asyncio.run(GateDaemon(settings, db).run())
-    return 0
+    if args.worker:
+        _use_uvloop()
+        asyncio.run(daemon_for_spec.run())
+        return 0
+    guard = Guard(settings, db, worker_command(args.config), daemon_for_spec.enforcer,
+                  hang_seconds=args.hang_seconds)
+    return guard.run()
 
 
 def cmd_web(args: argparse.Namespace) -> int:
@@ -237,7 +251,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     sub.add_parser("run", help="gate and web in one process").set_defaults(func=cmd_run)
-    sub.add_parser("gate", help="the privileged gateway daemon").set_defaults(func=cmd_gate)
+    g = sub.add_parser("gate", help="the privileged gateway daemon (guard + worker)")
+    g.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    g.add_argument("--fail-open", action="store_true",
+                   help="install the fail-open table and exit (service manager's stop hook)")
+    g.add_argument("--hang-seconds", type=float, default=8.0,
+                   help="kill and fail open if the worker's loop stalls this long")
+    g.set_defaults(func=cmd_gate)
     w = sub.add_parser("web", help="the unprivileged web app")
     w.add_argument("--host")
     w.add_argument("--port", type=int)

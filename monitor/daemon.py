@@ -16,13 +16,25 @@ from typing import Any
 
 from sqlalchemy import select
 
+from allowlist.bypass import resolver_addresses
 from allowlist.categories import Mode
 from allowlist.decision import Policy, Restriction
 from monitor.events import EventAction, EventKind, EventRecord, EventWriter
 from monitor.gate.chain import Chain
+from monitor.gate.refusals import AddressNames, RefusalRecorder
 from monitor.gate.server import listen_udp
+from monitor.gate.tcp import listen_tcp
 from monitor.gate.stats import GateStats
-from monitor.gate.steps import AllowAnswers, ClientScope, Decide, Identify, ParseQuery, RateLimit, Record
+from monitor.gate.steps import (
+    AllowAnswers,
+    ClientScope,
+    Decide,
+    Identify,
+    LearnPlatformAddresses,
+    ParseQuery,
+    RateLimit,
+    Record,
+)
 from monitor.gate.upstream import UpstreamPool
 from monitor.neighbours import NeighbourTable
 from monitor.nft.enforcer import Enforcer
@@ -62,11 +74,17 @@ class GateDaemon:
         self.use_nft = use_nft if enforce_nft is None else enforce_nft
         ifaces = chamber_ifaces or (settings.chamber.interface or "chamber0",)
         self.enforcer: Enforcer | None = None
+        doh4 = tuple(str(a) for a in resolver_addresses(4))
+        doh6 = tuple(str(a) for a in resolver_addresses(6))
         if self.use_nft:
             self.enforcer = Enforcer(TableSpec(
                 table=settings.nftables.table, chamber_ifaces=ifaces,
-                gate4=settings.chamber.gate_address, dns_port=settings.dns.port,
-                redirect_port=settings.dns.redirect_port, web_port=settings.web.port))
+                gate4=settings.chamber.gate_address, gate6=settings.chamber.gate_address6 or None,
+                dns_port=settings.dns.port, redirect_port=settings.dns.redirect_port,
+                web_port=settings.web.port, doh4=doh4, doh6=doh6))
+        self.address_names = AddressNames()
+        self.refusals = RefusalRecorder(self.writer.submit, settings.site.room, doh4 + doh6,
+                                        self.address_names)
         self._stop = asyncio.Event()
         self._started = datetime.now(UTC)
         self._transports: list[Any] = []
@@ -107,6 +125,7 @@ class GateDaemon:
             Identify(self.neighbours.lookup, lambda: self.restrictions),
             Record(self.writer.submit, cfg.site.room, st),
             Decide(lambda: self.policy, st, cfg.dns.block_address, cfg.dns.max_ttl),  # type: ignore[arg-type, return-value]
+            LearnPlatformAddresses(self.address_names.remember),
             AllowAnswers(self._allow, st, cfg.dns.max_ttl, cfg.policy.set_timeout_margin),
         ]
         return Chain(steps, self.upstream, st)
@@ -139,18 +158,29 @@ class GateDaemon:
                 hb.enforcing = False
                 hb.detail = "stopped"
 
+    def _touch(self) -> None:
+        from monitor.guard import heartbeat_path
+
+        p = heartbeat_path(self.settings)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.touch()
+
     # -- lifecycle -------------------------------------------------------------------
     async def _ticker(self) -> None:
         loop = asyncio.get_running_loop()
         rev = self.policy.revision if self.policy else -1
         last_hb = 0.0
         while not self._stop.is_set():
+            self._touch()  # the guard's hang detector: touched only while the loop turns
             try:
                 new_rev = await loop.run_in_executor(None, self._revision)
                 if new_rev != rev:
                     self.policy = await loop.run_in_executor(None, self._load)
                     rev = new_rev
                 self.recompute()
+                if self.enforcer is not None:
+                    flows = await loop.run_in_executor(None, self.enforcer.refused)
+                    self.refusals.update(flows, self.restrictions)
                 if loop.time() - last_hb >= HEARTBEAT_EVERY:
                     last_hb = loop.time()
                     await loop.run_in_executor(None, self._heartbeat)
@@ -171,9 +201,14 @@ class GateDaemon:
         await self.upstream.start()
         chain = self.build_chain()
         cfg = self.settings.dns
-        self._transports.append(await listen_udp(chain, cfg.listen, cfg.port))
-        if self.enforcer is not None:
-            self._transports.append(await listen_udp(chain, cfg.listen, cfg.redirect_port, True))
+        hosts = [cfg.listen] + ([self.settings.chamber.gate_address6]
+                                if self.settings.chamber.gate_address6 else [])
+        for host in hosts:
+            self._transports.append(await listen_udp(chain, host, cfg.port))
+            self._transports.append(await listen_tcp(chain, host, cfg.port))
+            if self.enforcer is not None:
+                self._transports.append(await listen_udp(chain, host, cfg.redirect_port, True))
+                self._transports.append(await listen_tcp(chain, host, cfg.redirect_port, True))
         log.info("gate listening on %s:%d (room %s)", cfg.listen, cfg.port, self.settings.site.room)
 
     async def run(self) -> None:
@@ -194,10 +229,13 @@ class GateDaemon:
             t.close()
         self.upstream.close()
         if self.enforcer is not None:
+            from monitor.guard import fail_open
+
             try:
-                self.enforcer.remove()  # fail open
+                fail_open(self.settings, self.enforcer)  # never leave the chamber dark
             except Exception:
-                log.exception("could not remove the nftables table")
+                log.exception("could not install the fail-open table; removing ours")
+                self.enforcer.remove()
         self.writer.flush()
         self.writer.stop()
         try:

@@ -50,6 +50,7 @@ class ChamberSettings(_Section):
     interface: str = ""  # empty: no Wi-Fi interface → the simulated chamber
     subnets: list[str] = Field(default_factory=lambda: ["198.51.100.0/24"])
     gate_address: str = "198.51.100.1"
+    gate_address6: str = ""  # the gate's IPv6 address on the chamber side, if IPv6 is offered
 
     @field_validator("subnets")
     @classmethod

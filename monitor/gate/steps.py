@@ -156,6 +156,29 @@ class AllowAnswers(Step):
         ex.response = dnswire.clamp_ttls(ex.response, msg.answers + msg.authority, self.max_ttl)
 
 
+class LearnPlatformAddresses(Step):
+    """Remember which addresses platform names resolve to (anyone's lookups), so a later
+    connection to such an address by a restricted device can be named."""
+
+    def __init__(self, remember: Callable[[list[str], str, str], None]) -> None:
+        self.remember = remember
+
+    def after(self, ex: Exchange) -> None:
+        d = ex.decision
+        if d is None or d.platform is None or d.refused or ex.response is None:
+            return
+        if ex.addresses:
+            self.remember([a for a, _ in ex.addresses], d.domain, d.platform)
+            return
+        try:
+            msg = dnswire.parse_message(ex.response)
+        except dnswire.DnsError:
+            return
+        addrs = [r.address for r in msg.answers if r.address is not None]
+        if addrs:
+            self.remember(addrs, d.domain, d.platform)
+
+
 _BYPASS_DETAIL = {BypassKind.RESOLVER: "DNS sent to another resolver"}
 
 

@@ -29,6 +29,12 @@ class Enforcer:
         if self._restricted:
             self.nft.run(self.builder.set_restricted(sorted(self._restricted)))
 
+    def fail_open(self, upstream4: str, port: int = 53) -> None:
+        """Nobody restricted, DNS to the gate's address forwarded upstream by the kernel."""
+        self.nft.run(self.builder.fail_open_commands(upstream4, port))
+        self._expiry.clear()
+        self._restricted = frozenset()
+
     def remove(self) -> None:
         """Fail open: no table, nobody restricted."""
         self.nft.run(self.builder.delete_table())
@@ -41,6 +47,9 @@ class Enforcer:
         self.nft.run(self.builder.set_restricted(sorted(new)))
         self._restricted = new
         return True
+
+    def refused(self) -> list[tuple[str, str, str, int]]:
+        return refused_flows(self.nft, self.builder)
 
     @property
     def restricted(self) -> frozenset[str]:
@@ -75,3 +84,20 @@ class Enforcer:
         if len(self._expiry) > 200_000:
             self._expiry = {k: v for k, v in self._expiry.items() if v > now}
         return len(v4) + len(v6)
+
+
+def refused_flows(nft: Nftables, builder: Builder) -> list[tuple[str, str, str, int]]:
+    """(mac, address, protocol, port) of every flow the table refused in the last minute."""
+    out: list[tuple[str, str, str, int]] = []
+    for cmd in builder.list_refused():
+        try:
+            res = nft.run([cmd])
+        except NftError:
+            continue
+        for item in (res or {}).get("nftables", []):
+            for elem in item.get("set", {}).get("elem", []) or []:
+                val = elem.get("elem", {}).get("val", elem) if isinstance(elem, dict) else elem
+                parts = val.get("concat") if isinstance(val, dict) else None
+                if parts and len(parts) == 4:
+                    out.append((str(parts[0]), str(parts[1]), str(parts[2]), int(parts[3])))
+    return out

@@ -24,6 +24,9 @@ class TableSpec:
     dns_port: int = 53
     redirect_port: int = 5353
     web_port: int | None = None  # registration page stays reachable for restricted devices
+    doh4: tuple[str, ...] = ()  # known DoH/DoT resolver addresses, refused on 443/853
+    doh6: tuple[str, ...] = ()
+    refused_timeout: int = 60  # how long a refused flow is remembered (one bypass event)
 
 
 def _payload(proto: str, field: str) -> dict[str, Any]:
@@ -76,7 +79,16 @@ class Builder:
             self._chain("prerouting", type="nat", hook="prerouting", prio=-100, policy="accept"),
             self._chain("forward", type="filter", hook="forward", prio=0, policy="accept"),
             self._chain("restricted_fwd"),
+            self._chain("refuse"),
+            self._set("doh4", "ipv4_addr", ["interval"]),
+            self._set("doh6", "ipv6_addr", ["interval"]),
+            self._refused_set("refused4", "ipv4_addr"),
+            self._refused_set("refused6", "ipv6_addr"),
         ]
+        if sp.doh4:
+            cmds.append(self._elements("doh4", list(sp.doh4)))
+        if sp.doh6:
+            cmds.append(self._elements("doh6", list(sp.doh6)))
         # DNS to any other resolver is redirected to the gate's second port, where it is
         # answered like any query but recorded as a bypass attempt.
         for proto in ("udp", "tcp"):
@@ -98,8 +110,21 @@ class Builder:
                     {"dnat": {"family": "ip6", "addr": sp.gate6, "port": sp.redirect_port}},
                     comment="foreign resolver -> gate (v6)",
                 ))
+        refuse = {"jump": {"target": "refuse"}}
         cmds += [
             self._rule("forward", from_chamber, restricted, {"jump": {"target": "restricted_fwd"}}),
+            # Ways round the gate are refused even towards allowed addresses: QUIC and DoT
+            # would hide names from us, DoH resolvers would answer without the policy.
+            self._rule("restricted_fwd", _eq(_payload("udp", "dport"), 443), refuse,
+                       comment="QUIC"),
+            self._rule("restricted_fwd", _eq(_payload("tcp", "dport"), 853), refuse,
+                       comment="DNS over TLS"),
+            self._rule("restricted_fwd", _eq(_payload("udp", "dport"), 853), refuse,
+                       comment="DNS over QUIC"),
+            self._rule("restricted_fwd", _eq(_payload("ip", "daddr"), "@doh4"), refuse,
+                       comment="DoH resolver"),
+            self._rule("restricted_fwd", _eq(_payload("ip6", "daddr"), "@doh6"), refuse,
+                       comment="DoH resolver (v6)"),
             self._rule(
                 "restricted_fwd",
                 _eq({"concat": [_payload("ether", "saddr"), _payload("ip", "daddr")]}, "@allowed4"),
@@ -110,11 +135,64 @@ class Builder:
                 _eq({"concat": [_payload("ether", "saddr"), _payload("ip6", "daddr")]}, "@allowed6"),
                 {"accept": None},
             ),
-            self._rule("restricted_fwd", {"counter": None}, _eq(_meta("l4proto"), "tcp"),
+            self._rule("restricted_fwd", refuse),
+            # Remember each refused flow (device, address, protocol, port) for a minute; the
+            # gate lists these sets every second and turns new entries into events.
+            self._rule("refuse", _eq(_meta("nfproto"), "ipv4"),
+                       _eq(_meta("l4proto"), {"set": ["tcp", "udp"]}),
+                       self._update("refused4", "ip")),
+            self._rule("refuse", _eq(_meta("nfproto"), "ipv6"),
+                       _eq(_meta("l4proto"), {"set": ["tcp", "udp"]}),
+                       self._update("refused6", "ip6")),
+            self._rule("refuse", {"counter": None}, _eq(_meta("l4proto"), "tcp"),
                        {"reject": {"type": "tcp reset"}}),
-            self._rule("restricted_fwd", {"counter": None},
+            self._rule("refuse", {"counter": None},
                        {"reject": {"type": "icmpx", "expr": "admin-prohibited"}}),
         ]
+        return cmds
+
+    def _refused_set(self, name: str, addr_type: str) -> dict[str, Any]:
+        cmd = self._set(name, ["ether_addr", addr_type, "inet_proto", "inet_service"],
+                        ["timeout"])
+        cmd["add"]["set"]["timeout"] = self.spec.refused_timeout
+        cmd["add"]["set"]["size"] = 65535
+        return cmd
+
+    def _update(self, name: str, l3: str) -> dict[str, Any]:
+        key = {"concat": [_payload("ether", "saddr"), _payload(l3, "daddr"), _meta("l4proto"),
+                          _payload("th", "dport")]}
+        return {"set": {"op": "update", "elem": key, "set": f"@{name}"}}
+
+    def _elements(self, name: str, items: list[Any]) -> dict[str, Any]:
+        return {"add": {"element": {"family": FAMILY, "table": self.spec.table, "name": name,
+                                    "elem": items}}}
+
+    def list_refused(self) -> list[dict[str, Any]]:
+        return [{"list": {"set": {"family": FAMILY, "table": self.spec.table, "name": n}}}
+                for n in ("refused4", "refused6")]
+
+    def fail_open_commands(self, upstream4: str, upstream_port: int = 53) -> list[dict[str, Any]]:
+        """Replace the table with one that only keeps DNS working while the gate is down:
+        queries sent to the gate's address go straight to the upstream resolver. Nobody is
+        restricted, nothing is recorded — the chamber fails open, never dark."""
+        sp = self.spec
+        table = {"family": FAMILY, "name": sp.table}
+        cmds: list[dict[str, Any]] = [
+            {"add": {"table": table}}, {"delete": {"table": table}}, {"add": {"table": table}},
+            self._chain("prerouting", type="nat", hook="prerouting", prio=-100, policy="accept"),
+            self._chain("postrouting", type="nat", hook="postrouting", prio=100, policy="accept"),
+        ]
+        if sp.gate4:
+            for proto in ("udp", "tcp"):
+                cmds.append(self._rule(
+                    "prerouting", _eq(_payload("ip", "daddr"), sp.gate4),
+                    _eq(_payload(proto, "dport"), sp.dns_port), {"counter": None},
+                    {"dnat": {"family": "ip", "addr": upstream4, "port": upstream_port}},
+                    comment="fail-open: DNS to the gate goes upstream"))
+            cmds.append(self._rule(
+                "postrouting", _eq(_payload("ip", "daddr"), upstream4),
+                _eq({"ct": {"key": "status"}}, "dnat", "in"), {"masquerade": None},
+                comment="fail-open: answers come back through us"))
         return cmds
 
     def delete_table(self) -> list[dict[str, Any]]:

@@ -84,6 +84,7 @@ data_dir = "{self.tmp / 'data'}"
 interface = "chamber0"
 subnets = ["198.51.100.0/24", "2001:db8:c::/64"]
 gate_address = "{GATE_IP}"
+gate_address6 = "2001:db8:c::1"
 
 [dns]
 listen = "{GATE_IP}"
