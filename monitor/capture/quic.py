@@ -135,8 +135,9 @@ class InitialKeys:
 
 def initial_keys(dcid: bytes, version: int, server: bool = False) -> InitialKeys:
     """Keys protecting the client's (default) or server's Initial packets."""
-    client, srv = initial_secrets(dcid, version)
-    return InitialKeys.from_secret(srv if server else client, version)
+    initial = hkdf_extract(VERSIONS[version].salt, dcid)
+    label = b"server in" if server else b"client in"
+    return InitialKeys.from_secret(hkdf_expand_label(initial, label, b"", 32), version)
 
 
 # --------------------------------------------------------------------------- packets

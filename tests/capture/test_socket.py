@@ -55,7 +55,7 @@ def test_capture_on_loopback_with_kernel_filter() -> None:
             tx.sendto(b"noise", ("127.0.0.1", port + 1))  # filtered out in the kernel
             tx.sendto(b"wanted %d" % i, ("127.0.0.1", port))
         tx.close()
-        got = []
+        got: list[tuple[float, bytes]] = []
         deadline = time.time() + 5
         while len(got) < 50 and time.time() < deadline:
             item = cap.recv()
