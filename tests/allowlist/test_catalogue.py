@@ -81,7 +81,7 @@ def test_rules_and_names() -> None:
     assert all(r.category is Category.PLATFORM and r.origin is Origin.CATALOGUE for r in rules)
     assert all(r.platform == r.source and r.platform in cat for r in rules)
     names = cat.names()
-    assert names["x"] == "X (Twitter)" and names["facebook"] == "Facebook / Messenger"
+    assert names["x"] == "X (Twitter)" and names["facebook"] == "Facebook"
     rs = RuleSet.compile(rules)
     for name, key in [
         ("live.staticflickr.com", "flickr"),
