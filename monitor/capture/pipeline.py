@@ -61,7 +61,7 @@ from monitor.capture.frames import (
 from monitor.capture.http import HttpStatus, host_from_request, looks_like_http
 from monitor.capture.quic import QuicError, QuicSniTracker
 from monitor.capture.reassembly import FlowKey, TcpReassembler
-from monitor.capture.tls import NEED_MORE, NO_SNI, looks_like_tls, sni_from_stream
+from monitor.capture.tls import NEED_MORE, NO_SNI, looks_like_client_hello, sni_from_stream
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +208,20 @@ class PacketPipeline:
     def address_book(self) -> dict[str, str]:
         """A copy of the IP → MAC bindings learned so far."""
         return dict(self._book.entries)
+
+    def health(self) -> dict[str, int]:
+        """Every counter in one flat dict (pipeline, TCP reassembly, QUIC tracker, table
+        sizes), for the dashboard's capture-health panel and for logs."""
+        out = self.counters.as_dict()
+        tcp, quic = self._tcp.stats, self._quic.stats
+        out.update({"tcp_" + f.name: getattr(tcp, f.name) for f in fields(tcp)})
+        out.update({"quic_" + f.name: getattr(quic, f.name) for f in fields(quic)})
+        out["tcp_flows"] = len(self._tcp)
+        out["tcp_buffered_bytes"] = self._tcp.buffered_bytes
+        out["quic_conns"] = len(self._quic)
+        out["address_book"] = len(self._book.entries)
+        out["open_attempts"] = len(self._attempts)
+        return out
 
     def mac_for(self, ip: str) -> str | None:
         return self._book.entries.get(ip)
@@ -408,7 +422,7 @@ class PacketPipeline:
         key: FlowKey = (src, pkt.sport, dst, pkt.dport)
         tcp_dns = pkt.dport in self._dns_ports
         may_start = bool(payload) and (
-            tcp_dns or looks_like_tls(payload) or looks_like_http(payload)
+            tcp_dns or looks_like_client_hello(payload) or looks_like_http(payload)
         )
         prefix = self._tcp.segment(ts, key, pkt.tcp_seq, flags, payload, may_start)
         if prefix is None:

@@ -229,7 +229,7 @@ class CaptureSocket:
         while True:
             try:
                 item = self.recv()
-            except OSError:
+            except (OSError, ValueError):  # ValueError: select() on a closed socket
                 if self._sock.fileno() == -1:
                     return
                 raise

@@ -38,6 +38,13 @@ def looks_like_tls(buf: bytes) -> bool:
     return len(buf) >= 2 and buf[0] == CONTENT_HANDSHAKE and buf[1] == 3
 
 
+def looks_like_client_hello(buf: bytes) -> bool:
+    """The first bytes of a client's TLS stream: a handshake record whose first message is a
+    ClientHello. Used to pick up streams whose SYN was not seen without also picking up the
+    server's side (a ServerHello is a handshake record too)."""
+    return len(buf) >= 6 and buf[0] == CONTENT_HANDSHAKE and buf[1] == 3 and buf[5] == 1
+
+
 def sni_from_stream(buf: bytes) -> str | TlsStatus:
     """SNI from the first bytes a client sent on a TCP connection (TLS record layer).
 

@@ -302,3 +302,36 @@ def test_counters_dataclass_of_ints() -> None:
     d = pipe.counters.as_dict()
     assert all(isinstance(v, int) for v in d.values())
     assert d["frames"] == 3 and d["frame_errors"] == 2 and d["observations"] == 1
+
+
+def test_full_conversation_server_side_is_not_parsed_as_a_client() -> None:
+    """A pcap holds both directions; the server's ServerHello must not open a stream."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.packet import Raw
+
+    frames = craft.tls_hello_stream("www.flickr.com")
+    server = craft.ether(craft.GW_MAC, craft.CLIENT_MAC) / IP(
+        src=craft.SERVER_IP, dst=craft.CLIENT_IP
+    )
+    synack = server / TCP(sport=443, dport=50000, flags="SA", seq=9000, ack=1001)
+    server_hello = b"\x16\x03\x03\x00\x30\x02\x00\x00\x2c\x03\x03" + bytes(44)
+    data = server / TCP(sport=443, dport=50000, flags="PA", seq=9001, ack=2000) / Raw(server_hello)
+    frames.insert(1, bytes(synack))
+    frames.append(bytes(data))
+    pipe = PacketPipeline()
+    assert only(run(frames, pipe)).domain == "www.flickr.com"
+    assert pipe.counters.tls_errors == 0
+    assert len(pipe.tcp) == 1  # only the client's stream (now a tombstone)
+
+
+def test_health_is_flat_ints() -> None:
+    pipe = PacketPipeline()
+    run(
+        craft.tls_hello_stream("a.example")
+        + [craft.udp(d, 5, 443) for d in craft.quic_initials("b.example")],
+        pipe,
+    )
+    h = pipe.health()
+    assert all(isinstance(v, int) for v in h.values())
+    assert h["tls_sni"] == 1 and h["quic_sni"] == 1 and h["quic_decrypted"] == 2
+    assert h["tcp_created"] == 1 and h["tcp_flows"] == 1 and h["tcp_buffered_bytes"] == 0
