@@ -12,8 +12,9 @@ and returns :class:`~allowlist.observation.Observation` records for five channel
 - ``dhcp``: the hostname a client announces (``domain`` holds the hostname).
 
 It keeps an address book (IP → MAC) learned from DHCP ACKs, ARP, IPv6 neighbour discovery
-and the source MAC of frames from chamber-side addresses, so observations of routed traffic
-still name the device.
+and the source MAC of frames from chamber-side addresses (the last only where the others
+have said nothing, since behind a router every frame carries the router's MAC), so
+observations of routed traffic still name the device.
 
 **One attempt, one observation.** A phone looks a name up (often A, AAAA and HTTPS at once)
 and then connects with TLS or QUIC. Every sighting of the same (device, name) — the device is
@@ -152,19 +153,36 @@ class _Attempt:
 
 @dataclass(slots=True)
 class _Book:
-    """IP → MAC, bounded (oldest binding dropped first)."""
+    """IP → MAC, bounded (oldest binding dropped first).
+
+    DHCP ACKs, ARP and neighbour discovery are *strong* evidence; a frame's source MAC is
+    *weak* (behind a router every frame carries the router's MAC) and never overrides a
+    strong binding, only fills in where there is none.
+    """
 
     limit: int
     entries: dict[str, str] = field(default_factory=dict)
+    strong: set[str] = field(default_factory=set)
 
-    def learn(self, ip: str, mac: str) -> bool:
+    def learn(self, ip: str, mac: str, strong: bool) -> bool:
         entries = self.entries
         if entries.get(ip) == mac:
+            if strong:
+                self.strong.add(ip)
             return False
-        entries.pop(ip, None)
-        if len(entries) >= self.limit:
-            del entries[next(iter(entries))]
+        if not strong and ip in self.strong:
+            return False
+        if ip in entries:
+            del entries[ip]
+        elif len(entries) >= self.limit:
+            old = next(iter(entries))
+            del entries[old]
+            self.strong.discard(old)
         entries[ip] = mac
+        if strong:
+            self.strong.add(ip)
+        else:
+            self.strong.discard(ip)
         return True
 
 
@@ -291,8 +309,8 @@ class PacketPipeline:
         cache[ip] = res
         return res
 
-    def _learn(self, ip: str, mac: str) -> None:
-        if self._book.learn(ip, mac):
+    def _learn(self, ip: str, mac: str, strong: bool = True) -> None:
+        if self._book.learn(ip, mac, strong):
             self.counters.neighbours += 1
 
     def _client_mac(self, ip: str, frame_mac: str) -> str | None:
@@ -315,7 +333,7 @@ class PacketPipeline:
             return
         smac = pkt.src_mac
         if smac and not int(smac[:2], 16) & 1 and self._is_chamber(src):
-            self._learn(src, smac)
+            self._learn(src, smac, strong=False)
         proto = pkt.proto
         if proto == IPPROTO_UDP:
             self._udp(ts, pkt, out)

@@ -155,6 +155,7 @@ def check_bounds(pipe: PacketPipeline) -> None:
     assert pipe.tcp.buffered_bytes <= SMALL.max_flow_total_bytes
     assert len(pipe.quic) <= SMALL.quic_max_conns
     assert len(pipe.address_book) <= SMALL.address_book_size
+    assert pipe._book.strong <= pipe._book.entries.keys()
     assert len(pipe._attempts) <= SMALL.dedup_size
 
 

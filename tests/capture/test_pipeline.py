@@ -173,16 +173,21 @@ def test_arp_and_ndp_teach_the_address_book() -> None:
 
 
 def test_routed_traffic_attributed_through_address_book() -> None:
-    """A capture point behind a router sees the router's MAC; the DHCP ACK names the device."""
+    """A capture point behind a router sees the router's MAC; the DHCP ACK names the device,
+    and the router's MAC on later frames does not overwrite that binding."""
+    router = "02:00:5e:99:99:99"
     pipe = PacketPipeline(PipelineConfig(chamber_networks=craft.CHAMBER))
     run([craft.dhcp_ack(craft.OTHER_MAC, "198.51.100.77")], pipe)
-    q = craft.dns_query("x.com", src="198.51.100.77", mac="02:00:5e:99:99:99")
-    pipe2_obs = run([q], pipe, t0=2000.0)
-    assert only(pipe2_obs).mac == "02:00:5e:99:99:99"  # frame source on the chamber side wins
-    o = only(
-        run([craft.dns_response("y.com", dst="198.51.100.77", mac=craft.GW_MAC)], pipe, t0=3000.0)
-    )
-    assert o.mac == "02:00:5e:99:99:99"
+    q = craft.dns_query("x.com", src="198.51.100.77", mac=router)
+    assert only(run([q], pipe, t0=2000.0)).mac == craft.OTHER_MAC
+    r = craft.dns_response("y.com", dst="198.51.100.77", mac=router)
+    assert only(run([r], pipe, t0=3000.0)).mac == craft.OTHER_MAC
+    # without any DHCP/ARP/NDP evidence the frame's source MAC is used
+    q2 = craft.dns_query("z.com", src="198.51.100.78", mac=router)
+    assert only(run([q2], pipe, t0=4000.0)).mac == router
+    # ARP is strong evidence and replaces the weak binding
+    run([craft.arp_reply(craft.CLIENT_MAC, "198.51.100.78")], pipe)
+    assert pipe.mac_for("198.51.100.78") == craft.CLIENT_MAC
 
 
 def test_clients_outside_chamber_networks_are_not_observed() -> None:
