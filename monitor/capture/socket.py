@@ -41,14 +41,14 @@ PACKET_OUTGOING = 4
 DEFAULT_RCVBUF = 8 << 20
 DEFAULT_SNAPLEN = 65535
 
-#: What the monitor parses, and nothing else: DNS (UDP/TCP), DHCP, QUIC and TLS/HTTP from
-#: clients, every SYN (so streams on other ports can be tracked from their start), ARP and
-#: IPv6 neighbour solicitations/advertisements.
+#: What the monitor parses, and nothing else: DNS (UDP/TCP), DHCP, and what clients send to
+#: the HTTPS/HTTP ports (TLS ClientHellos, QUIC Initials, HTTP requests — the download side of
+#: the same connections, the bulk of chamber traffic, never reaches user space), ARP, and IPv6
+#: neighbour solicitations/advertisements. Widen the dst ports to see SNI on other ports.
 DEFAULT_FILTER = (
     "arp"
     " or (udp and (port 53 or port 67 or port 68 or dst port 443))"
-    " or (tcp and (port 53 or dst port 443 or dst port 80 or dst port 8080"
-    " or dst port 8443 or tcp[tcpflags] & tcp-syn != 0))"
+    " or (tcp and (port 53 or dst port 443 or dst port 80 or dst port 8080 or dst port 8443))"
     " or (icmp6 and (ip6[40] == 135 or ip6[40] == 136))"
 )
 
