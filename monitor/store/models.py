@@ -110,6 +110,18 @@ class PresetRow(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
+class PlatformDomainRow(Base):
+    """A domain IT added to the platform catalogue: a new platform (``name`` set) or one
+    more suffix for a shipped one. Merged with the catalogue by policy_loader."""
+
+    __tablename__ = "platform_domains"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32), index=True)
+    name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    domain: Mapped[str] = mapped_column(String(253), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Event(Base):
     """One attempt/bypass/outage record (see monitor.events.EventRecord for the fields' meaning)."""
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from allowlist.builder import build_ruleset
-from allowlist.catalogue import load_catalogue
+from allowlist.catalogue import PlatformEntry, load_catalogue
 from allowlist.categories import Category, Mode, Origin
 from allowlist.clock import ClerkAction, ClerkEvent, MeetingClock
 from allowlist.decision import Device, Member, Policy
@@ -39,6 +39,16 @@ def it_rules(s: Session) -> list[Rule]:
              origin=Origin.IT, rule_id=r.id)
         for r in s.execute(select(m.RuleRow)).scalars()
     ]
+
+
+def extra_platforms(s: Session) -> list[PlatformEntry]:
+    """IT's additions to the platform catalogue, one entry per platform key."""
+    names: dict[str, str | None] = {}
+    suffixes: dict[str, list[str]] = {}
+    for r in s.execute(select(m.PlatformDomainRow).order_by(m.PlatformDomainRow.id)).scalars():
+        names.setdefault(r.platform, r.name)
+        suffixes.setdefault(r.platform, []).append(r.domain)
+    return [PlatformEntry(key, tuple(doms), names[key]) for key, doms in suffixes.items()]
 
 
 def meeting_clock(row: m.Meeting) -> MeetingClock:
@@ -77,12 +87,14 @@ def load_devices(s: Session) -> dict[str, Device]:
 
 
 def load_policy(s: Session, settings: Settings, now: datetime) -> Policy:
-    catalogue = load_catalogue()
+    extra = extra_platforms(s)
+    catalogue = load_catalogue(extra)
     rules = build_ruleset(
         it_rules=it_rules(s),
         enabled_presets=enabled_presets(s, settings),
         democracy_host=settings.policy.democracy_host,
         webcast_host=settings.policy.webcast_host,
+        extra_platforms=extra,
     )
     return Policy(
         rules=rules,
