@@ -1,79 +1,54 @@
 """Address → MAC, from the kernel's neighbour table (and whatever the capture learns).
 
-A client that sends the gate a DNS query has ARPed for it first, so its entry is there; we
-re-read the table on a miss, at most a few times a second, never per query.
+A client that sends the gate a DNS query has ARPed (or solicited) for it first, so its entry
+is there. An address we cannot map is re-looked-up at once (a netlink dump costs
+microseconds); the throttle is per address, so one device arriving never blinds the gate to
+the next. An unmapped client is treated as a guest — it cannot be a registered device as far
+as we can tell — and counted.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
 import time
-from pathlib import Path
 
-from allowlist.macs import MacError, normalise_mac
+from monitor.netlink import dump_neighbours
 
-ARP_PATH = Path("/proc/net/arp")
-
-
-def read_ipv4_neighbours(path: Path = ARP_PATH) -> dict[str, str]:
-    out: dict[str, str] = {}
-    try:
-        lines = path.read_text().splitlines()[1:]
-    except OSError:
-        return out
-    for line in lines:
-        parts = line.split()
-        if len(parts) >= 4 and parts[2] != "0x0":  # flags 0x0: incomplete
-            try:
-                out[parts[0]] = normalise_mac(parts[3])
-            except MacError:
-                continue
-    return out
-
-
-def read_ipv6_neighbours() -> dict[str, str]:
-    try:
-        proc = subprocess.run(["ip", "-j", "-6", "neigh", "show"], capture_output=True,
-                              text=True, timeout=2, check=False)
-        entries = json.loads(proc.stdout or "[]")
-    except (OSError, subprocess.SubprocessError, ValueError):
-        return {}
-    out: dict[str, str] = {}
-    for e in entries:
-        mac = e.get("lladdr")
-        if mac and e.get("dst"):
-            try:
-                out[e["dst"]] = normalise_mac(mac)
-            except MacError:
-                continue
-    return out
+PER_ADDRESS_RETRY = 0.5  # seconds before the same unknown address may trigger another dump
+MAX_PENDING = 4096
 
 
 class NeighbourTable:
-    def __init__(self, min_refresh: float = 0.25) -> None:
+    def __init__(self) -> None:
         self._map: dict[str, str] = {}
         self._learned: dict[str, str] = {}
-        self._last = 0.0
-        self._min = min_refresh
+        self._tried: dict[str, float] = {}
         self.refreshes = 0
+        self.unmapped = 0
 
     def learn(self, ip: str, mac: str) -> None:
         """Bindings seen on the wire (DHCP, ARP, NDP) by the passive monitor."""
         self._learned[ip] = mac
 
     def refresh(self) -> None:
-        self._last = time.monotonic()
         self.refreshes += 1
-        fresh = read_ipv4_neighbours()
-        fresh.update(read_ipv6_neighbours())
-        self._map = fresh
+        try:
+            self._map = dump_neighbours()
+        except OSError:
+            pass
 
     def lookup(self, ip: str) -> str | None:
         mac = self._map.get(ip) or self._learned.get(ip)
-        if mac is None and time.monotonic() - self._last >= self._min:
+        if mac is not None:
+            return mac
+        now = time.monotonic()
+        if now - self._tried.get(ip, 0.0) >= PER_ADDRESS_RETRY:
+            if len(self._tried) > MAX_PENDING:
+                self._tried.clear()
+            self._tried[ip] = now
             self.refresh()
             mac = self._map.get(ip)
+        if mac is None:
+            self.unmapped += 1
         return mac
 
     def snapshot(self) -> dict[str, str]:

@@ -3,7 +3,8 @@
     <p>-dN (one namespace per device: a phone is its own host)
         eth0 198.51.100.(10+N)/24, MAC as registered
     <p>-gw  bridge chamber0 198.51.100.1/24 (the gate), wan0 203.0.113.1/24, forwarding on
-    <p>-inet eth0 203.0.113.2/24 + service addresses (fake resolver, sites, DoH, ...)
+    <p>-inet eth0 203.0.113.2/24 + service addresses (fake resolver, sites, DoH, ...);
+             IPv6 services in 2001:db8:e::/48 (routed via 2001:db8:f::2)
 """
 
 from __future__ import annotations
@@ -110,6 +111,9 @@ class ChamberNet:
         _run("ip", "-n", gw, "addr", "add", f"{WAN_IP}/24", "dev", "wan0")
         _run("ip", "-n", gw, "addr", "add", "2001:db8:f::1/64", "dev", "wan0", "nodad")
         _run("ip", "-n", gw, "link", "set", "wan0", "up")
+        # Service addresses live on inet's loopback; IPv6 has no ARP-style answering for
+        # them, so their prefixes are routed rather than on-link.
+        _run("ip", "-n", gw, "-6", "route", "add", "2001:db8:e::/48", "via", "2001:db8:f::2")
         _run("ip", "-n", inet, "addr", "add", f"{INET_NET}.2/24", "dev", "eth0")
         _run("ip", "-n", inet, "addr", "add", "2001:db8:f::2/64", "dev", "eth0", "nodad")
         _run("ip", "-n", inet, "link", "set", "eth0", "up")

@@ -25,16 +25,42 @@ def _family(ip: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in ip else socket.AF_INET
 
 
-def resolve(name: str, server: str, port: int, qtype: str, timeout: float) -> dict[str, Any]:
+def _tcp_exchange(q: bytes, server: str, port: int, timeout: float) -> bytes:
+    with socket.create_connection((server, port), timeout=timeout) as s:
+        s.sendall(len(q).to_bytes(2, "big") + q)
+        head = b""
+        while len(head) < 2:
+            chunk = s.recv(2 - len(head))
+            if not chunk:
+                raise ConnectionError("closed")
+            head += chunk
+        size = int.from_bytes(head, "big")
+        data = b""
+        while len(data) < size:
+            chunk = s.recv(size - len(data))
+            if not chunk:
+                raise ConnectionError("closed")
+            data += chunk
+        return data
+
+
+def resolve(name: str, server: str, port: int, qtype: str, timeout: float,
+            tcp: bool = False) -> dict[str, Any]:
     qid = random.randrange(65536)
     q = dnswire.make_query(name, TYPES[qtype], qid)
-    with socket.socket(_family(server), socket.SOCK_DGRAM) as s:
-        s.settimeout(timeout)
-        s.sendto(q, (server, port))
+    if tcp:
         try:
-            data, _ = s.recvfrom(4096)
-        except TimeoutError:
-            return {"ok": False, "error": "timeout"}
+            data = _tcp_exchange(q, server, port, timeout)
+        except OSError as exc:
+            return {"ok": False, "error": type(exc).__name__}
+    else:
+        with socket.socket(_family(server), socket.SOCK_DGRAM) as s:
+            s.settimeout(timeout)
+            s.sendto(q, (server, port))
+            try:
+                data, _ = s.recvfrom(4096)
+            except TimeoutError:
+                return {"ok": False, "error": "timeout"}
     msg = dnswire.parse_message(data)
     rcode = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 5: "REFUSED"}.get(
         msg.rcode, str(msg.rcode))
@@ -114,6 +140,7 @@ def main() -> None:
     r.add_argument("--server", default="198.51.100.1")
     r.add_argument("--port", type=int, default=53)
     r.add_argument("--type", default="A", choices=sorted(TYPES))
+    r.add_argument("--tcp", action="store_true")
     f = sub.add_parser("fetch")
     f.add_argument("ip")
     f.add_argument("--port", type=int, default=80)
@@ -132,7 +159,7 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=3.0)
     a = ap.parse_args()
     if a.cmd == "resolve":
-        out = resolve(a.name, a.server, a.port, a.type, a.timeout)
+        out = resolve(a.name, a.server, a.port, a.type, a.timeout, a.tcp)
     elif a.cmd == "fetch":
         out = fetch(a.ip, a.port, a.host or a.ip, a.timeout)
     elif a.cmd == "udp":

@@ -32,12 +32,16 @@ FACEBOOK_IP = "203.0.113.20"
 DOH = "dns.google"
 DOH_IP = "203.0.113.30"
 PUBLIC_RESOLVER = "203.0.113.8"
+AGENDA_IP6 = "2001:db8:e::10"
+FACEBOOK_IP6 = "2001:db8:e::20"
+GATE_IP6 = "2001:db8:c::1"
 
 MEMBER_MAC = "02:00:5e:10:00:01"
 GUEST_MAC = "02:00:5e:20:00:02"
 
-ZONE = {AGENDA: AGENDA_IP, AGENDA_CDN: AGENDA_CDN_IP, WEBCAST: WEBCAST_IP,
-        FACEBOOK: FACEBOOK_IP, "facebook.com": FACEBOOK_IP, DOH: DOH_IP}
+ZONE = {AGENDA: f"{AGENDA_IP},{AGENDA_IP6}", FACEBOOK: f"{FACEBOOK_IP},{FACEBOOK_IP6}",
+        AGENDA_CDN: AGENDA_CDN_IP, WEBCAST: WEBCAST_IP,
+        "facebook.com": FACEBOOK_IP, DOH: DOH_IP}
 CNAMES = {AGENDA_CDN_ALIAS: AGENDA_CDN}
 
 
@@ -62,7 +66,8 @@ class Chamber:
         self.net.create()
         self.member = self.net.add_device("member", MEMBER_MAC, 1)
         self.guest = self.net.add_device("guest", GUEST_MAC, 2)
-        for ip in (AGENDA_IP, AGENDA_CDN_IP, WEBCAST_IP, FACEBOOK_IP, DOH_IP, PUBLIC_RESOLVER):
+        for ip in (AGENDA_IP, AGENDA_CDN_IP, WEBCAST_IP, FACEBOOK_IP, DOH_IP, PUBLIC_RESOLVER,
+                   AGENDA_IP6, FACEBOOK_IP6):
             self.net.add_inet_address(ip)
         start_fake_upstream(self.net, ZONE, CNAMES, log=self.tmp / "dnsmasq.log")
         # A "public resolver" that answers everything with a wrong address: if a restricted
@@ -84,7 +89,7 @@ data_dir = "{self.tmp / 'data'}"
 interface = "chamber0"
 subnets = ["198.51.100.0/24", "2001:db8:c::/64"]
 gate_address = "{GATE_IP}"
-gate_address6 = "2001:db8:c::1"
+gate_address6 = "{GATE_IP6}"
 
 [dns]
 listen = "{GATE_IP}"
@@ -160,8 +165,10 @@ port = {self.web_port}
             raise AssertionError(f"probe {args} printed nothing: {proc.stderr}")
         return json.loads(lines[-1])  # type: ignore[no-any-return]
 
-    def resolve(self, dev: SimDevice, name: str, server: str = GATE_IP, qtype: str = "A") -> dict[str, Any]:
-        return self.probe(dev, "resolve", name, "--server", server, "--type", qtype)
+    def resolve(self, dev: SimDevice, name: str, server: str = GATE_IP, qtype: str = "A",
+                tcp: bool = False) -> dict[str, Any]:
+        return self.probe(dev, "resolve", name, "--server", server, "--type", qtype,
+                          *(["--tcp"] if tcp else []))
 
     def fetch(self, dev: SimDevice, ip: str, host: str, port: int = 80) -> dict[str, Any]:
         return self.probe(dev, "fetch", ip, "--host", host, "--port", str(port))
