@@ -83,6 +83,24 @@ class PolicySettings(_Section):
     set_timeout_margin: int = 30  # seconds an allowed address outlives its DNS TTL
 
 
+class MeetingsSettings(_Section):
+    moderngov_url: str = ""  # e.g. https://democracy.example.gov.uk (mgWebService.asmx is appended)
+    ical_url: str = ""  # alternatively, a published iCalendar feed
+    sync_days_before: int = Field(7, ge=0, le=365)
+    sync_days_after: int = Field(90, ge=1, le=730)
+    sync_interval_minutes: int = Field(60, ge=0)  # 0: no periodic sync
+    committee_patterns: list[str] = Field(default_factory=list)  # empty: the default scope
+    chamber_rooms: list[str] = Field(default_factory=list)  # empty: every meeting is ours
+    timeout_seconds: float = Field(10.0, gt=0, le=120)
+
+
+class CaptureSettings(_Section):
+    enabled: bool = True  # passive monitor on the chamber interface (needs CAP_NET_RAW)
+    interface: str = ""  # empty: the chamber interface
+    buffer_mb: int = Field(8, ge=1, le=512)
+    dedup_seconds: float = Field(10.0, ge=0)
+
+
 class DatabaseSettings(_Section):
     url: str = ""  # empty → SQLite file in data_dir
 
@@ -117,6 +135,8 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     nftables: NftSettings = NftSettings()
     retention: RetentionSettings = RetentionSettings()
+    meetings: MeetingsSettings = MeetingsSettings()
+    capture: CaptureSettings = CaptureSettings()
 
     @classmethod
     def settings_customise_sources(
