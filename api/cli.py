@@ -176,7 +176,11 @@ def cmd_gate(args: argparse.Namespace) -> int:
     from monitor.guard import Guard, fail_open, record_outage, worker_command
 
     settings, db = _ctx(args)
-    daemon_for_spec = GateDaemon(settings, db)
+    if args.sensor:
+        from monitor.sensor import sensor_main
+
+        return sensor_main(settings, db)
+    daemon_for_spec = GateDaemon(settings, db, config_path=args.config)
     if args.fail_open:
         if daemon_for_spec.enforcer is not None:
             fail_open(settings, daemon_for_spec.enforcer)
@@ -220,7 +224,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                            log_level="warning"))
 
     async def both() -> None:
-        gate = GateDaemon(settings, db)
+        gate = GateDaemon(settings, db, config_path=args.config)
         task = asyncio.create_task(gate.run())
         try:
             await server.serve()
@@ -253,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="gate and web in one process").set_defaults(func=cmd_run)
     g = sub.add_parser("gate", help="the privileged gateway daemon (guard + worker)")
     g.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    g.add_argument("--sensor", action="store_true", help=argparse.SUPPRESS)
     g.add_argument("--fail-open", action="store_true",
                    help="install the fail-open table and exit (service manager's stop hook)")
     g.add_argument("--hang-seconds", type=float, default=8.0,

@@ -62,8 +62,11 @@ def parse_hostport(s: str, default_port: int = 53) -> tuple[str, int]:
 
 class GateDaemon:
     def __init__(self, settings: Settings, db: Database, *, enforce_nft: bool | None = None,
-                 chamber_ifaces: tuple[str, ...] | None = None) -> None:
+                 chamber_ifaces: tuple[str, ...] | None = None,
+                 config_path: str | None = None) -> None:
         self.settings = settings
+        self.config_path = config_path
+        self._sensor: Any = None
         self.db = db
         self.stats = GateStats()
         self.neighbours = NeighbourTable()
@@ -191,6 +194,21 @@ class GateDaemon:
             except TimeoutError:
                 pass
 
+    def _start_sensor(self) -> None:
+        """The passive sensor runs as a child process (see monitor/sensor.py for why)."""
+        import subprocess
+        import sys
+
+        from monitor.guard import _die_with_parent
+
+        cfg = self.settings
+        if not cfg.capture.enabled or not (cfg.capture.interface or cfg.chamber.interface):
+            return
+        cmd = [sys.executable, "-m", "api.cli"]
+        if self.config_path:
+            cmd += ["--config", self.config_path]
+        self._sensor = subprocess.Popen([*cmd, "gate", "--sensor"], preexec_fn=_die_with_parent)  # noqa: PLW1509
+
     async def start(self) -> None:
         self.policy = self._load()
         self.writer.start()
@@ -198,6 +216,10 @@ class GateDaemon:
         if self.enforcer is not None:
             self.enforcer.install()
         self.recompute()
+        self._start_sensor()
+        if self.settings.site.topology == "mirror":
+            log.info("mirror topology: passive monitoring only, no DNS gate")
+            return
         await self.upstream.start()
         chain = self.build_chain()
         cfg = self.settings.dns
@@ -225,6 +247,12 @@ class GateDaemon:
         self._stop.set()
 
     async def shutdown(self) -> None:
+        if self._sensor is not None and self._sensor.poll() is None:
+            self._sensor.terminate()
+            try:
+                self._sensor.wait(10)
+            except Exception:
+                self._sensor.kill()
         for t in self._transports:
             t.close()
         self.upstream.close()

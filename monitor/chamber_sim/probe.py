@@ -4,6 +4,7 @@
     fetch IP [--port 80] [--host NAME]      HTTP GET, succeeds only if the site answers
     udp IP [--port 443]                     one datagram, waits for the echo
     raw HEX [--server IP]                   send raw bytes as a DNS query (bad-input tests)
+    tls IP [--port 443] --sni NAME          TCP connect + a ClientHello carrying NAME
     hold IP [--port 7000] [--seconds N]     long connection; reports when it breaks
 """
 
@@ -87,6 +88,36 @@ def fetch(ip: str, port: int, host: str, timeout: float) -> dict[str, Any]:
             "seconds": round(time.monotonic() - t0, 3)}
 
 
+def client_hello(sni: str) -> bytes:
+    """A minimal TLS 1.3 ClientHello carrying ``sni`` (enough for any SNI parser)."""
+    import os
+    import struct
+
+    name = sni.encode()
+    sni_ext = struct.pack("!HHHBH", 0, len(name) + 5, len(name) + 3, 0, len(name)) + name
+    versions = struct.pack("!HHBH", 43, 3, 2, 0x0304)
+    groups = struct.pack("!HHHH", 10, 4, 2, 0x001D)
+    key_share = struct.pack("!HHHHH", 51, 38, 36, 0x001D, 32) + os.urandom(32)
+    sigs = struct.pack("!HHHH", 13, 4, 2, 0x0403)
+    exts = sni_ext + versions + groups + key_share + sigs
+    body = (b"\x03\x03" + os.urandom(32) + b"\x20" + os.urandom(32)
+            + struct.pack("!H", 2) + b"\x13\x01" + b"\x01\x00"
+            + struct.pack("!H", len(exts)) + exts)
+    hs = b"\x01" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x01" + struct.pack("!H", len(hs)) + hs
+
+
+def tls(ip: str, port: int, sni: str, timeout: float) -> dict[str, Any]:
+    """Open TCP, send a ClientHello for ``sni``; ok means the connection was allowed."""
+    try:
+        with socket.create_connection((ip, port), timeout=timeout) as s:
+            s.sendall(client_hello(sni))
+            time.sleep(0.1)
+    except OSError as exc:
+        return {"ok": False, "error": type(exc).__name__}
+    return {"ok": True}
+
+
 def udp(ip: str, port: int, timeout: float) -> dict[str, Any]:
     with socket.socket(_family(ip), socket.SOCK_DGRAM) as s:
         s.settimeout(timeout)
@@ -152,6 +183,10 @@ def main() -> None:
     w.add_argument("hex")
     w.add_argument("--server", default="198.51.100.1")
     w.add_argument("--port", type=int, default=53)
+    t = sub.add_parser("tls")
+    t.add_argument("ip")
+    t.add_argument("--port", type=int, default=443)
+    t.add_argument("--sni", required=True)
     h = sub.add_parser("hold")
     h.add_argument("ip")
     h.add_argument("--port", type=int, default=7000)
@@ -164,6 +199,8 @@ def main() -> None:
         out = fetch(a.ip, a.port, a.host or a.ip, a.timeout)
     elif a.cmd == "udp":
         out = udp(a.ip, a.port, a.timeout)
+    elif a.cmd == "tls":
+        out = tls(a.ip, a.port, a.sni, a.timeout)
     elif a.cmd == "raw":
         out = raw(a.hex, a.server, a.port, a.timeout)
     else:

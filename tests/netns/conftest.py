@@ -35,3 +35,13 @@ def chamber(netns_ok: None, tmp_path: Path) -> Iterator[Chamber]:
         yield c
     finally:
         c.destroy()
+
+
+@pytest.fixture
+def monitor_only_chamber(netns_ok: None, tmp_path: Path) -> Iterator[Chamber]:
+    c = Chamber(tmp_path)
+    try:
+        c.build(mode="monitor-only")
+        yield c
+    finally:
+        c.destroy()

@@ -133,6 +133,8 @@ port = {self.web_port}
                                    env=self.env())
         self.wait_until(lambda: self.resolve(self.guest, AGENDA).get("rcode") == "NOERROR",
                         what="gate answering", timeout=20)
+        self.wait_until(lambda: "sensor capturing" in self.log("gate.log"),
+                        what="passive sensor capturing", timeout=20)
 
     def start_web(self) -> None:
         self.web = subprocess.Popen([CLI, "web", "--host", "127.0.0.1"], env=self.env(),

@@ -9,9 +9,6 @@ import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from tests.netns.harness import (
     AGENDA,
@@ -137,16 +134,6 @@ def test_gate_killed_mid_meeting_fails_open_and_is_recorded(chamber: Chamber) ->
     outage = wait_event(c, "kind='outage'", "outage recorded")
     assert "failed open" in str(outage[0]["detail"])
     assert c.gate is not None and c.gate.wait(10) == 1, "the guard exits non-zero for a restart"
-
-
-@pytest.fixture
-def monitor_only_chamber(netns_ok: None, tmp_path: Path):  # type: ignore[no-untyped-def]
-    c = Chamber(tmp_path)
-    try:
-        c.build(mode="monitor-only")
-        yield c
-    finally:
-        c.destroy()
 
 
 def test_monitor_only_refuses_nothing_but_records(monitor_only_chamber: Chamber) -> None:

@@ -1,0 +1,132 @@
+"""The passive sensor: the chamber interface, sniffed, through the same decision and events.
+
+Runs as its own process (started by the gate worker) so that parsing packets never competes
+with the DNS loop for the interpreter. It learns policy the same way the gate does — from the
+database revision — and writes its own events.
+
+What it records: in the inline and resolver-only topologies the gate already records every DNS
+lookup, so the sensor records only what the gate cannot see — TLS/QUIC/HTTP to names the device
+did not look up through the gate in the last ``dedup_seconds`` (cached addresses, hard-coded
+resolvers, apps with their own DNS). The pipeline folds a TLS/QUIC sighting into the DNS lookup
+it follows, so one attempt seen as DNS and as SNI is one event, not two. In the mirror topology
+(no gate) the sensor is the only source and records DNS too.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from datetime import UTC, datetime
+
+from allowlist.decision import Kind, Policy, Restriction
+from allowlist.observation import Channel, Observation
+from monitor.capture.pipeline import PacketPipeline, PipelineConfig
+from monitor.events import EventAction, EventKind, EventRecord, EventWriter
+from monitor.settings import Settings
+from monitor.store.db import Database
+from monitor.store.policy_loader import load_policy
+from monitor.store.revision import current_revision
+
+log = logging.getLogger(__name__)
+GUEST = Restriction(False, "unknown device")
+RECORDED_KINDS = {Kind.PLATFORM, Kind.BYPASS, Kind.BLOCKED}
+
+
+class ObservationRecorder:
+    """Observation → decision → event. Pure apart from ``submit``; shared with pcap replay."""
+
+    def __init__(self, settings: Settings, submit: object) -> None:
+        self.settings = settings
+        self.submit = submit  # Callable[[EventRecord], bool]
+        self.mirror = settings.site.topology == "mirror"
+        self.policy: Policy | None = None
+        self.restrictions: dict[str, Restriction] = {}
+        self.recorded = 0
+
+    def set_policy(self, policy: Policy, now: datetime) -> None:
+        self.policy = policy
+        self.restrictions = {m: policy.restriction(m, now) for m in policy.devices}
+
+    def wanted(self, obs: Observation) -> bool:
+        if obs.channel is Channel.DHCP:
+            return False
+        return self.mirror or obs.channel is not Channel.DNS
+
+    def observe(self, obs: Observation) -> EventRecord | None:
+        if self.policy is None or not self.wanted(obs) or obs.mac is None:
+            return None
+        r = self.restrictions.get(obs.mac, GUEST)
+        if not r.restricted:
+            return None
+        d = self.policy.decide_for(obs.domain, r)
+        if d.kind not in RECORDED_KINDS:
+            return None
+        channels = getattr(obs, "channels", None) or {obs.channel}
+        # The sensor sees, it does not refuse: whether nftables let this flow through (an
+        # allowed CDN address carrying another name does pass) is not its to say.
+        action = EventAction.OBSERVED
+        rec = EventRecord(
+            ts=datetime.fromtimestamp(obs.ts, UTC),
+            kind=EventKind.BYPASS if d.kind is Kind.BYPASS else EventKind.ATTEMPT,
+            action=action, room=self.settings.site.room, mac=obs.mac,
+            device_id=d.device_id, member_id=d.member_id, meeting_id=d.meeting_id,
+            domain=d.domain, platform=d.platform, category=d.category.value,
+            channels=",".join(sorted(c.value for c in channels)),
+            rule=d.rule.describe() if d.rule else None,
+            detail=d.bypass.value if d.bypass else None)
+        self.submit(rec)  # type: ignore[operator]
+        self.recorded += 1
+        return rec
+
+
+def run_sensor(settings: Settings, db: Database, iface: str, stop: threading.Event) -> None:
+    from monitor.capture.socket import CaptureSocket
+
+    writer = EventWriter(db, room=settings.site.room)
+    writer.start()
+    recorder = ObservationRecorder(settings, writer.submit)
+    pipeline = PacketPipeline(PipelineConfig(chamber_networks=tuple(settings.chamber.subnets),
+                                             dedup_window=settings.capture.dedup_seconds))
+    rev = -1
+    last_tick = 0.0
+    with CaptureSocket(iface, rcvbuf=settings.capture.buffer_mb << 20) as sock:
+        log.info("sensor capturing on %s", iface)
+        while not stop.is_set():
+            now = time.monotonic()
+            if now - last_tick >= 1.0:
+                last_tick = now
+                try:
+                    with db.session() as s:
+                        new_rev = current_revision(s)
+                        if new_rev != rev:
+                            recorder.policy = load_policy(s, settings, datetime.now(UTC))
+                            rev = new_rev
+                    assert recorder.policy is not None
+                    recorder.set_policy(recorder.policy, datetime.now(UTC))
+                    pipeline.expire(time.time())
+                except Exception:
+                    log.exception("sensor tick failed; keeping the last policy")
+            got = sock.recv()
+            if got is None:
+                continue
+            for obs in pipeline.feed(*got):
+                try:
+                    recorder.observe(obs)
+                except Exception:
+                    log.exception("could not record an observation")
+    writer.flush()
+    writer.stop()
+
+
+def sensor_main(settings: Settings, db: Database) -> int:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    iface = settings.capture.interface or settings.chamber.interface
+    if not iface:
+        log.error("no interface to capture on")
+        return 2
+    run_sensor(settings, db, iface, stop)
+    return 0
