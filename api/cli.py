@@ -17,6 +17,7 @@ from allowlist.clock import ClerkAction
 from allowlist.macs import MacError, normalise_mac
 from allowlist.names import DomainError, normalise_domain
 from api.errors import ServiceError
+from api.meetings.cli import register as register_meetings_cli
 from monitor.settings import ConfigError, Settings, load_settings
 from monitor.store.db import Database
 
@@ -297,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     da.set_defaults(func=cmd_device_add)
 
     meetings = sub.add_parser("meetings").add_subparsers(dest="meetings_command", required=True)
+    register_meetings_cli(meetings)
     mad = meetings.add_parser("add", help="a manual meeting")
     mad.add_argument("--title", required=True)
     mad.add_argument("--start", required=True, help="ISO 8601; local London time if no zone")
