@@ -8,7 +8,7 @@ question match — the usual defence against off-path cache poisoning.
 from __future__ import annotations
 
 import asyncio
-import secrets
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +41,24 @@ class _Sock(asyncio.DatagramProtocol):
         self.pool.errors += 1
 
 
+class RandomPool:
+    """Cryptographically random 16-bit values drawn from a bulk ``os.urandom`` buffer:
+    one syscall per 2,048 values instead of one per query."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._buf = memoryview(os.urandom(size))
+        self._pos = 0
+
+    def u16(self) -> int:
+        if self._pos + 2 > self._size:
+            self._buf = memoryview(os.urandom(self._size))
+            self._pos = 0
+        v = self._buf[self._pos] << 8 | self._buf[self._pos + 1]
+        self._pos += 2
+        return v
+
+
 class UpstreamPool:
     def __init__(self, upstream: tuple[str, int], *, sockets: int = 8, timeout: float = 2.0,
                  rotate_after: int = 20000) -> None:
@@ -54,6 +72,7 @@ class UpstreamPool:
         self.errors = 0
         self.timeouts = 0
         self._sweeper: asyncio.Task[None] | None = None
+        self._rand = RandomPool()
 
     async def start(self) -> None:
         for i in range(self.size):
@@ -67,10 +86,11 @@ class UpstreamPool:
         return proto
 
     def send(self, raw: bytes, question_end: int, callback: Callback) -> None:
-        idx = secrets.randbelow(self.size)
+        rand = self._rand.u16
+        idx = rand() % self.size
         sock = self._socks[idx]
         for _ in range(8):
-            qid = secrets.randbelow(65536)
+            qid = rand()
             if (idx, qid) not in self._pending:
                 break
         else:
