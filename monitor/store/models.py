@@ -80,6 +80,17 @@ class Meeting(Base):
     )
 
 
+class CommitteeScopeRow(Base):
+    """IT's override of the title rules for one committee (key: normalised committee title,
+    see api.meetings.sync.committee_key); applies to its existing and future meetings."""
+
+    __tablename__ = "committee_scope"
+    committee_key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    in_scope: Mapped[bool] = mapped_column(Boolean)
+    updated_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class ClerkActionRow(Base):
     __tablename__ = "clerk_actions"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -129,8 +140,12 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_meeting_member", "meeting_id", "member_id", "ts"),
         Index("ix_events_device_ts", "device_id", "ts"),
+        Index("ix_events_kind_ts", "kind", "ts"),
+        Index("ux_events_uid", "uid", unique=True),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # Writer-given (gate boot id, sequence): makes spool replay idempotent. NULL on old rows.
+    uid: Mapped[str | None] = mapped_column(String(40), nullable=True)
     ts: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     kind: Mapped[str] = mapped_column(String(20))
     action: Mapped[str] = mapped_column(String(10))
@@ -198,3 +213,25 @@ class GateHeartbeat(Base):
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     enforcing: Mapped[bool] = mapped_column(Boolean, default=False)
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class LearnSession(Base):
+    """IT asked to learn what one device resolves for a while (to find agenda/webcast CDNs)."""
+
+    __tablename__ = "learn_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    until: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_by: Mapped[str] = mapped_column(String(100), default="")
+
+
+class LearnedName(Base):
+    __tablename__ = "learned_names"
+    __table_args__ = (UniqueConstraint("session_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("learn_sessions.id"), index=True)
+    name: Mapped[str] = mapped_column(String(253))
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    lookups: Mapped[int] = mapped_column(Integer, default=0)
