@@ -18,6 +18,7 @@ from allowlist.macs import MacError, normalise_mac
 from allowlist.names import DomainError, normalise_domain
 from api.errors import ServiceError
 from api.meetings.cli import register as register_meetings_cli
+from api.ops_cli import register as register_ops_cli
 from monitor.settings import ConfigError, Settings, load_settings
 from monitor.store.db import Database
 
@@ -319,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--device", help="MAC address")
     ex.add_argument("--at", help="ISO 8601 time (default now)")
     ex.set_defaults(func=cmd_explain)
+    register_ops_cli(sub)
     return p
 
 
