@@ -49,15 +49,20 @@ def register(meetings: Any) -> None:
         "applies to its existing and future meetings.")
     sco.add_argument("committee", metavar="COMMITTEE")
     which = sco.add_mutually_exclusive_group(required=True)
-    which.add_argument("--in", dest="in_scope", action="store_const", const=True,
+    which.add_argument("--in", dest="scope", action="store_const", const="in",
                        help="its meetings restrict members' devices")
-    which.add_argument("--out", dest="in_scope", action="store_const", const=False,
+    which.add_argument("--out", dest="scope", action="store_const", const="out",
                        help="its meetings never restrict")
-    which.add_argument("--default", dest="in_scope", action="store_const", const=None,
+    which.add_argument("--default", dest="scope", action="store_const", const="default",
                        help="drop the override; the scope rules decide again")
     sco.add_argument("--json", action="store_true")
     sco.add_argument("--actor", default="cli")
     sco.set_defaults(func=cmd_scope)
+
+
+# A string const, not None: argparse may not count an option whose value equals the default
+# as given, which would make "--default" fail the required group.
+_SCOPES: dict[str, bool | None] = {"in": True, "out": False, "default": None}
 
 
 def _date(value: str) -> date:
@@ -129,7 +134,7 @@ def cmd_scope(args: argparse.Namespace) -> int:
     settings, db = _ctx(args)
     with db.session() as s:
         rows = [c.as_dict() for c in set_committee_scope(
-            s, committee_title_or_id=args.committee, in_scope=args.in_scope, actor=args.actor,
+            s, committee_title_or_id=args.committee, in_scope=_SCOPES[args.scope], actor=args.actor,
             settings=settings)]
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -144,7 +149,8 @@ def _committee_line(c: dict[str, Any]) -> str:
     why = ("IT override" if c["override"] is not None
            else f"rule {c['rule']!r}" if c["rule"] else "no rule matches")
     ids = f" (id {', '.join(c['committee_ids'])})" if c["committee_ids"] else ""
-    return f"{scope}  {c['title']}{ids}  — {why}; {c['meetings']} meetings, {c['upcoming']} upcoming"
+    counts = f"{c['meetings']} meetings, {c['upcoming']} upcoming"
+    return f"{scope}  {c['title']}{ids}  — {why}; {counts}"
 
 
 def _print_result(out: dict[str, Any], *, as_json: bool) -> None:
