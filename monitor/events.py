@@ -1,23 +1,41 @@
 """The event record and its write path.
 
 :class:`EventRecord` is the one documented type for everything the clerk and the report see
-(Zeek-style). The gate and capture hand records to :class:`EventWriter`, which never blocks
-them: a bounded queue drained in batches by a thread. Overflow is counted and itself recorded.
+(Zeek-style). The gate and capture hand records to :class:`EventWriter`, which never makes
+them wait for a disk or a database:
+
+    submit() ──► memory buffer ──► flusher thread: spool append + fsync ──► "acknowledged"
+     (append only,  (bounded;         (every few ms, a batch)                 │
+      never waits)   overflow is                                              ▼
+                     counted)               database thread: insert batch (idempotent), commit,
+                                            NOTIFY, then trim the spool
+
+*Acknowledged* means durable: the record is in an fsynced spool segment and will reach the
+database even if the process is killed the next instant (start-up replays the spool). Records
+are acknowledged in submission order, so ``acknowledged == n`` names exactly the first ``n``
+accepted records. A record ``submit`` refused (buffer full) is counted in ``dropped`` and the
+count itself is written as an ``outage`` event — never silently.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
-import queue
+import secrets
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import exc as sa_exc
 
+from monitor.evidence.devices import PresenceNote, touch_devices
+from monitor.evidence.sink import insert_events
+from monitor.evidence.spool import SegmentContents, Spool, read_segment
 from monitor.store.db import Database
 from monitor.store.models import Event
 
@@ -29,7 +47,7 @@ class EventKind(enum.StrEnum):
     BYPASS = "bypass"  # DoH/DoT/QUIC/foreign resolver/canary
     ALLOWED_SAMPLE = "allowed-sample"  # a sample of allowed traffic (agenda/webcast) for context
     OUTAGE = "outage"  # the gate was down or dropped events
-    DEVICE_SEEN = "device-seen"  # presence: a device appeared on the chamber network
+    DEVICE_SEEN = "device-seen"  # presence: an unregistered device appeared during a meeting
 
 
 class EventAction(enum.StrEnum):
@@ -38,9 +56,16 @@ class EventAction(enum.StrEnum):
     OBSERVED = "observed"  # monitor-only, or seen passively
 
 
+# Spool/wire field order. ``uid`` is given by the writer: (boot id, sequence) — unique across
+# gates and restarts, and the UNIQUE column that makes spool replay idempotent.
+FIELDS = ("uid", "ts", "kind", "action", "room", "mac", "device_id", "member_id", "meeting_id",
+          "domain", "platform", "category", "channels", "rule", "detail")
+_COLUMNS = frozenset(c.name for c in Event.__table__.columns)
+
+
 @dataclass(frozen=True, slots=True)
 class EventRecord:
-    """ts: when (UTC); kind/action: see the enums; room: the gate that saw it;
+    """ts: when (aware UTC); kind/action: see the enums; room: the gate that saw it;
     mac/device_id/member_id: attribution at the time (kept even if the device is later
     re-registered); meeting_id: the meeting in session; domain/platform/category: what was
     reached for (never a URL); channels: comma list of dns/tls/quic/http; rule: the rule that
@@ -61,86 +86,322 @@ class EventRecord:
     rule: str | None = None
     detail: str | None = None
 
-    def row(self) -> dict[str, object]:
-        d = asdict(self)
-        d["kind"] = self.kind.value
-        d["action"] = self.action.value
-        return d
+    def row(self, uid: str | None = None) -> dict[str, object]:
+        """Column values for the ``events`` table (written out: ``asdict`` is 5x slower)."""
+        return {
+            "uid": uid, "ts": self.ts, "kind": str(self.kind), "action": str(self.action),
+            "room": self.room, "mac": self.mac, "device_id": self.device_id,
+            "member_id": self.member_id, "meeting_id": self.meeting_id, "domain": self.domain,
+            "platform": self.platform, "category": self.category, "channels": self.channels,
+            "rule": self.rule, "detail": self.detail,
+        }
+
+    def wire(self, uid: str) -> list[object]:
+        """Values in :data:`FIELDS` order, JSON-ready, for the spool."""
+        return [uid, self.ts.isoformat(), str(self.kind), str(self.action), self.room, self.mac,
+                self.device_id, self.member_id, self.meeting_id, self.domain, self.platform,
+                self.category, self.channels, self.rule, self.detail]
+
+
+def row_from_spool(values: dict[str, Any]) -> dict[str, object]:
+    """A replayed spool row → column values (unknown fields of a newer format are ignored)."""
+    row = {k: v for k, v in values.items() if k in _COLUMNS}
+    row["ts"] = datetime.fromisoformat(values["ts"])
+    return row
+
+
+@dataclass(slots=True)
+class _Batch:
+    seq_hi: int  # highest sequence number in the batch (this boot)
+    rows: list[dict[str, object]]
+    submitted: int  # how many of the rows came through submit() (the rest are the writer's own)
+    durable: bool  # in the spool already
+
+
+TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError,
+             sa_exc.TimeoutError, ConnectionError)
 
 
 class EventWriter:
-    """Bounded, batching, non-blocking writer. ``submit`` never waits on the database."""
+    """Bounded, batching, durable writer. ``submit`` never waits on a lock, a disk or the
+    database: it appends to an in-memory buffer or counts a drop.
 
-    def __init__(self, db: Database, *, room: str | None = None, capacity: int = 100_000,
-                 batch: int = 1000, interval: float = 0.05,
+    ``spool_dir``: where the durable spool lives (the gate uses ``<data_dir>/spool/<room>``).
+    Without one, nothing is crash-safe and ``acknowledged`` counts committed rows instead.
+    """
+
+    def __init__(self, db: Database, *, room: str | None = None, spool_dir: Path | None = None,
+                 capacity: int = 100_000, batch: int = 5000, interval: float = 0.004,
+                 max_pending: int = 200_000,
+                 on_durable: Callable[[int], None] | None = None,
                  on_written: Callable[[int], None] | None = None) -> None:
         self.db = db
         self.room = room
-        self._q: queue.Queue[EventRecord] = queue.Queue(maxsize=capacity)
+        self.boot = secrets.token_hex(8)
+        self.spool = Spool(spool_dir, FIELDS, self.boot) if spool_dir is not None else None
+        self._capacity = capacity
         self._batch = batch
         self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
-        self.written = 0
-        self.dropped = 0
-        self._dropped_reported = 0
+        self._max_pending = max_pending
+        self._on_durable = on_durable
         self._on_written = on_written
+        self._buf: deque[EventRecord] = deque()
+        self._internal: deque[EventRecord] = deque()  # the writer's own outage/device-seen rows
+        self._presence: deque[PresenceNote] = deque()
+        self._drop_lock = threading.Lock()  # taken only on the overflow path
+        self._seq = 0
+        self._pending: deque[_Batch] = deque()
+        self._pending_rows = 0
+        self._cv = threading.Condition()
+        self._stop = threading.Event()
+        self._final_flushed = threading.Event()  # stop() has spooled the last of the buffer
+        self._give_up_at = float("inf")
+        self._busy = False  # the db thread holds rows or notes it has not finished with
+        self._flushing = False  # the flusher holds records between buffer and pending
+        self._old_segments: list[Path] = []
+        self._flusher = threading.Thread(target=self._flush_loop, name="event-spool", daemon=True)
+        self._dbthread = threading.Thread(target=self._db_loop, name="event-db", daemon=True)
+        self.dropped = 0  # refused by submit (buffer full)
+        self._drops_reported = 0
+        self.acknowledged = 0  # submitted records that are durable, in submission order
+        self.written = 0  # rows committed by this writer (its own outage rows included)
+        self.replayed = 0  # rows re-offered from an earlier run's spool
+        self.spool_damaged = 0  # complete spool lines that failed their check on replay
+        self.rejected = 0  # rows the database refused for good (reported as an outage)
 
-    def start(self) -> None:
-        self._thread.start()
-
+    # -- producer side (hot path) ------------------------------------------------------
     def submit(self, rec: EventRecord) -> bool:
-        try:
-            self._q.put_nowait(rec)
+        """Take a record; never waits. False (and counted) when the buffer is full."""
+        if len(self._buf) < self._capacity:
+            self._buf.append(rec)
             return True
-        except queue.Full:
+        with self._drop_lock:
             self.dropped += 1
-            return False
+        return False
 
-    def _drain(self) -> list[EventRecord]:
-        items: list[EventRecord] = []
-        try:
-            items.append(self._q.get(timeout=self._interval))
-            while len(items) < self._batch:
-                items.append(self._q.get_nowait())
-        except queue.Empty:
-            pass
-        return items
+    def note_presence(self, note: PresenceNote) -> None:
+        """A device was seen (already throttled by the caller); applied on the db thread."""
+        if len(self._presence) < 10_000:
+            self._presence.append(note)
 
-    def _write(self, items: list[EventRecord]) -> None:
-        if self.dropped > self._dropped_reported:
-            n = self.dropped - self._dropped_reported
-            self._dropped_reported = self.dropped
-            items.append(EventRecord(datetime.now(UTC), EventKind.OUTAGE, EventAction.OBSERVED,
-                                     room=self.room, detail=f"event queue full: {n} events dropped"))
-        if not items:
-            return
-        for attempt in range(5):
-            try:
-                with self.db.session() as s:
-                    s.execute(insert(Event), [r.row() for r in items])
-                break
-            except Exception:  # database busy or gone: retry, never lose silently
-                log.exception("event write failed (attempt %d)", attempt + 1)
-                time.sleep(0.2 * (attempt + 1))
-        else:
-            self.dropped += len(items)
-            return
-        self.written += len(items)
-        if self._on_written:
-            self._on_written(len(items))
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        if self.spool is not None:
+            self._old_segments = self.spool.open()
+        self._flusher.start()
+        self._dbthread.start()
 
-    def _run(self) -> None:
-        while not self._stop.is_set() or not self._q.empty():
-            self._write(self._drain())
-
-    def flush(self, timeout: float = 5.0) -> None:
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything submitted so far is committed (or ``timeout``)."""
         deadline = time.monotonic() + timeout
-        while not self._q.empty() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(self._interval * 2)
+        while time.monotonic() < deadline:
+            with self._cv:
+                idle = not (self._buf or self._internal or self._presence or self._pending
+                            or self._busy or self._flushing or self._old_segments)
+            if idle and self.dropped == self._drops_reported:
+                return True
+            time.sleep(0.002)
+        return False
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
+        """Spool what is buffered, commit what can be committed within ``timeout``; the rest
+        stays in the spool for the next start."""
+        self._give_up_at = time.monotonic() + timeout
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
+        if self._flusher.is_alive():
+            self._flusher.join(timeout)
+        if not self._flusher.is_alive():
+            self._flush_once()  # anything submitted while the flusher was finishing
+        self._final_flushed.set()
+        with self._cv:
+            self._cv.notify_all()
+        if self._dbthread.is_alive():
+            self._dbthread.join(max(0.1, self._give_up_at - time.monotonic() + 1))
+        if self.spool is not None:
+            self.spool.close()
+
+    # -- flusher thread: buffer → spool (fsync) → pending ----------------------------------
+    def _flush_loop(self) -> None:
+        while True:
+            if self._pending_rows >= self._max_pending and not self._stop.is_set():
+                time.sleep(self._interval)  # database far behind: let the buffer take it
+                continue
+            if not self._flush_once():
+                if self._stop.is_set():
+                    return
+                time.sleep(self._interval)
+
+    def _flush_once(self) -> bool:
+        self._flushing = True
+        try:
+            return self._spool_some()
+        finally:
+            with self._cv:
+                self._flushing = False
+
+    def _spool_some(self) -> bool:
+        own: list[EventRecord] = []
+        while self._internal:
+            own.append(self._internal.popleft())
+        dropped = self.dropped
+        if dropped > self._drops_reported:
+            n = dropped - self._drops_reported
+            self._drops_reported = dropped
+            own.append(EventRecord(datetime.now(UTC), EventKind.OUTAGE, EventAction.OBSERVED,
+                                   room=self.room, detail=f"event queue full: {n} events dropped"))
+        items: list[EventRecord] = []
+        buf = self._buf
+        for _ in range(min(len(buf), self._batch)):
+            items.append(buf.popleft())
+        if not items and not own:
+            return False
+        recs = own + items
+        first = self._seq + 1
+        self._seq += len(recs)
+        uids = [f"{self.boot}-{n}" for n in range(first, self._seq + 1)]
+        durable = False
+        if self.spool is not None:
+            try:
+                self.spool.append(self._seq, [r.wire(u) for u, r in zip(uids, recs, strict=True)])
+                durable = True
+            except (OSError, TypeError, ValueError):
+                log.exception("event spool write failed; %d events are not crash-safe", len(recs))
+                self._internal.append(EventRecord(
+                    datetime.now(UTC), EventKind.OUTAGE, EventAction.OBSERVED, room=self.room,
+                    detail=f"event spool write failed: {len(recs)} events not crash-safe"))
+        if durable and items:
+            self.acknowledged += len(items)
+            if self._on_durable is not None:
+                self._on_durable(self.acknowledged)
+        batch = _Batch(self._seq, [r.row(u) for u, r in zip(uids, recs, strict=True)],
+                       len(items), durable)
+        with self._cv:
+            self._pending.append(batch)
+            self._pending_rows += len(recs)
+            self._cv.notify()
+        return True
+
+    # -- database thread: replay, then pending → database --------------------------------
+    def _db_loop(self) -> None:
+        self._replay()
+        while True:
+            with self._cv:
+                if not self._pending and not self._presence:
+                    if self._final_flushed.is_set():
+                        # The flusher is gone; spool our own last rows (if any) ourselves.
+                        if not (self._internal and self._flush_once()):
+                            return
+                    else:
+                        self._cv.wait(0.25)
+                taken: list[_Batch] = []
+                n = 0
+                pend = self._pending
+                while pend and (not taken or n + len(pend[0].rows) <= self._batch):
+                    b = pend.popleft()
+                    taken.append(b)
+                    n += len(b.rows)
+                self._busy = bool(taken or self._presence)
+            try:
+                if taken and not self._commit(taken):
+                    return  # stopping with the database unreachable: the spool keeps them
+                if self._presence:
+                    self._apply_presence()
+            finally:
+                with self._cv:
+                    self._busy = False
+
+    def _commit(self, batches: list[_Batch]) -> bool:
+        rows = [r for b in batches for r in b.rows]
+        if not self._insert(rows):
+            return False
+        for b in batches:
+            if b.durable and self.spool is not None:
+                self.spool.committed(b.seq_hi)
+            elif b.submitted:
+                self.acknowledged += b.submitted  # no spool: committed is the best we have
+        with self._cv:
+            self._pending_rows -= len(rows)
+        self.written += len(rows)
+        if self._on_written is not None:
+            self._on_written(len(rows))
+        return True
+
+    def _insert(self, rows: Sequence[dict[str, object]]) -> bool:
+        """Insert with retries; True once committed (or once bad rows have been set aside),
+        False only when stopping and the database stayed unreachable."""
+        attempt = 0
+        while True:
+            try:
+                with self.db.engine.begin() as conn:
+                    insert_events(conn, rows, notify=self.room or "")
+                return True
+            except TRANSIENT:
+                attempt += 1
+                log.warning("event write failed (attempt %d); retrying", attempt, exc_info=True)
+                if self._stop.is_set() and time.monotonic() >= self._give_up_at:
+                    return False
+                delay = min(2.0, 0.05 * 2 ** min(attempt, 6))
+                self._stop.wait(delay)  # stopping: retry briskly until the give-up time
+                if self._stop.is_set():
+                    time.sleep(min(delay, 0.05))
+            except Exception as exc:  # a row the database will never take: set it aside
+                if len(rows) > 1:
+                    mid = len(rows) // 2
+                    return self._insert(rows[:mid]) and self._insert(rows[mid:])
+                log.error("event rejected by the database: %s (%r)", exc, rows[0])
+                self.rejected += 1
+                self._internal.append(EventRecord(
+                    datetime.now(UTC), EventKind.OUTAGE, EventAction.OBSERVED, room=self.room,
+                    detail=f"an event could not be stored: {type(exc).__name__}"))
+                return True
+
+    def _replay(self) -> None:
+        """Offer an earlier run's spool to the database, then delete it (idempotent)."""
+        if self.spool is None or not self._old_segments:
+            self._old_segments = []
+            return
+        damaged = 0
+        for path in list(self._old_segments):
+            try:
+                seg: SegmentContents = read_segment(path)
+            except OSError:
+                log.exception("cannot read spool segment %s", path)
+                continue
+            damaged += seg.damaged
+            rows = []
+            for values in seg.rows:
+                try:
+                    rows.append(row_from_spool(values))
+                except (KeyError, ValueError, TypeError):
+                    damaged += 1
+            for i in range(0, len(rows), self._batch):
+                if not self._insert(rows[i:i + self._batch]):
+                    return  # stopping; the segment stays for next time
+            self.replayed += len(rows)
+            self.spool.discard([path])
+            log.info("replayed %d events from %s", len(rows), path.name)
+        self._old_segments = []
+        if damaged:
+            self.spool_damaged += damaged
+            self._internal.append(EventRecord(
+                datetime.now(UTC), EventKind.OUTAGE, EventAction.OBSERVED, room=self.room,
+                detail=f"event spool: {damaged} damaged records could not be replayed"))
+
+    def _apply_presence(self) -> None:
+        notes: dict[str, PresenceNote] = {}
+        while self._presence:
+            n = self._presence.popleft()
+            notes[n.mac] = n  # the latest sighting of each device wins
+        try:
+            with self.db.engine.begin() as conn:
+                created = touch_devices(conn, notes.values())
+        except Exception:
+            log.warning("device presence update failed (next sighting retries)", exc_info=True)
+            return
+        for new in created:
+            if new.note.meeting_id is not None:
+                # The MAC stays on the device row only (one place to purge it from).
+                self._internal.append(EventRecord(
+                    new.note.ts, EventKind.DEVICE_SEEN, EventAction.OBSERVED, room=self.room,
+                    device_id=new.device_id, meeting_id=new.note.meeting_id,
+                    detail="unregistered device first seen"))

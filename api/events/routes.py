@@ -1,32 +1,47 @@
-"""Events as JSON and as a live Server-Sent Events stream.
+"""Events as JSON and as a live Server-Sent Events stream; episodes (see ``episodes``).
 
 The web process learns of new events only by tailing the events table by id (DESIGN §2), so
-the gate may be another process, or down, and nothing here changes. ``Last-Event-ID`` resumes
-a reconnecting browser exactly where it left off: no gap, no duplicate.
+the gate may be another process, or down, and nothing here changes. On PostgreSQL a
+LISTEN/NOTIFY wake-up (``live``) makes that tail prompt; elsewhere it polls. Ids are handed
+out in commit order (see :mod:`monitor.evidence.sink`), so ``Last-Event-ID`` resumes a
+reconnecting browser exactly where it left off: no gap, no duplicate.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.auth.deps import database, require
 from api.auth.roles import LIVE_VIEW
+from api.events.episodes import router as episodes_router
+from api.events.live import live_feed
 from api.events.service import last_event_id, list_events
 from api.users.service import Principal
 
-router = APIRouter(prefix="/api/v1/events", tags=["events"])
-POLL_SECONDS = 0.2
 KEEPALIVE_SECONDS = 15.0
+STREAM_BATCH = 500
 
 
-@router.get("")
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    feed = getattr(app.state, "live_feed", None)
+    if feed is not None:
+        feed.close()
+
+
+events_router = APIRouter(prefix="/api/v1/events", tags=["events"])
+router = APIRouter(lifespan=_lifespan)  # what the app includes: events + episodes
+
+
+@events_router.get("")
 def get_events(
     request: Request,
     _: Annotated[Principal, Depends(require(LIVE_VIEW))],
@@ -42,7 +57,7 @@ def get_events(
     return {"items": items, "next_after_id": items[-1]["id"] if items else after_id}
 
 
-@router.get("/stream", response_class=StreamingResponse)
+@events_router.get("/stream", response_class=StreamingResponse)
 async def stream(
     request: Request,
     _: Annotated[Principal, Depends(require(LIVE_VIEW))],
@@ -61,27 +76,36 @@ async def stream(
                 return last_event_id(s)
         cursor = await run_in_threadpool(_last)
 
+    feed = live_feed(request.app.state, db)
+
+    def _fetch(after: int) -> list[dict[str, object]]:
+        with db.session() as s:
+            return list_events(s, after_id=after, limit=STREAM_BATCH)
+
     async def gen() -> AsyncIterator[bytes]:
         nonlocal cursor
         yield b"retry: 1000\n\n"
-        idle = 0.0
+        quiet = 0.0
         while not await request.is_disconnected():
-            def _fetch(after: int = cursor) -> list[dict[str, object]]:
-                with db.session() as s:
-                    return list_events(s, after_id=after, limit=500)
-            items = await run_in_threadpool(_fetch)
+            seen = feed.generation  # before the read: a wake-up during it is not lost
+            items = await run_in_threadpool(_fetch, cursor)
             for item in items:
                 cursor = int(item["id"])  # type: ignore[call-overload]
                 data = json.dumps(item, separators=(",", ":"))
                 yield f"id: {cursor}\nevent: {item['kind']}\ndata: {data}\n\n".encode()
             if items:
-                idle = 0.0
+                quiet = 0.0
                 continue
-            await asyncio.sleep(POLL_SECONDS)
-            idle += POLL_SECONDS
-            if idle >= KEEPALIVE_SECONDS:
-                idle = 0.0
+            waited = feed.poll_seconds
+            await feed.wait(seen, waited)
+            quiet += waited if feed.generation == seen else 0.0
+            if quiet >= KEEPALIVE_SECONDS:
+                quiet = 0.0
                 yield b": keepalive\n\n"
 
     return StreamingResponse(gen(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+router.include_router(events_router)
+router.include_router(episodes_router)

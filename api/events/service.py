@@ -24,7 +24,7 @@ def describe(kind: str, action: str, platform: str | None, domain: str | None,
         who += f" ({device})"
     if kind == "attempt":
         target = platform_names().get(platform or "", platform) or domain or "a blocked site"
-        tail = "" if action == "refused" else " (not blocked: monitor-only)" if action == "observed" else ""
+        tail = " (not blocked: monitor-only)" if action == "observed" else ""
         return f"{who} contacted {target}{tail}"
     if kind == "bypass":
         how = detail or "a filter bypass"
@@ -33,6 +33,8 @@ def describe(kind: str, action: str, platform: str | None, domain: str | None,
     if kind == "outage":
         return detail or "The gate reported an outage"
     if kind == "device-seen":
+        if not member:  # the gate only reports devices nobody has registered yet
+            return "An unregistered device joined the chamber Wi-Fi (IT can claim it)"
         return f"{who} joined the chamber Wi-Fi"
     return f"{who}: {kind}"
 
