@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 import secrets
 import threading
 import time
@@ -101,6 +102,13 @@ class EventRecord:
         return [uid, self.ts.isoformat(), str(self.kind), str(self.action), self.room, self.mac,
                 self.device_id, self.member_id, self.meeting_id, self.domain, self.platform,
                 self.category, self.channels, self.rule, self.detail]
+
+
+def spool_dir(data_dir: Path, room: str | None, process: str) -> Path:
+    """Where one process of one room keeps its spool (``<data_dir>/spool/<room>.<process>``):
+    a directory has one owner at a time, and a gate and a sensor of one room both write."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", room or "default")
+    return Path(data_dir) / "spool" / f"{slug}.{process}"
 
 
 def row_from_spool(values: dict[str, Any]) -> dict[str, object]:
