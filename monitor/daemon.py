@@ -19,7 +19,8 @@ from sqlalchemy import select
 from allowlist.bypass import resolver_addresses
 from allowlist.categories import Mode
 from allowlist.decision import Policy, Restriction
-from monitor.events import EventAction, EventKind, EventRecord, EventWriter
+from monitor.events import EventAction, EventKind, EventRecord, EventWriter, spool_dir
+from monitor.evidence.presence import Presence
 from monitor.gate.chain import Chain
 from monitor.gate.refusals import AddressNames, RefusalRecorder
 from monitor.gate.server import listen_udp
@@ -72,7 +73,8 @@ class GateDaemon:
         self.neighbours = NeighbourTable()
         self.policy: Policy | None = None
         self.restrictions: dict[str, Restriction] = {}
-        self.writer = EventWriter(db, room=settings.site.room)
+        self.writer = EventWriter(db, room=settings.site.room, spool_dir=spool_dir(
+            settings.site.data_dir, settings.site.room, "gate"))
         use_nft = settings.nftables.enabled and settings.site.topology == "inline"
         self.use_nft = use_nft if enforce_nft is None else enforce_nft
         ifaces = chamber_ifaces or (settings.chamber.interface or "chamber0",)
@@ -126,6 +128,7 @@ class GateDaemon:
             ParseQuery(st),
             RateLimit(cfg.dns.rate_limit_qps, cfg.dns.rate_limit_burst, st),
             Identify(self.neighbours.lookup, lambda: self.restrictions),
+            Presence(self.writer.note_presence, lambda: self.policy),
             Record(self.writer.submit, cfg.site.room, st),
             Decide(lambda: self.policy, st, cfg.dns.block_address, cfg.dns.max_ttl),  # type: ignore[arg-type, return-value]
             LearnPlatformAddresses(self.address_names.remember),
