@@ -171,6 +171,47 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_learn_start(args: argparse.Namespace) -> int:
+    from api.learn.service import start_learning
+
+    _, db = _ctx(args)
+    with db.session() as s:
+        ls = start_learning(s, mac=args.mac, minutes=args.minutes, actor="cli")
+        print(json.dumps({"session": ls.id, "until": ls.until.isoformat()}))
+    return 0
+
+
+def cmd_learn_stop(args: argparse.Namespace) -> int:
+    from api.learn.service import stop_learning
+
+    _, db = _ctx(args)
+    with db.session() as s:
+        print(json.dumps({"stopped": stop_learning(s, mac=args.mac, actor="cli")}))
+    return 0
+
+
+def cmd_learn_proposals(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from api.learn.service import proposals
+    from monitor.store.policy_loader import load_policy
+
+    settings, db = _ctx(args)
+    with db.session() as s:
+        policy = load_policy(s, settings, datetime.now(UTC))
+        props = proposals(s, policy=policy, session_id=args.session)
+    if args.json:
+        print(json.dumps([asdict(p) for p in props], indent=2))
+        return 0
+    for p in props:
+        state = "allowed" if not p.proposed_rules else "NOT allowed"
+        print(f"{p.registrable:<40} {p.lookups:>6} lookups  {state}")
+        for rule in p.proposed_rules:
+            kind = "exactly" if rule["exact"] else "and subdomains"
+            print(f"    propose: {rule['domain']} ({kind})")
+    return 0
+
+
 def cmd_gate(args: argparse.Namespace) -> int:
     """`gate`: the guard, which runs `gate --worker` and fails open if it dies.
     `gate --fail-open`: install the fail-open table and exit (systemd ExecStopPost)."""
@@ -314,6 +355,20 @@ def build_parser() -> argparse.ArgumentParser:
         mc.add_argument("meeting_id", type=int)
         mc.add_argument("--actor", default="cli")
         mc.set_defaults(func=_clerk(action))
+
+    learn = sub.add_parser("learn", help="learn mode: which hosts does the agenda need?"
+                           ).add_subparsers(dest="learn_command", required=True)
+    ls = learn.add_parser("start", help="record every name this device resolves for a while")
+    ls.add_argument("mac")
+    ls.add_argument("--minutes", type=int, default=30)
+    ls.set_defaults(func=cmd_learn_start)
+    lt = learn.add_parser("stop")
+    lt.add_argument("mac")
+    lt.set_defaults(func=cmd_learn_stop)
+    lp = learn.add_parser("proposals", help="proposed rules, grouped by registrable domain")
+    lp.add_argument("--session", type=int)
+    lp.add_argument("--json", action="store_true")
+    lp.set_defaults(func=cmd_learn_proposals)
 
     ex = sub.add_parser("explain", help="why a name is allowed or refused (JSON)")
     ex.add_argument("domain")

@@ -23,6 +23,7 @@ from monitor.events import EventAction, EventKind, EventRecord, EventWriter, spo
 from monitor.evidence.presence import Presence
 from monitor.gate.chain import Chain
 from monitor.gate.refusals import AddressNames, RefusalRecorder
+from monitor.learn import LearnRecorder, active_sessions
 from monitor.gate.server import listen_udp
 from monitor.gate.tcp import listen_tcp
 from monitor.gate.stats import GateStats
@@ -31,6 +32,7 @@ from monitor.gate.steps import (
     ClientScope,
     Decide,
     Identify,
+    LearnNames,
     LearnPlatformAddresses,
     ParseQuery,
     RateLimit,
@@ -88,6 +90,7 @@ class GateDaemon:
                 dns_port=settings.dns.port, redirect_port=settings.dns.redirect_port,
                 web_port=settings.web.port, doh4=doh4, doh6=doh6))
         self.address_names = AddressNames()
+        self.learn = LearnRecorder()
         self.refusals = RefusalRecorder(self.writer.submit, settings.site.room, doh4 + doh6,
                                         self.address_names)
         self._stop = asyncio.Event()
@@ -104,6 +107,11 @@ class GateDaemon:
     def _revision(self) -> int:
         with self.db.session() as s:
             return current_revision(s)
+
+    def _sync_learning(self) -> None:
+        with self.db.session() as s:
+            self.learn.flush(s)
+            self.learn.active = active_sessions(s, datetime.now(UTC))
 
     def recompute(self, now: datetime | None = None) -> None:
         """Who is restricted right now; pushes the MAC set to nftables when it changes."""
@@ -130,6 +138,7 @@ class GateDaemon:
             Identify(self.neighbours.lookup, lambda: self.restrictions),
             Presence(self.writer.note_presence, lambda: self.policy),
             Record(self.writer.submit, cfg.site.room, st),
+            LearnNames(self.learn.note),
             Decide(lambda: self.policy, st, cfg.dns.block_address, cfg.dns.max_ttl),  # type: ignore[arg-type, return-value]
             LearnPlatformAddresses(self.address_names.remember),
             AllowAnswers(self._allow, st, cfg.dns.max_ttl, cfg.policy.set_timeout_margin),
@@ -184,6 +193,7 @@ class GateDaemon:
                     self.policy = await loop.run_in_executor(None, self._load)
                     rev = new_rev
                 self.recompute()
+                await loop.run_in_executor(None, self._sync_learning)
                 if self.enforcer is not None:
                     flows = await loop.run_in_executor(None, self.enforcer.refused)
                     self.refusals.update(flows, self.restrictions)

@@ -179,6 +179,17 @@ class LearnPlatformAddresses(Step):
             self.remember(addrs, d.domain, d.platform)
 
 
+class LearnNames(Step):
+    """Devices in learn mode: every name they ask for is counted (allowed or not)."""
+
+    def __init__(self, note: Callable[[str | None, str, float], None]) -> None:
+        self.note = note
+
+    def after(self, ex: Exchange) -> None:
+        if ex.query is not None and ex.decision is not None:
+            self.note(ex.mac, ex.decision.domain, ex.received)
+
+
 _BYPASS_DETAIL = {BypassKind.RESOLVER: "DNS sent to another resolver"}
 
 

@@ -1,0 +1,1 @@
+"""Learn mode: find the hosts the agenda and webcast need before default-deny goes live."""
