@@ -252,9 +252,10 @@ def stored_source_id(source_id: str) -> str:
 
 
 def _desired(m: SourceMeeting, settings: Settings, scope: _Scope) -> dict[str, Any]:
+    committee_title = _cut(m.committee_title, "committee_title") or ""
     return {
         "committee_id": _cut(m.committee_id, "committee_id"),
-        "committee_title": _cut(m.committee_title, "committee_title") or "",
+        "committee_title": committee_title,
         "title": _cut(m.title, "title") or "",
         "start": m.start,
         "end": m.end,
@@ -262,7 +263,7 @@ def _desired(m: SourceMeeting, settings: Settings, scope: _Scope) -> dict[str, A
         "room": room_for(m, settings),
         "location": _cut(m.location, "location"),
         "webcast": m.webcast,
-        "in_scope": scope.decide(m.committee_title),
+        "in_scope": scope.decide(committee_title),  # as stored, so overrides match rows
         "removed_at": None,  # listed again: a meeting marked removed comes back
     }
 
