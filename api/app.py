@@ -5,40 +5,83 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.audit.routes import router as audit_router
 from api.auth.deps import LoginRequired
+from api.auth.routes import router as session_router
+from api.auth.throttle import LoginThrottle, LoginThrottleMiddleware
+from api.devices.routes import router as devices_router
 from api.errors import ServiceError, error_body
 from api.events.routes import router as events_router
+from api.explain.routes import router as explain_router
 from api.health import router as health_router
+from api.meetings.routes import router as meetings_router
+from api.members.routes import router as members_router
+from api.middleware import MAX_BODY, SECURITY_HEADERS, BodyLimit, SecurityHeaders
+from api.platforms.routes import router as platforms_router
+from api.presets.routes import router as presets_router
+from api.rules.routes import router as rules_router
+from api.site.routes import router as site_router
+from api.users.routes import router as users_router
 from monitor.settings import Settings
 from monitor.store.db import Database
 
-MAX_BODY = 2 * 1024 * 1024
+__all__ = ["MAX_BODY", "SECURITY_HEADERS", "create_app"]
 
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-}
+HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 409: "conflict", 413: "too_large", 422: "invalid",
+              429: "rate_limited"}
+ROUTERS = (health_router, session_router, users_router, rules_router, presets_router,
+           platforms_router, explain_router, members_router, devices_router, meetings_router,
+           site_router, audit_router, events_router)
 
 
-class SecurityHeaders(BaseHTTPMiddleware):
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY:
-            return JSONResponse(error_body("too_large", "request body too large"), status_code=413)
-        response = await call_next(request)
-        for k, v in SECURITY_HEADERS.items():
-            response.headers.setdefault(k, v)
-        return response
+def _describe(errors: list[Any]) -> str:
+    """"body.mac: Field required; query.limit: ..." — enough to fix the request."""
+    parts = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors[:3]]
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    return "; ".join(parts) + more if parts else "request is not valid"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every failure — ours, FastAPI's, Starlette's 404/405 — leaves in the one error shape."""
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status)
+
+    # Starlette's class, not FastAPI's subclass: unknown routes and wrong methods raise it.
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "error")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in errors]
+        return JSONResponse(error_body("invalid", _describe(errors), details), status_code=422)
+
+    # Defence in depth: a number beyond 64 bits reaching the database (a route that forgot
+    # its bounds) is the caller's error, not a crash.
+    @app.exception_handler(OverflowError)
+    async def _overflow(_: Request, __: OverflowError) -> JSONResponse:
+        return JSONResponse(error_body("invalid", "a number in the request is too large"),
+                            status_code=422)
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, _: LoginRequired) -> RedirectResponse:
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+    @app.exception_handler(Exception)
+    async def _crash(_: Request, __: Exception) -> JSONResponse:
+        return JSONResponse(error_body("internal", "internal error; see the server log"),
+                            status_code=500)
 
 
 def create_app(settings: Settings, db: Database) -> FastAPI:
@@ -49,32 +92,18 @@ def create_app(settings: Settings, db: Database) -> FastAPI:
         version="0.1.0",
         openapi_url="/api/v1/openapi.json",
         docs_url="/api/v1/docs",
+        swagger_ui_oauth2_redirect_url="/api/v1/docs/oauth2-redirect",
         redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.login_throttle = LoginThrottle()
+    # Added innermost first: headers go on everything, including 413 and 429 answers.
+    app.add_middleware(LoginThrottleMiddleware, throttle=app.state.login_throttle)
+    app.add_middleware(BodyLimit, max_body=MAX_BODY)
     app.add_middleware(SecurityHeaders)
-
-    @app.exception_handler(ServiceError)
-    async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status)
-
-    @app.exception_handler(HTTPException)
-    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        code = {401: "unauthenticated", 403: "forbidden", 404: "not_found"}.get(exc.status_code, "error")
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details: Any = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors()]
-        return JSONResponse(error_body("invalid", "request is not valid", details), status_code=422)
-
-    @app.exception_handler(LoginRequired)
-    async def _login(request: Request, _: LoginRequired) -> RedirectResponse:
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-
-    app.include_router(health_router)
-    app.include_router(events_router)
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
     mount_dashboard(app)
     return app

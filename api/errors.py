@@ -39,3 +39,8 @@ class Forbidden(ServiceError):
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
+
+
+class Unauthenticated(ServiceError):
+    status = 401
+    code = "unauthenticated"

@@ -31,9 +31,9 @@ def database(request: Request) -> Database:
 
 
 async def principal(request: Request) -> Principal | None:
-    cached = getattr(request.state, "principal", "unset")
-    if cached != "unset":
-        return cached  # type: ignore[no-any-return]
+    if hasattr(request.state, "principal"):
+        cached: Principal | None = request.state.principal
+        return cached
     db = database(request)
     p: Principal | None = None
     auth = request.headers.get("authorization", "")
@@ -71,7 +71,8 @@ def require(roles: Iterable[Role]) -> Callable[[Request], Awaitable[Principal]]:
     async def dep(request: Request) -> Principal:
         p = await principal(request)
         if p is None:
-            raise HTTPException(401, "login or API token required")
+            raise HTTPException(401, "login or API token required",
+                                headers={"WWW-Authenticate": "Bearer"})
         if p.role not in allowed:
             raise HTTPException(403, f"role {p.role.value} may not do this")
         return p

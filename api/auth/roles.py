@@ -1,4 +1,8 @@
-"""Roles and what each may do. Every route names the roles it admits (see deps.require)."""
+"""Roles and what each may do. Every route names the roles it admits (see deps.require).
+
+The sets below are the whole permission model: a route picks one, and the route-permission
+test proves from the route table that nobody outside the set gets through.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,14 @@ class Role(enum.StrEnum):
 
 
 ALL = frozenset(Role)
+# The live view (events, meetings and their state, site mode): everyone who may log in.
 LIVE_VIEW = frozenset({Role.CLERK, Role.IT_ADMIN, Role.MONITORING_OFFICER, Role.VIEWER})
+# Start / adjourn / resume / end a meeting: the clerk runs the meeting, nobody else.
 CLERK_ACTIONS = frozenset({Role.CLERK})
+# Allowlist, presets, platforms, devices, members, manual meetings, users, site mode.
 CONFIGURE = frozenset({Role.IT_ADMIN})
 REPORTS = frozenset({Role.CLERK, Role.MONITORING_OFFICER})
-AUDIT = frozenset({Role.MONITORING_OFFICER})
+# The audit trail: the monitoring officer oversees it; IT needs it to trace its own changes.
+AUDIT = frozenset({Role.MONITORING_OFFICER, Role.IT_ADMIN})
+# "Why was this name refused?": IT tuning the allowlist, the officer checking a report.
+EXPLAIN = frozenset({Role.IT_ADMIN, Role.MONITORING_OFFICER})

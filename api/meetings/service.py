@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from allowlist.clock import ClerkAction, SessionState
@@ -50,7 +50,8 @@ def create_meeting(s: Session, *, title: str, start: datetime, end: datetime,
     s.add(m)
     s.flush()
     record(s, actor=actor, action="create", entity="meeting", entity_id=m.id,
-           after={"title": m.title, "start": start.isoformat(), "end": end.isoformat(), "room": room})
+           after={"title": m.title, "start": start.isoformat(), "end": end.isoformat(),
+                  "room": room})
     bump_revision(s)
     return m
 
@@ -89,3 +90,25 @@ def list_meetings(s: Session, *, start: datetime | None = None, end: datetime | 
     if end is not None:
         q = q.where(Meeting.start <= end)
     return list(s.execute(q.limit(limit)).scalars())
+
+
+def search_meetings(s: Session, *, limit: int, offset: int, start: datetime | None = None,
+                    end: datetime | None = None, room: str | None = None,
+                    status: str | None = None, in_scope: bool | None = None
+                    ) -> tuple[list[Meeting], int]:
+    """Meetings overlapping [start, end], filtered, in start order, with the total count."""
+    q = select(Meeting)
+    if start is not None:
+        q = q.where(Meeting.end >= start)
+    if end is not None:
+        q = q.where(Meeting.start <= end)
+    if room is not None:
+        q = q.where(Meeting.room == room)
+    if status is not None:
+        q = q.where(Meeting.status == status)
+    if in_scope is not None:
+        q = q.where(Meeting.in_scope.is_(in_scope))
+    total = s.execute(select(func.count()).select_from(q.subquery())).scalar_one()
+    rows = s.execute(q.options(selectinload(Meeting.clerk_actions))
+                     .order_by(Meeting.start, Meeting.id).limit(limit).offset(offset)).scalars()
+    return list(rows), total

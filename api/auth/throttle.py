@@ -1,0 +1,103 @@
+"""Login rate limiting per client address, on top of the per-account lock-out.
+
+The lock-out stops guessing one account's password; this stops one address guessing many
+accounts (or filling every account's lock-out to deny the clerk a login). It is a pure ASGI
+wrapper round both login endpoints, the JSON ``POST /api/v1/session`` and the dashboard's
+``POST /login``, so the two cannot drift apart. A failure is what each endpoint answers on
+a refused login: 401 from the API, a redirect back to the form with an error from the page.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.middleware import send_error
+
+MAX_FAILURES = 10  # per address per window; above the account lock-out's 5 on purpose
+WINDOW_SECONDS = 15 * 60
+MAX_TRACKED = 10_000  # addresses remembered; the oldest are forgotten first
+
+
+class LoginThrottle:
+    """Sliding window of failed logins per address (in memory: one web process per site)."""
+
+    def __init__(self, *, max_failures: int = MAX_FAILURES, window: float = WINDOW_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_failures = max_failures
+        self.window = window
+        self.clock = clock
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def _recent(self, address: str) -> deque[float]:
+        q = self._failures.get(address)
+        if q is None:
+            return deque()
+        horizon = self.clock() - self.window
+        while q and q[0] <= horizon:
+            q.popleft()
+        if not q:
+            del self._failures[address]
+        return q
+
+    def retry_after(self, address: str) -> int | None:
+        """Seconds until this address may try again, or None if it may now."""
+        q = self._recent(address)
+        if len(q) < self.max_failures:
+            return None
+        return max(1, math.ceil(q[0] + self.window - self.clock()))
+
+    def failed(self, address: str) -> None:
+        q = self._failures.setdefault(address, deque())
+        q.append(self.clock())
+        self._failures.move_to_end(address)
+        while len(self._failures) > MAX_TRACKED:
+            self._failures.popitem(last=False)
+
+
+def _api_failed(status: int, _: Headers) -> bool:
+    return status == 401
+
+
+def _page_failed(status: int, headers: Headers) -> bool:
+    return status == 303 and headers.get("location", "").startswith("/login?error=")
+
+
+LOGIN_ENDPOINTS: dict[str, Callable[[int, Headers], bool]] = {
+    "/api/v1/session": _api_failed,
+    "/login": _page_failed,
+}
+
+
+class LoginThrottleMiddleware:
+    def __init__(self, app: ASGIApp, throttle: LoginThrottle) -> None:
+        self.app = app
+        self.throttle = throttle
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        failed = LOGIN_ENDPOINTS.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if failed is None or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        address = client[0] if client else "unknown"
+        wait = self.throttle.retry_after(address)
+        if wait is not None:
+            await send_error(send, 429, "rate_limited",
+                             "too many failed logins from this address; try again later",
+                             {"Retry-After": str(wait)})
+            return
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start" and failed(
+                message["status"], Headers(raw=message.get("headers", []))
+            ):
+                self.throttle.failed(address)
+            await send(message)
+
+        await self.app(scope, receive, watch)

@@ -1,0 +1,127 @@
+"""Fixtures for the web API tests: a real app on a real (SQLite file) database.
+
+Migrations run once per session into a template database that already holds one user and
+API token per role; each test gets a fresh copy of that file, so tests are isolated and fast.
+argon2 runs with cheap parameters here: hashing strength is not what these tests measure.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from argon2 import PasswordHasher
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from api.app import create_app
+from api.auth import passwords
+from api.auth.roles import Role
+from api.users.service import create_user, issue_token
+from monitor.settings import Settings, load_settings
+from monitor.store.db import Database
+from monitor.store.migrate import upgrade
+from monitor.store.models import User
+
+PASSWORD = "correct horse battery"
+
+
+def username(role: Role) -> str:
+    return f"{role.value}-user"
+
+
+def make_settings(data_dir: Path, extra: str = "") -> Settings:
+    cfg = data_dir / "chamberguard.toml"
+    cfg.write_text(f'[site]\ndata_dir = "{data_dir}"\n{extra}', encoding="utf-8")
+    return load_settings(cfg, env={})
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_argon2() -> Iterator[None]:
+    saved = passwords._hasher, passwords._DUMMY
+    passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    passwords._DUMMY = passwords._hasher.hash("not-a-real-password")
+    yield
+    passwords._hasher, passwords._DUMMY = saved
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory, cheap_argon2: None) -> Path:
+    data_dir = tmp_path_factory.mktemp("template")
+    settings = make_settings(data_dir)
+    upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    with db.session() as s:
+        for role in Role:
+            create_user(s, username=username(role), password=PASSWORD, role=role, actor="test")
+    db.dispose()  # last connection closed: the WAL is checkpointed into the file
+    return data_dir / "chamberguard.db"
+
+
+@dataclass
+class Env:
+    app: FastAPI
+    client: TestClient
+    db: Database
+    settings: Settings
+    user_ids: dict[Role, int] = field(default_factory=dict)
+
+    def token(self, role: Role, name: str = "test") -> str:
+        """A fresh API token for the role's user (fresh: a test may revoke the last one)."""
+        with self.db.session() as s:
+            token, _ = issue_token(s, user_id=self.user_ids[role], name=name, actor="test")
+        return token
+
+    def auth(self, role: Role) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(role)}"}
+
+    def login(self, role: Role, client: TestClient | None = None) -> str:
+        """Cookie session via the JSON login; returns its CSRF token."""
+        r = (client or self.client).post("/api/v1/session",
+                                         json={"username": username(role), "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        csrf: str = r.json()["csrf_token"]
+        return csrf
+
+
+def build_env(tmp_path: Path, template_db: Path, extra_settings: str = "") -> Env:
+    shutil.copy(template_db, tmp_path / "chamberguard.db")
+    settings = make_settings(tmp_path, extra_settings)
+    db = Database(settings.database_url)
+    app = create_app(settings, db)
+    env = Env(app, TestClient(app), db, settings)
+    with db.session() as s:
+        for u in s.execute(select(User)).scalars():
+            env.user_ids[Role(u.role)] = u.id
+    return env
+
+
+@pytest.fixture
+def env(tmp_path: Path, template_db: Path) -> Iterator[Env]:
+    e = build_env(tmp_path, template_db)
+    yield e
+    e.client.close()
+    e.db.dispose()
+
+
+@pytest.fixture
+def admin(env: Env) -> dict[str, str]:
+    return env.auth(Role.IT_ADMIN)
+
+
+def assert_error(r: httpx.Response, status: int, code: str | None = None) -> dict[str, object]:
+    """The one error shape: {"error": {"code", "message", "details"}}."""
+    assert r.status_code == status, (r.status_code, r.text)
+    body = r.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    if code is not None:
+        assert body["error"]["code"] == code, body
+    err: dict[str, object] = body["error"]
+    return err
