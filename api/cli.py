@@ -101,8 +101,11 @@ def cmd_device_add(args: argparse.Namespace) -> int:
     with db.session() as s:
         member_id = get_member(s, name=args.member).id if args.member else None
         d = register_device(s, mac=args.mac, member_id=member_id, label=args.label, actor="cli")
-        print(json.dumps({"id": d.id, "mac": d.mac, "member_id": d.member_id,
-                          "randomised": d.randomised}))
+        print(
+            json.dumps(
+                {"id": d.id, "mac": d.mac, "member_id": d.member_id, "randomised": d.randomised}
+            )
+        )
     return 0
 
 
@@ -114,8 +117,16 @@ def cmd_meetings_add(args: argparse.Namespace) -> int:
     end = parse_time(args.end) if args.end else start + timedelta(hours=3)
     with db.session() as s:
         m = create_meeting(s, title=args.title, start=start, end=end, room=args.room, actor="cli")
-        print(json.dumps({"id": m.id, "title": m.title, "start": m.start.isoformat(),
-                          "end": m.end.isoformat()}))
+        print(
+            json.dumps(
+                {
+                    "id": m.id,
+                    "title": m.title,
+                    "start": m.start.isoformat(),
+                    "end": m.end.isoformat(),
+                }
+            )
+        )
     return 0
 
 
@@ -141,8 +152,9 @@ def _clerk(action: ClerkAction) -> Callable[[argparse.Namespace], int]:
         settings, db = _ctx(args)
         grace = timedelta(minutes=settings.policy.grace_minutes)
         with db.session() as s:
-            m = clerk_action(s, meeting_id=args.meeting_id, action=action, actor=args.actor,
-                             grace=grace)
+            m = clerk_action(
+                s, meeting_id=args.meeting_id, action=action, actor=args.actor, grace=grace
+            )
             print(json.dumps(meeting_dict(m, grace=grace)))
         return 0
 
@@ -235,21 +247,50 @@ def cmd_gate(args: argparse.Namespace) -> int:
         _use_uvloop()
         asyncio.run(daemon_for_spec.run())
         return 0
-    guard = Guard(settings, db, worker_command(args.config), daemon_for_spec.enforcer,
-                  hang_seconds=args.hang_seconds)
+    guard = Guard(
+        settings,
+        db,
+        worker_command(args.config),
+        daemon_for_spec.enforcer,
+        hang_seconds=args.hang_seconds,
+    )
     return guard.run()
 
 
 def cmd_web(args: argparse.Namespace) -> int:
+    """The unprivileged web app, plus the periodic meeting sync (modern.gov/iCal).
+
+    The sync lives here, not in the gate: it is plain HTTP and database work, and the gate
+    reads meetings from the database whether or not this process is up.
+    """
     import uvicorn
 
     from api.app import create_app
+    from api.meetings.sync import run_periodic_sync
 
     settings, db = _ctx(args)
     _upgrade(settings)
     app = create_app(settings, db)
-    uvicorn.run(app, host=args.host or settings.web.host, port=args.port or settings.web.port,
-                log_level="warning", proxy_headers=True)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=args.host or settings.web.host,
+            port=args.port or settings.web.port,
+            log_level="warning",
+            proxy_headers=True,
+        )
+    )
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        sync = asyncio.create_task(run_periodic_sync(settings, db, stop))
+        try:
+            await server.serve()
+        finally:
+            stop.set()
+            await sync
+
+    asyncio.run(serve())
     return 0
 
 
@@ -263,17 +304,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings, db = _ctx(args)
     _upgrade(settings)
     app = create_app(settings, db)
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.web.host, port=settings.web.port,
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=settings.web.host, port=settings.web.port, log_level="warning")
+    )
 
     async def both() -> None:
+        from api.meetings.sync import run_periodic_sync
+
         gate = GateDaemon(settings, db, config_path=args.config)
         task = asyncio.create_task(gate.run())
+        stop = asyncio.Event()
+        sync = asyncio.create_task(run_periodic_sync(settings, db, stop))
         try:
             await server.serve()
         finally:
             gate.stop()
+            stop.set()
             await task
+            await sync
 
     _use_uvloop()
     asyncio.run(both())
@@ -292,8 +340,11 @@ def _use_uvloop() -> None:
 # -- parser --------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chamberguard", description=__doc__)
-    p.add_argument("--config", default=os.environ.get("CHAMBERGUARD_CONFIG"),
-                   help="TOML config file (default: $CHAMBERGUARD_CONFIG)")
+    p.add_argument(
+        "--config",
+        default=os.environ.get("CHAMBERGUARD_CONFIG"),
+        help="TOML config file (default: $CHAMBERGUARD_CONFIG)",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -301,10 +352,17 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("gate", help="the privileged gateway daemon (guard + worker)")
     g.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     g.add_argument("--sensor", action="store_true", help=argparse.SUPPRESS)
-    g.add_argument("--fail-open", action="store_true",
-                   help="install the fail-open table and exit (service manager's stop hook)")
-    g.add_argument("--hang-seconds", type=float, default=8.0,
-                   help="kill and fail open if the worker's loop stalls this long")
+    g.add_argument(
+        "--fail-open",
+        action="store_true",
+        help="install the fail-open table and exit (service manager's stop hook)",
+    )
+    g.add_argument(
+        "--hang-seconds",
+        type=float,
+        default=8.0,
+        help="kill and fail open if the worker's loop stalls this long",
+    )
     g.set_defaults(func=cmd_gate)
     w = sub.add_parser("web", help="the unprivileged web app")
     w.add_argument("--host")
@@ -356,8 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
         mc.add_argument("--actor", default="cli")
         mc.set_defaults(func=_clerk(action))
 
-    learn = sub.add_parser("learn", help="learn mode: which hosts does the agenda need?"
-                           ).add_subparsers(dest="learn_command", required=True)
+    learn = sub.add_parser(
+        "learn", help="learn mode: which hosts does the agenda need?"
+    ).add_subparsers(dest="learn_command", required=True)
     ls = learn.add_parser("start", help="record every name this device resolves for a while")
     ls.add_argument("mac")
     ls.add_argument("--minutes", type=int, default=30)
@@ -382,8 +441,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         return int(args.func(args))

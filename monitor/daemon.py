@@ -14,8 +14,6 @@ import signal
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
 from allowlist.bypass import resolver_addresses
 from allowlist.categories import Mode
 from allowlist.decision import Policy, Restriction
@@ -23,9 +21,7 @@ from monitor.events import EventAction, EventKind, EventRecord, EventWriter, spo
 from monitor.evidence.presence import Presence
 from monitor.gate.chain import Chain
 from monitor.gate.refusals import AddressNames, RefusalRecorder
-from monitor.learn import LearnRecorder, active_sessions
 from monitor.gate.server import listen_udp
-from monitor.gate.tcp import listen_tcp
 from monitor.gate.stats import GateStats
 from monitor.gate.steps import (
     AllowAnswers,
@@ -38,7 +34,9 @@ from monitor.gate.steps import (
     RateLimit,
     Record,
 )
+from monitor.gate.tcp import listen_tcp
 from monitor.gate.upstream import UpstreamPool
+from monitor.learn import LearnRecorder, active_sessions
 from monitor.neighbours import NeighbourTable
 from monitor.nft.enforcer import Enforcer
 from monitor.nft.ruleset import TableSpec
@@ -64,9 +62,15 @@ def parse_hostport(s: str, default_port: int = 53) -> tuple[str, int]:
 
 
 class GateDaemon:
-    def __init__(self, settings: Settings, db: Database, *, enforce_nft: bool | None = None,
-                 chamber_ifaces: tuple[str, ...] | None = None,
-                 config_path: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        *,
+        enforce_nft: bool | None = None,
+        chamber_ifaces: tuple[str, ...] | None = None,
+        config_path: str | None = None,
+    ) -> None:
         self.settings = settings
         self.config_path = config_path
         self._sensor: Any = None
@@ -75,8 +79,11 @@ class GateDaemon:
         self.neighbours = NeighbourTable()
         self.policy: Policy | None = None
         self.restrictions: dict[str, Restriction] = {}
-        self.writer = EventWriter(db, room=settings.site.room, spool_dir=spool_dir(
-            settings.site.data_dir, settings.site.room, "gate"))
+        self.writer = EventWriter(
+            db,
+            room=settings.site.room,
+            spool_dir=spool_dir(settings.site.data_dir, settings.site.room, "gate"),
+        )
         use_nft = settings.nftables.enabled and settings.site.topology == "inline"
         self.use_nft = use_nft if enforce_nft is None else enforce_nft
         ifaces = chamber_ifaces or (settings.chamber.interface or "chamber0",)
@@ -84,20 +91,30 @@ class GateDaemon:
         doh4 = tuple(str(a) for a in resolver_addresses(4))
         doh6 = tuple(str(a) for a in resolver_addresses(6))
         if self.use_nft:
-            self.enforcer = Enforcer(TableSpec(
-                table=settings.nftables.table, chamber_ifaces=ifaces,
-                gate4=settings.chamber.gate_address, gate6=settings.chamber.gate_address6 or None,
-                dns_port=settings.dns.port, redirect_port=settings.dns.redirect_port,
-                web_port=settings.web.port, doh4=doh4, doh6=doh6))
+            self.enforcer = Enforcer(
+                TableSpec(
+                    table=settings.nftables.table,
+                    chamber_ifaces=ifaces,
+                    gate4=settings.chamber.gate_address,
+                    gate6=settings.chamber.gate_address6 or None,
+                    dns_port=settings.dns.port,
+                    redirect_port=settings.dns.redirect_port,
+                    web_port=settings.web.port,
+                    doh4=doh4,
+                    doh6=doh6,
+                )
+            )
         self.address_names = AddressNames()
         self.learn = LearnRecorder()
-        self.refusals = RefusalRecorder(self.writer.submit, settings.site.room, doh4 + doh6,
-                                        self.address_names)
+        self.refusals = RefusalRecorder(
+            self.writer.submit, settings.site.room, doh4 + doh6, self.address_names
+        )
         self._stop = asyncio.Event()
         self._started = datetime.now(UTC)
         self._transports: list[Any] = []
-        self.upstream = UpstreamPool(parse_hostport(settings.dns.upstream),
-                                     timeout=settings.dns.upstream_timeout)
+        self.upstream = UpstreamPool(
+            parse_hostport(settings.dns.upstream), timeout=settings.dns.upstream_timeout
+        )
 
     # -- policy -----------------------------------------------------------------------
     def _load(self) -> Policy:
@@ -120,8 +137,11 @@ class GateDaemon:
         pol = self.policy
         self.restrictions = {mac: pol.restriction(mac, now) for mac in pol.devices}
         if self.enforcer is not None:
-            macs = [] if pol.mode is Mode.MONITOR_ONLY else [
-                m for m, r in self.restrictions.items() if r.restricted]
+            macs = (
+                []
+                if pol.mode is Mode.MONITOR_ONLY
+                else [m for m, r in self.restrictions.items() if r.restricted]
+            )
             self.enforcer.set_restricted(macs)
 
     def _allow(self, mac: str, addrs: list[str], ttl: int) -> int:
@@ -152,16 +172,27 @@ class GateDaemon:
         with self.db.session() as s:
             hb = s.get(GateHeartbeat, room)
             if first and hb is not None and now - hb.seen_at > OUTAGE_AFTER:
-                self.writer.submit(EventRecord(
-                    ts=hb.seen_at, kind=EventKind.OUTAGE, action=EventAction.OBSERVED, room=room,
-                    detail=f"gate was down from {hb.seen_at.isoformat()} to {now.isoformat()}"))
+                self.writer.submit(
+                    EventRecord(
+                        ts=hb.seen_at,
+                        kind=EventKind.OUTAGE,
+                        action=EventAction.OBSERVED,
+                        room=room,
+                        detail=f"gate was down from {hb.seen_at.isoformat()} to {now.isoformat()}",
+                    )
+                )
             if hb is None:
-                hb = GateHeartbeat(room=room, pid=os.getpid(), started_at=self._started, seen_at=now)
+                hb = GateHeartbeat(
+                    room=room, pid=os.getpid(), started_at=self._started, seen_at=now
+                )
                 s.add(hb)
             hb.pid = os.getpid()
             hb.seen_at = now
-            hb.enforcing = self.enforcer is not None and self.policy is not None and \
-                self.policy.mode is Mode.ENFORCE
+            hb.enforcing = (
+                self.enforcer is not None
+                and self.policy is not None
+                and self.policy.mode is Mode.ENFORCE
+            )
             if first:
                 hb.started_at = self._started
             hb.detail = ",".join(f"{k}={v}" for k, v in self.stats.as_dict().items())
@@ -236,8 +267,9 @@ class GateDaemon:
         await self.upstream.start()
         chain = self.build_chain()
         cfg = self.settings.dns
-        hosts = [cfg.listen] + ([self.settings.chamber.gate_address6]
-                                if self.settings.chamber.gate_address6 else [])
+        hosts = [cfg.listen] + (
+            [self.settings.chamber.gate_address6] if self.settings.chamber.gate_address6 else []
+        )
         for host in hosts:
             self._transports.append(await listen_udp(chain, host, cfg.port))
             self._transports.append(await listen_tcp(chain, host, cfg.port))
@@ -283,5 +315,3 @@ class GateDaemon:
             self.mark_stopped()
         except Exception:
             log.exception("could not record the gate stop")
-
-

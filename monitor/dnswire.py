@@ -140,7 +140,9 @@ def _read_records(buf: bytes, off: int, count: int) -> tuple[list[Record], int]:
         if off + rdlen > n:
             raise DnsError("rdata runs past the end")
         target = read_name(buf, off)[0] if rtype == TYPE_CNAME else None
-        out.append(Record(name, rtype, rclass, ttl, bytes(buf[off : off + rdlen]), ttl_offset, target))
+        out.append(
+            Record(name, rtype, rclass, ttl, bytes(buf[off : off + rdlen]), ttl_offset, target)
+        )
         off += rdlen
     return out, off
 
@@ -255,6 +257,8 @@ def encode_name(name: str) -> bytes:
 
 def make_query(name: str, qtype: int = TYPE_A, qid: int = 0, rd: bool = True) -> bytes:
     """Build a simple query (tests, health probes, benchmarks)."""
-    return _HDR.pack(qid, 0x0100 if rd else 0, 1, 0, 0, 0) + encode_name(name) + struct.pack(
-        "!HH", qtype, CLASS_IN
+    return (
+        _HDR.pack(qid, 0x0100 if rd else 0, 1, 0, 0, 0)
+        + encode_name(name)
+        + struct.pack("!HH", qtype, CLASS_IN)
     )

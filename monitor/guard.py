@@ -46,8 +46,13 @@ def _die_with_parent() -> None:
 
 
 def record_outage(db: Database, room: str, detail: str) -> None:
-    rec = EventRecord(ts=datetime.now(UTC), kind=EventKind.OUTAGE, action=EventAction.OBSERVED,
-                      room=room, detail=detail)
+    rec = EventRecord(
+        ts=datetime.now(UTC),
+        kind=EventKind.OUTAGE,
+        action=EventAction.OBSERVED,
+        room=room,
+        detail=detail,
+    )
     try:
         with db.session() as s:
             s.execute(insert(Event), [rec.row()])
@@ -63,8 +68,14 @@ def fail_open(settings: Settings, enforcer: Enforcer) -> None:
 
 
 class Guard:
-    def __init__(self, settings: Settings, db: Database, worker_cmd: list[str],
-                 enforcer: Enforcer | None, hang_seconds: float = 8.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        worker_cmd: list[str],
+        enforcer: Enforcer | None,
+        hang_seconds: float = 8.0,
+    ) -> None:
         self.settings = settings
         self.db = db
         self.cmd = worker_cmd
@@ -115,8 +126,12 @@ class Guard:
                 log.exception("fail-open failed; removing the table instead")
                 self.enforcer.remove()
         log.error("%s; the chamber has failed open", reason)
-        record_outage(self.db, self.settings.site.room, f"{reason}; the chamber failed open "
-                      "(nobody restricted, DNS forwarded upstream) until the gate restarts")
+        record_outage(
+            self.db,
+            self.settings.site.room,
+            f"{reason}; the chamber failed open "
+            "(nobody restricted, DNS forwarded upstream) until the gate restarts",
+        )
         return 1
 
 
@@ -125,5 +140,3 @@ def worker_command(config: str | None) -> list[str]:
     if config:
         cmd += ["--config", config]
     return cmd + ["gate", "--worker"]
-
-

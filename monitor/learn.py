@@ -48,11 +48,19 @@ class LearnRecorder:
         counts, first, last = self._counts, self._first, self._last
         self._counts, self._first, self._last = Counter(), {}, {}
         for (sid, name), n in counts.items():
-            row = s.execute(select(LearnedName).where(LearnedName.session_id == sid,
-                                                      LearnedName.name == name)).scalar_one_or_none()
+            row = s.execute(
+                select(LearnedName).where(LearnedName.session_id == sid, LearnedName.name == name)
+            ).scalar_one_or_none()
             if row is None:
-                s.add(LearnedName(session_id=sid, name=name, first_seen=first[(sid, name)],
-                                  last_seen=last[(sid, name)], lookups=n))
+                s.add(
+                    LearnedName(
+                        session_id=sid,
+                        name=name,
+                        first_seen=first[(sid, name)],
+                        last_seen=last[(sid, name)],
+                        lookups=n,
+                    )
+                )
             else:
                 row.lookups += n
                 row.last_seen = last[(sid, name)]

@@ -46,8 +46,10 @@ def dump_neighbours() -> dict[str, str]:
         s.settimeout(1.0)
         seq = os.getpid() & 0xFFFF
         req = _NDMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
-        s.send(_NLMSG.pack(_NLMSG.size + len(req), RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP,
-                           seq, 0) + req)
+        s.send(
+            _NLMSG.pack(_NLMSG.size + len(req), RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP, seq, 0)
+            + req
+        )
         while True:
             data = s.recv(65536)
             off = 0
@@ -63,8 +65,11 @@ def dump_neighbours() -> dict[str, str]:
                     attrs = _parse_attrs(data, body + _NDMSG.size, off + length)
                     dst, ll = attrs.get(NDA_DST), attrs.get(NDA_LLADDR)
                     if dst and ll and len(ll) == 6 and not state & (NUD_INCOMPLETE | NUD_FAILED):
-                        ip = str(ipaddress.ip_address(dst)) if family in (
-                            socket.AF_INET, socket.AF_INET6) else None
+                        ip = (
+                            str(ipaddress.ip_address(dst))
+                            if family in (socket.AF_INET, socket.AF_INET6)
+                            else None
+                        )
                         if ip:
                             out[ip] = ":".join(f"{b:02x}" for b in ll)
                 off += (length + 3) & ~3

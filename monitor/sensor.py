@@ -70,12 +70,19 @@ class ObservationRecorder:
         rec = EventRecord(
             ts=datetime.fromtimestamp(obs.ts, UTC),
             kind=EventKind.BYPASS if d.kind is Kind.BYPASS else EventKind.ATTEMPT,
-            action=action, room=self.settings.site.room, mac=obs.mac,
-            device_id=d.device_id, member_id=d.member_id, meeting_id=d.meeting_id,
-            domain=d.domain, platform=d.platform, category=d.category.value,
+            action=action,
+            room=self.settings.site.room,
+            mac=obs.mac,
+            device_id=d.device_id,
+            member_id=d.member_id,
+            meeting_id=d.meeting_id,
+            domain=d.domain,
+            platform=d.platform,
+            category=d.category.value,
             channels=",".join(sorted(c.value for c in channels)),
             rule=d.rule.describe() if d.rule else None,
-            detail=d.bypass.value if d.bypass else None)
+            detail=d.bypass.value if d.bypass else None,
+        )
         self.submit(rec)  # type: ignore[operator]
         self.recorded += 1
         return rec
@@ -87,8 +94,12 @@ def run_sensor(settings: Settings, db: Database, iface: str, stop: threading.Eve
     writer = EventWriter(db, room=settings.site.room)
     writer.start()
     recorder = ObservationRecorder(settings, writer.submit)
-    pipeline = PacketPipeline(PipelineConfig(chamber_networks=tuple(settings.chamber.subnets),
-                                             dedup_window=settings.capture.dedup_seconds))
+    pipeline = PacketPipeline(
+        PipelineConfig(
+            chamber_networks=tuple(settings.chamber.subnets),
+            dedup_window=settings.capture.dedup_seconds,
+        )
+    )
     rev = -1
     last_tick = 0.0
     with CaptureSocket(iface, rcvbuf=settings.capture.buffer_mb << 20) as sock:

@@ -164,7 +164,7 @@ class Settings(BaseSettings):
 class _EnvSource(EnvSettingsSource):
     """The environment given to :func:`load_settings` (tests pass their own mapping)."""
 
-    def _load_env_vars(self) -> Mapping[str, str | None]:  # type: ignore[override]
+    def _load_env_vars(self) -> Mapping[str, str | None]:
         env = _env_data.get()
         env = os.environ if env is None else env
         return {k.lower(): v for k, v in env.items()}

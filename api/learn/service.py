@@ -24,7 +24,7 @@ MAX_MINUTES = 24 * 60
 
 
 @cache
-def _extract():  # type: ignore[no-untyped-def]
+def _extract():
     import tldextract
 
     # The bundled public-suffix snapshot: never fetched from the network.
@@ -37,8 +37,9 @@ def registrable(name: str) -> str:
     return top or name
 
 
-def start_learning(s: Session, *, mac: str, minutes: int, actor: str,
-                   now: datetime | None = None) -> LearnSession:
+def start_learning(
+    s: Session, *, mac: str, minutes: int, actor: str, now: datetime | None = None
+) -> LearnSession:
     try:
         mac = normalise_mac(mac)
     except MacError as exc:
@@ -51,12 +52,19 @@ def start_learning(s: Session, *, mac: str, minutes: int, actor: str,
         s.add(dev)
         s.flush()
     now = now or utcnow()
-    ls = LearnSession(device_id=dev.id, started_at=now, until=now + timedelta(minutes=minutes),
-                      started_by=actor)
+    ls = LearnSession(
+        device_id=dev.id, started_at=now, until=now + timedelta(minutes=minutes), started_by=actor
+    )
     s.add(ls)
     s.flush()
-    record(s, actor=actor, action="learn-start", entity="device", entity_id=dev.id,
-           after={"mac": mac, "until": ls.until.isoformat(), "session": ls.id})
+    record(
+        s,
+        actor=actor,
+        action="learn-start",
+        entity="device",
+        entity_id=dev.id,
+        after={"mac": mac, "until": ls.until.isoformat(), "session": ls.id},
+    )
     bump_revision(s)
     return ls
 
@@ -64,8 +72,15 @@ def start_learning(s: Session, *, mac: str, minutes: int, actor: str,
 def stop_learning(s: Session, *, mac: str, actor: str) -> int:
     mac = normalise_mac(mac)
     now = utcnow()
-    rows = s.execute(select(LearnSession).join(Device, Device.id == LearnSession.device_id)
-                     .where(Device.mac == mac, LearnSession.until > now)).scalars().all()
+    rows = (
+        s.execute(
+            select(LearnSession)
+            .join(Device, Device.id == LearnSession.device_id)
+            .where(Device.mac == mac, LearnSession.until > now)
+        )
+        .scalars()
+        .all()
+    )
     if not rows:
         raise NotFound(f"{mac} is not in learn mode")
     for ls in rows:

@@ -59,8 +59,13 @@ def run(server: str, qps: int, seconds: float, names: list[str]) -> dict[str, fl
     def pct(p: float) -> float:
         return round(lat[min(len(lat) - 1, int(p * len(lat)))] * 1000, 3) if lat else float("nan")
 
-    return {"sent": n, "answered": len(lat), "p50_ms": pct(0.50), "p95_ms": pct(0.95),
-            "p99_ms": pct(0.99)}
+    return {
+        "sent": n,
+        "answered": len(lat),
+        "p50_ms": pct(0.50),
+        "p95_ms": pct(0.95),
+        "p99_ms": pct(0.99),
+    }
 
 
 def main() -> None:

@@ -1,10 +1,10 @@
 """Build and tear down the chamber: devices ─ bridge in ``gw`` ─ ``inet`` (fake internet).
 
-    <p>-dN (one namespace per device: a phone is its own host)
-        eth0 198.51.100.(10+N)/24, MAC as registered
-    <p>-gw  bridge chamber0 198.51.100.1/24 (the gate), wan0 203.0.113.1/24, forwarding on
-    <p>-inet eth0 203.0.113.2/24 + service addresses (fake resolver, sites, DoH, ...);
-             IPv6 services in 2001:db8:e::/48 (routed via 2001:db8:f::2)
+<p>-dN (one namespace per device: a phone is its own host)
+    eth0 198.51.100.(10+N)/24, MAC as registered
+<p>-gw  bridge chamber0 198.51.100.1/24 (the gate), wan0 203.0.113.1/24, forwarding on
+<p>-inet eth0 203.0.113.2/24 + service addresses (fake resolver, sites, DoH, ...);
+         IPv6 services in 2001:db8:e::/48 (routed via 2001:db8:f::2)
 """
 
 from __future__ import annotations
@@ -48,8 +48,9 @@ def unavailable_reason() -> str | None:
         proc = _run("ip", "netns", "add", name, check=False)
         if proc.returncode != 0:
             return f"kernel refused 'ip netns add': {proc.stderr.strip()}"
-        proc = _run("ip", "-n", name, "link", "add", "a0", "type", "veth", "peer", "name", "b0",
-                    check=False)
+        proc = _run(
+            "ip", "-n", name, "link", "add", "a0", "type", "veth", "peer", "name", "b0", check=False
+        )
         if proc.returncode != 0:
             return f"kernel refused a veth pair: {proc.stderr.strip()}"
     finally:
@@ -106,8 +107,21 @@ class ChamberNet:
         _run("ip", "-n", gw, "addr", "add", "2001:db8:c::1/64", "dev", CHAMBER_IF, "nodad")
         _run("ip", "-n", gw, "link", "set", CHAMBER_IF, "up")
         # The upstream link is created inside gw and its peer moved straight into inet.
-        _run("ip", "-n", gw, "link", "add", "wan0", "type", "veth", "peer", "name", "eth0",
-             "netns", inet)
+        _run(
+            "ip",
+            "-n",
+            gw,
+            "link",
+            "add",
+            "wan0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            inet,
+        )
         _run("ip", "-n", gw, "addr", "add", f"{WAN_IP}/24", "dev", "wan0")
         _run("ip", "-n", gw, "addr", "add", "2001:db8:f::1/64", "dev", "wan0", "nodad")
         _run("ip", "-n", gw, "link", "set", "wan0", "up")
@@ -137,8 +151,23 @@ class ChamberNet:
         _run("ip", "netns", "add", ns)
         _run("ip", "-n", ns, "link", "set", "lo", "up")
         peer = f"vd{index}"
-        _run("ip", "-n", ns, "link", "add", "eth0", "address", mac, "type", "veth", "peer",
-             "name", peer, "netns", self.gw)
+        _run(
+            "ip",
+            "-n",
+            ns,
+            "link",
+            "add",
+            "eth0",
+            "address",
+            mac,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            peer,
+            "netns",
+            self.gw,
+        )
         _run("ip", "-n", self.gw, "link", "set", peer, "master", CHAMBER_IF)
         _run("ip", "-n", self.gw, "link", "set", peer, "up")
         _run("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", "eth0")
@@ -151,26 +180,46 @@ class ChamberNet:
         return dev
 
     # -- running things inside -----------------------------------------------------------
-    def run(self, ns: str, *cmd: str, timeout: float = 30, check: bool = False,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["ip", "netns", "exec", ns, *cmd], capture_output=True, text=True,
-                              timeout=timeout, check=check, env=env)
+    def run(
+        self,
+        ns: str,
+        *cmd: str,
+        timeout: float = 30,
+        check: bool = False,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["ip", "netns", "exec", ns, *cmd],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=check,
+            env=env,
+        )
 
-    def popen(self, ns: str, *cmd: str, log: Path | None = None,
-              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    def popen(
+        self, ns: str, *cmd: str, log: Path | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
-        proc = subprocess.Popen(["ip", "netns", "exec", ns, *cmd], stdout=out, stderr=out,
-                                env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns, *cmd],
+            stdout=out,
+            stderr=out,
+            env=env,
+            start_new_session=True,
+        )
         self.procs.append(proc)
         return proc
 
-    def python(self, ns: str, module: str, *args: str, timeout: float = 30
-               ) -> subprocess.CompletedProcess[str]:
+    def python(
+        self, ns: str, module: str, *args: str, timeout: float = 30
+    ) -> subprocess.CompletedProcess[str]:
         return self.run(ns, sys.executable, "-m", module, *args, timeout=timeout)
 
     # -- teardown ------------------------------------------------------------------------
-    def stop(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM,
-             timeout: float = 10) -> None:
+    def stop(
+        self, proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 10
+    ) -> None:
         if proc.poll() is None:
             try:
                 os.killpg(proc.pid, sig)

@@ -1,11 +1,11 @@
 """What a device does, as a tiny CLI run inside a device namespace; prints one JSON object.
 
-    resolve NAME [--server IP] [--port 53] [--type A|AAAA|HTTPS]
-    fetch IP [--port 80] [--host NAME]      HTTP GET, succeeds only if the site answers
-    udp IP [--port 443]                     one datagram, waits for the echo
-    raw HEX [--server IP]                   send raw bytes as a DNS query (bad-input tests)
-    tls IP [--port 443] --sni NAME          TCP connect + a ClientHello carrying NAME
-    hold IP [--port 7000] [--seconds N]     long connection; reports when it breaks
+resolve NAME [--server IP] [--port 53] [--type A|AAAA|HTTPS]
+fetch IP [--port 80] [--host NAME]      HTTP GET, succeeds only if the site answers
+udp IP [--port 443]                     one datagram, waits for the echo
+raw HEX [--server IP]                   send raw bytes as a DNS query (bad-input tests)
+tls IP [--port 443] --sni NAME          TCP connect + a ClientHello carrying NAME
+hold IP [--port 7000] [--seconds N]     long connection; reports when it breaks
 """
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ def _tcp_exchange(q: bytes, server: str, port: int, timeout: float) -> bytes:
         return data
 
 
-def resolve(name: str, server: str, port: int, qtype: str, timeout: float,
-            tcp: bool = False) -> dict[str, Any]:
+def resolve(
+    name: str, server: str, port: int, qtype: str, timeout: float, tcp: bool = False
+) -> dict[str, Any]:
     qid = random.randrange(65536)
     q = dnswire.make_query(name, TYPES[qtype], qid)
     if tcp:
@@ -64,11 +65,16 @@ def resolve(name: str, server: str, port: int, qtype: str, timeout: float,
                 return {"ok": False, "error": "timeout"}
     msg = dnswire.parse_message(data)
     rcode = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 5: "REFUSED"}.get(
-        msg.rcode, str(msg.rcode))
-    return {"ok": msg.rcode == 0, "rcode": rcode, "id_match": msg.qid == qid,
-            "addresses": [r.address for r in msg.answers if r.address],
-            "ttls": [r.ttl for r in msg.answers],
-            "cnames": [r.target for r in msg.answers if r.target]}
+        msg.rcode, str(msg.rcode)
+    )
+    return {
+        "ok": msg.rcode == 0,
+        "rcode": rcode,
+        "id_match": msg.qid == qid,
+        "addresses": [r.address for r in msg.answers if r.address],
+        "ttls": [r.ttl for r in msg.answers],
+        "cnames": [r.target for r in msg.answers if r.target],
+    }
 
 
 def fetch(ip: str, port: int, host: str, timeout: float) -> dict[str, Any]:
@@ -80,12 +86,20 @@ def fetch(ip: str, port: int, host: str, timeout: float) -> dict[str, Any]:
             while chunk := s.recv(4096):
                 data += chunk
     except OSError as exc:
-        return {"ok": False, "error": type(exc).__name__, "detail": str(exc),
-                "seconds": round(time.monotonic() - t0, 3)}
+        return {
+            "ok": False,
+            "error": type(exc).__name__,
+            "detail": str(exc),
+            "seconds": round(time.monotonic() - t0, 3),
+        }
     status = data.split(b"\r\n", 1)[0].decode("ascii", "replace")
     body = data.split(b"\r\n\r\n", 1)[-1].decode("utf-8", "replace")
-    return {"ok": " 200 " in status, "status": status, "body": body.strip(),
-            "seconds": round(time.monotonic() - t0, 3)}
+    return {
+        "ok": " 200 " in status,
+        "status": status,
+        "body": body.strip(),
+        "seconds": round(time.monotonic() - t0, 3),
+    }
 
 
 def client_hello(sni: str) -> bytes:
@@ -100,9 +114,17 @@ def client_hello(sni: str) -> bytes:
     key_share = struct.pack("!HHHHH", 51, 38, 36, 0x001D, 32) + os.urandom(32)
     sigs = struct.pack("!HHHH", 13, 4, 2, 0x0403)
     exts = sni_ext + versions + groups + key_share + sigs
-    body = (b"\x03\x03" + os.urandom(32) + b"\x20" + os.urandom(32)
-            + struct.pack("!H", 2) + b"\x13\x01" + b"\x01\x00"
-            + struct.pack("!H", len(exts)) + exts)
+    body = (
+        b"\x03\x03"
+        + os.urandom(32)
+        + b"\x20"
+        + os.urandom(32)
+        + struct.pack("!H", 2)
+        + b"\x13\x01"
+        + b"\x01\x00"
+        + struct.pack("!H", len(exts))
+        + exts
+    )
     hs = b"\x01" + len(body).to_bytes(3, "big") + body
     return b"\x16\x03\x01" + struct.pack("!H", len(hs)) + hs
 
@@ -156,8 +178,12 @@ def hold(ip: str, port: int, seconds: float, timeout: float) -> dict[str, Any]:
                 raise ConnectionError("no echo")
             time.sleep(0.2)
     except OSError as exc:
-        return {"ok": False, "connected": True, "broken_after": round(time.monotonic() - start, 2),
-                "error": type(exc).__name__}
+        return {
+            "ok": False,
+            "connected": True,
+            "broken_after": round(time.monotonic() - start, 2),
+            "error": type(exc).__name__,
+        }
     finally:
         s.close()
     return {"ok": True, "connected": True, "broken_after": None}

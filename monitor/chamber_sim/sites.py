@@ -21,8 +21,12 @@ async def _http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             if line.lower().startswith(b"host:"):
                 host = line[5:].strip().decode("ascii", "replace")
         body = f"site {host}\n".encode()
-        writer.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "
-                     + str(len(body)).encode() + b"\r\n\r\n" + body)
+        writer.write(
+            b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+            + body
+        )
         await writer.drain()
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, OSError):
         pass

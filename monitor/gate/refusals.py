@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from allowlist.categories import BypassKind
@@ -61,16 +62,22 @@ _WORDS = {
 
 
 class RefusalRecorder:
-    def __init__(self, submit: Callable[[EventRecord], bool], room: str,
-                 doh_addresses: Iterable[str], names: AddressNames) -> None:
+    def __init__(
+        self,
+        submit: Callable[[EventRecord], bool],
+        room: str,
+        doh_addresses: Iterable[str],
+        names: AddressNames,
+    ) -> None:
         self.submit = submit
         self.room = room
         self.doh = frozenset(str(ipaddress.ip_address(a)) for a in doh_addresses)
         self.names = names
         self._seen: set[Flow] = set()
 
-    def update(self, flows: list[Flow], restrictions: dict[str, Restriction],
-               now: datetime | None = None) -> int:
+    def update(
+        self, flows: list[Flow], restrictions: dict[str, Restriction], now: datetime | None = None
+    ) -> int:
         """Record flows not seen in the previous listing; returns how many events."""
         now = now or datetime.now(UTC)
         current = set(flows)
@@ -81,23 +88,39 @@ class RefusalRecorder:
             mac, addr, proto, port = flow
             r = restrictions.get(mac)
             dev = r.device if r else None
-            common = dict(ts=now, room=self.room, mac=mac,
-                          device_id=dev.device_id if dev else None,
-                          member_id=dev.member.member_id if dev and dev.member else None,
-                          meeting_id=r.meeting.meeting_id if r and r.meeting else None,
-                          channels="ip")
+            base = EventRecord(
+                kind=EventKind.ATTEMPT,
+                action=EventAction.REFUSED,
+                ts=now,
+                room=self.room,
+                mac=mac,
+                device_id=dev.device_id if dev else None,
+                member_id=dev.member.member_id if dev and dev.member else None,
+                meeting_id=r.meeting.meeting_id if r and r.meeting else None,
+                channels="ip",
+            )
             kind = classify(flow, self.doh)
             known = self.names.get(addr)
             if kind is not None:
-                self.submit(EventRecord(kind=EventKind.BYPASS, action=EventAction.REFUSED,
-                                        domain=known[0] if known else None, category="bypass",
-                                        detail=f"{kind.value}: {_WORDS[kind]} ({addr})",
-                                        **common))  # type: ignore[arg-type]
+                self.submit(
+                    replace(
+                        base,
+                        kind=EventKind.BYPASS,
+                        domain=known[0] if known else None,
+                        category="bypass",
+                        detail=f"{kind.value}: {_WORDS[kind]} ({addr})",
+                    )
+                )
                 n += 1
             elif known is not None:
-                self.submit(EventRecord(kind=EventKind.ATTEMPT, action=EventAction.REFUSED,
-                                        domain=known[0], platform=known[1], category="platform",
-                                        detail=f"connection to a cached address ({proto}/{port})",
-                                        **common))  # type: ignore[arg-type]
+                self.submit(
+                    replace(
+                        base,
+                        domain=known[0],
+                        platform=known[1],
+                        category="platform",
+                        detail=f"connection to a cached address ({proto}/{port})",
+                    )
+                )
                 n += 1
         return n

@@ -30,9 +30,11 @@ class UdpListener(asyncio.DatagramProtocol):
             self.transport.sendto(ex.response, (ex.client_ip, ex.client_port))
 
 
-async def listen_udp(chain: Chain, host: str, port: int, redirected: bool = False
-                     ) -> asyncio.DatagramTransport:
+async def listen_udp(
+    chain: Chain, host: str, port: int, redirected: bool = False
+) -> asyncio.DatagramTransport:
     loop = asyncio.get_running_loop()
     transport, _ = await loop.create_datagram_endpoint(
-        lambda: UdpListener(chain, redirected), local_addr=(host, port), reuse_port=False)
+        lambda: UdpListener(chain, redirected), local_addr=(host, port), reuse_port=False
+    )
     return transport

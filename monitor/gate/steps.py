@@ -7,6 +7,7 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from allowlist.categories import BypassKind
@@ -92,8 +93,11 @@ class RateLimit(Step):
 class Identify(Step):
     """Client address → MAC → the restriction computed for it this tick."""
 
-    def __init__(self, lookup_mac: Callable[[str], str | None],
-                 restrictions: Callable[[], Mapping[str, Restriction]]) -> None:
+    def __init__(
+        self,
+        lookup_mac: Callable[[str], str | None],
+        restrictions: Callable[[], Mapping[str, Restriction]],
+    ) -> None:
         self.lookup_mac = lookup_mac
         self.restrictions = restrictions
 
@@ -106,8 +110,13 @@ class Identify(Step):
 class Decide(Step):
     """The pure policy decides; refused names get NXDOMAIN (or the block-page address)."""
 
-    def __init__(self, policy: Callable[[], Policy], stats: GateStats, block_address: str = "",
-                 max_ttl: int = 60) -> None:
+    def __init__(
+        self,
+        policy: Callable[[], Policy],
+        stats: GateStats,
+        block_address: str = "",
+        max_ttl: int = 60,
+    ) -> None:
         self.policy = policy
         self.stats = stats
         self.block_address = block_address
@@ -122,7 +131,9 @@ class Decide(Step):
             self.stats.refused += 1
             q = ex.query
             if self.block_address and d.kind is not Kind.BYPASS:
-                ex.response = dnswire.make_address_answer(q, ex.raw, self.block_address, self.max_ttl)
+                ex.response = dnswire.make_address_answer(
+                    q, ex.raw, self.block_address, self.max_ttl
+                )
             else:
                 ex.response = dnswire.make_error(ex.raw, dnswire.RCODE_NXDOMAIN, q.question_end)
 
@@ -131,8 +142,13 @@ class AllowAnswers(Step):
     """Addresses in an allowed answer for a restricted device go into its nftables set
     *before* the answer is sent, so the device's first connection already passes."""
 
-    def __init__(self, allow: Callable[[str, list[str], int], int], stats: GateStats,
-                 max_ttl: int, margin: int) -> None:
+    def __init__(
+        self,
+        allow: Callable[[str, list[str], int], int],
+        stats: GateStats,
+        max_ttl: int,
+        margin: int,
+    ) -> None:
         self.allow = allow
         self.stats = stats
         self.max_ttl = max_ttl
@@ -206,13 +222,28 @@ class Record(Step):
         if d is None or not d.restricted:
             return
         ts = datetime.fromtimestamp(ex.received, UTC)
-        common = dict(ts=ts, room=self.room, mac=ex.mac, device_id=d.device_id,
-                      member_id=d.member_id, meeting_id=d.meeting_id, channels="dns")
+        base = EventRecord(
+            ts=ts,
+            kind=EventKind.ATTEMPT,
+            action=EventAction.OBSERVED,
+            room=self.room,
+            mac=ex.mac,
+            device_id=d.device_id,
+            member_id=d.member_id,
+            meeting_id=d.meeting_id,
+            channels="dns",
+        )
         if ex.redirected:
             self.stats.events += 1
-            self.submit(EventRecord(kind=EventKind.BYPASS, action=EventAction.OBSERVED,
-                                    domain=d.domain, category="bypass",
-                                    detail=_BYPASS_DETAIL[BypassKind.RESOLVER], **common))  # type: ignore[arg-type]
+            self.submit(
+                replace(
+                    base,
+                    kind=EventKind.BYPASS,
+                    domain=d.domain,
+                    category="bypass",
+                    detail=_BYPASS_DETAIL[BypassKind.RESOLVER],
+                )
+            )
         if d.kind in (Kind.UNRESTRICTED, Kind.ALLOWED):
             return
         if d.kind is Kind.UNLISTED:
@@ -223,7 +254,15 @@ class Record(Step):
         kind = EventKind.BYPASS if d.kind is Kind.BYPASS else EventKind.ATTEMPT
         action = EventAction.REFUSED if d.refused else EventAction.OBSERVED
         self.stats.events += 1
-        self.submit(EventRecord(
-            kind=kind, action=action, domain=d.domain, platform=d.platform,
-            category=d.category.value, rule=d.rule.describe() if d.rule else None,
-            detail=d.bypass.value if d.bypass else None, **common))  # type: ignore[arg-type]
+        self.submit(
+            replace(
+                base,
+                kind=kind,
+                action=action,
+                domain=d.domain,
+                platform=d.platform,
+                category=d.category.value,
+                rule=d.rule.describe() if d.rule else None,
+                detail=d.bypass.value if d.bypass else None,
+            )
+        )

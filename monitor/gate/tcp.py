@@ -17,8 +17,9 @@ IDLE_TIMEOUT = 10.0
 MAX_PIPELINE = 32  # answers outstanding per connection
 
 
-async def _serve(chain: Chain, redirected: bool, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
+async def _serve(
+    chain: Chain, redirected: bool, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
     peer = writer.get_extra_info("peername") or ("", 0)
     pending = asyncio.Semaphore(MAX_PIPELINE)
 
@@ -54,7 +55,9 @@ async def _serve(chain: Chain, redirected: bool, reader: asyncio.StreamReader,
             writer.close()
 
 
-async def listen_tcp(chain: Chain, host: str, port: int, redirected: bool = False
-                     ) -> asyncio.base_events.Server:
+async def listen_tcp(
+    chain: Chain, host: str, port: int, redirected: bool = False
+) -> asyncio.base_events.Server:
     return await asyncio.start_server(
-        lambda r, w: _serve(chain, redirected, r, w), host, port, reuse_address=True)
+        lambda r, w: _serve(chain, redirected, r, w), host, port, reuse_address=True
+    )

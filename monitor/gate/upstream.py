@@ -60,8 +60,14 @@ class RandomPool:
 
 
 class UpstreamPool:
-    def __init__(self, upstream: tuple[str, int], *, sockets: int = 8, timeout: float = 2.0,
-                 rotate_after: int = 20000) -> None:
+    def __init__(
+        self,
+        upstream: tuple[str, int],
+        *,
+        sockets: int = 8,
+        timeout: float = 2.0,
+        rotate_after: int = 20000,
+    ) -> None:
         self.upstream = upstream
         self.size = sockets
         self.timeout = timeout
@@ -82,7 +88,8 @@ class UpstreamPool:
     async def _open(self, idx: int) -> _Sock:
         loop = asyncio.get_running_loop()
         _, proto = await loop.create_datagram_endpoint(
-            lambda: _Sock(self, idx), remote_addr=self.upstream)
+            lambda: _Sock(self, idx), remote_addr=self.upstream
+        )
         return proto
 
     def send(self, raw: bytes, question_end: int, callback: Callback) -> None:
@@ -96,8 +103,9 @@ class UpstreamPool:
         else:
             callback(None)
             return
-        self._pending[(idx, qid)] = _Pending(raw[:2], raw[12:question_end], callback,
-                                             time.monotonic() + self.timeout)
+        self._pending[(idx, qid)] = _Pending(
+            raw[:2], raw[12:question_end], callback, time.monotonic() + self.timeout
+        )
         assert sock.transport is not None
         sock.transport.sendto(qid.to_bytes(2, "big") + raw[2:])
         self._sent[idx] += 1

@@ -63,9 +63,11 @@ class Nftables:
         return json.loads(out) if out.strip() else None
 
     def list_ruleset(self, family: str = "inet", table: str | None = None) -> Any:
-        cmd: dict[str, Any] = {"list": {"table": {"family": family, "name": table}}} if table else {
-            "list": {"ruleset": None}
-        }
+        cmd: dict[str, Any] = (
+            {"list": {"table": {"family": family, "name": table}}}
+            if table
+            else {"list": {"ruleset": None}}
+        )
         return self.run([cmd])
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ at its start.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,11 +48,19 @@ class Builder:
         self.t = {"family": FAMILY, "table": spec.table}
 
     def _chain(self, name: str, **hook: Any) -> dict[str, Any]:
-        return {"add": {"chain": {"family": FAMILY, "table": self.spec.table, "name": name, **hook}}}
+        return {
+            "add": {"chain": {"family": FAMILY, "table": self.spec.table, "name": name, **hook}}
+        }
 
-    def _rule(self, chain: str, *expr: dict[str, Any], comment: str | None = None) -> dict[str, Any]:
-        rule: dict[str, Any] = {"family": FAMILY, "table": self.spec.table, "chain": chain,
-                                "expr": list(expr)}
+    def _rule(
+        self, chain: str, *expr: dict[str, Any], comment: str | None = None
+    ) -> dict[str, Any]:
+        rule: dict[str, Any] = {
+            "family": FAMILY,
+            "table": self.spec.table,
+            "chain": chain,
+            "expr": list(expr),
+        }
         if comment:
             rule["comment"] = comment
         return {"add": {"rule": rule}}
@@ -66,7 +75,9 @@ class Builder:
         """Replace the whole table atomically (add-then-delete makes delete never fail)."""
         sp = self.spec
         table = {"family": FAMILY, "name": sp.table}
-        iif = {"set": list(sp.chamber_ifaces)} if len(sp.chamber_ifaces) > 1 else sp.chamber_ifaces[0]
+        iif = (
+            {"set": list(sp.chamber_ifaces)} if len(sp.chamber_ifaces) > 1 else sp.chamber_ifaces[0]
+        )
         from_chamber = _eq(_meta("iifname"), iif)
         restricted = _eq(_payload("ether", "saddr"), "@restricted")
         cmds: list[dict[str, Any]] = [
@@ -93,38 +104,60 @@ class Builder:
         # answered like any query but recorded as a bypass attempt.
         for proto in ("udp", "tcp"):
             if sp.gate4:
-                cmds.append(self._rule(
-                    "prerouting", from_chamber, restricted,
-                    _eq(_payload(proto, "dport"), sp.dns_port),
-                    _eq(_payload("ip", "daddr"), sp.gate4, "!="),
-                    {"counter": None},
-                    {"dnat": {"family": "ip", "addr": sp.gate4, "port": sp.redirect_port}},
-                    comment="foreign resolver -> gate",
-                ))
+                cmds.append(
+                    self._rule(
+                        "prerouting",
+                        from_chamber,
+                        restricted,
+                        _eq(_payload(proto, "dport"), sp.dns_port),
+                        _eq(_payload("ip", "daddr"), sp.gate4, "!="),
+                        {"counter": None},
+                        {"dnat": {"family": "ip", "addr": sp.gate4, "port": sp.redirect_port}},
+                        comment="foreign resolver -> gate",
+                    )
+                )
             if sp.gate6:
-                cmds.append(self._rule(
-                    "prerouting", from_chamber, restricted,
-                    _eq(_payload(proto, "dport"), sp.dns_port),
-                    _eq(_payload("ip6", "daddr"), sp.gate6, "!="),
-                    {"counter": None},
-                    {"dnat": {"family": "ip6", "addr": sp.gate6, "port": sp.redirect_port}},
-                    comment="foreign resolver -> gate (v6)",
-                ))
+                cmds.append(
+                    self._rule(
+                        "prerouting",
+                        from_chamber,
+                        restricted,
+                        _eq(_payload(proto, "dport"), sp.dns_port),
+                        _eq(_payload("ip6", "daddr"), sp.gate6, "!="),
+                        {"counter": None},
+                        {"dnat": {"family": "ip6", "addr": sp.gate6, "port": sp.redirect_port}},
+                        comment="foreign resolver -> gate (v6)",
+                    )
+                )
         refuse = {"jump": {"target": "refuse"}}
         cmds += [
             self._rule("forward", from_chamber, restricted, {"jump": {"target": "restricted_fwd"}}),
             # Ways round the gate are refused even towards allowed addresses: QUIC and DoT
             # would hide names from us, DoH resolvers would answer without the policy.
-            self._rule("restricted_fwd", _eq(_payload("udp", "dport"), 443), refuse,
-                       comment="QUIC"),
-            self._rule("restricted_fwd", _eq(_payload("tcp", "dport"), 853), refuse,
-                       comment="DNS over TLS"),
-            self._rule("restricted_fwd", _eq(_payload("udp", "dport"), 853), refuse,
-                       comment="DNS over QUIC"),
-            self._rule("restricted_fwd", _eq(_payload("ip", "daddr"), "@doh4"), refuse,
-                       comment="DoH resolver"),
-            self._rule("restricted_fwd", _eq(_payload("ip6", "daddr"), "@doh6"), refuse,
-                       comment="DoH resolver (v6)"),
+            self._rule(
+                "restricted_fwd", _eq(_payload("udp", "dport"), 443), refuse, comment="QUIC"
+            ),
+            self._rule(
+                "restricted_fwd", _eq(_payload("tcp", "dport"), 853), refuse, comment="DNS over TLS"
+            ),
+            self._rule(
+                "restricted_fwd",
+                _eq(_payload("udp", "dport"), 853),
+                refuse,
+                comment="DNS over QUIC",
+            ),
+            self._rule(
+                "restricted_fwd",
+                _eq(_payload("ip", "daddr"), "@doh4"),
+                refuse,
+                comment="DoH resolver",
+            ),
+            self._rule(
+                "restricted_fwd",
+                _eq(_payload("ip6", "daddr"), "@doh6"),
+                refuse,
+                comment="DoH resolver (v6)",
+            ),
             self._rule(
                 "restricted_fwd",
                 _eq({"concat": [_payload("ether", "saddr"), _payload("ip", "daddr")]}, "@allowed4"),
@@ -132,44 +165,69 @@ class Builder:
             ),
             self._rule(
                 "restricted_fwd",
-                _eq({"concat": [_payload("ether", "saddr"), _payload("ip6", "daddr")]}, "@allowed6"),
+                _eq(
+                    {"concat": [_payload("ether", "saddr"), _payload("ip6", "daddr")]}, "@allowed6"
+                ),
                 {"accept": None},
             ),
             self._rule("restricted_fwd", refuse),
             # Remember each refused flow (device, address, protocol, port) for a minute; the
             # gate lists these sets every second and turns new entries into events.
-            self._rule("refuse", _eq(_meta("nfproto"), "ipv4"),
-                       _eq(_meta("l4proto"), {"set": ["tcp", "udp"]}),
-                       self._update("refused4", "ip")),
-            self._rule("refuse", _eq(_meta("nfproto"), "ipv6"),
-                       _eq(_meta("l4proto"), {"set": ["tcp", "udp"]}),
-                       self._update("refused6", "ip6")),
-            self._rule("refuse", {"counter": None}, _eq(_meta("l4proto"), "tcp"),
-                       {"reject": {"type": "tcp reset"}}),
-            self._rule("refuse", {"counter": None},
-                       {"reject": {"type": "icmpx", "expr": "admin-prohibited"}}),
+            self._rule(
+                "refuse",
+                _eq(_meta("nfproto"), "ipv4"),
+                _eq(_meta("l4proto"), {"set": ["tcp", "udp"]}),
+                self._update("refused4", "ip"),
+            ),
+            self._rule(
+                "refuse",
+                _eq(_meta("nfproto"), "ipv6"),
+                _eq(_meta("l4proto"), {"set": ["tcp", "udp"]}),
+                self._update("refused6", "ip6"),
+            ),
+            self._rule(
+                "refuse",
+                {"counter": None},
+                _eq(_meta("l4proto"), "tcp"),
+                {"reject": {"type": "tcp reset"}},
+            ),
+            self._rule(
+                "refuse",
+                {"counter": None},
+                {"reject": {"type": "icmpx", "expr": "admin-prohibited"}},
+            ),
         ]
         return cmds
 
     def _refused_set(self, name: str, addr_type: str) -> dict[str, Any]:
-        cmd = self._set(name, ["ether_addr", addr_type, "inet_proto", "inet_service"],
-                        ["timeout"])
+        cmd = self._set(name, ["ether_addr", addr_type, "inet_proto", "inet_service"], ["timeout"])
         cmd["add"]["set"]["timeout"] = self.spec.refused_timeout
         cmd["add"]["set"]["size"] = 65535
         return cmd
 
     def _update(self, name: str, l3: str) -> dict[str, Any]:
-        key = {"concat": [_payload("ether", "saddr"), _payload(l3, "daddr"), _meta("l4proto"),
-                          _payload("th", "dport")]}
+        key = {
+            "concat": [
+                _payload("ether", "saddr"),
+                _payload(l3, "daddr"),
+                _meta("l4proto"),
+                _payload("th", "dport"),
+            ]
+        }
         return {"set": {"op": "update", "elem": key, "set": f"@{name}"}}
 
     def _elements(self, name: str, items: list[Any]) -> dict[str, Any]:
-        return {"add": {"element": {"family": FAMILY, "table": self.spec.table, "name": name,
-                                    "elem": items}}}
+        return {
+            "add": {
+                "element": {"family": FAMILY, "table": self.spec.table, "name": name, "elem": items}
+            }
+        }
 
     def list_refused(self) -> list[dict[str, Any]]:
-        return [{"list": {"set": {"family": FAMILY, "table": self.spec.table, "name": n}}}
-                for n in ("refused4", "refused6")]
+        return [
+            {"list": {"set": {"family": FAMILY, "table": self.spec.table, "name": n}}}
+            for n in ("refused4", "refused6")
+        ]
 
     def fail_open_commands(self, upstream4: str, upstream_port: int = 53) -> list[dict[str, Any]]:
         """Replace the table with one that only keeps DNS working while the gate is down:
@@ -178,21 +236,33 @@ class Builder:
         sp = self.spec
         table = {"family": FAMILY, "name": sp.table}
         cmds: list[dict[str, Any]] = [
-            {"add": {"table": table}}, {"delete": {"table": table}}, {"add": {"table": table}},
+            {"add": {"table": table}},
+            {"delete": {"table": table}},
+            {"add": {"table": table}},
             self._chain("prerouting", type="nat", hook="prerouting", prio=-100, policy="accept"),
             self._chain("postrouting", type="nat", hook="postrouting", prio=100, policy="accept"),
         ]
         if sp.gate4:
             for proto in ("udp", "tcp"):
-                cmds.append(self._rule(
-                    "prerouting", _eq(_payload("ip", "daddr"), sp.gate4),
-                    _eq(_payload(proto, "dport"), sp.dns_port), {"counter": None},
-                    {"dnat": {"family": "ip", "addr": upstream4, "port": upstream_port}},
-                    comment="fail-open: DNS to the gate goes upstream"))
-            cmds.append(self._rule(
-                "postrouting", _eq(_payload("ip", "daddr"), upstream4),
-                _eq({"ct": {"key": "status"}}, "dnat", "in"), {"masquerade": None},
-                comment="fail-open: answers come back through us"))
+                cmds.append(
+                    self._rule(
+                        "prerouting",
+                        _eq(_payload("ip", "daddr"), sp.gate4),
+                        _eq(_payload(proto, "dport"), sp.dns_port),
+                        {"counter": None},
+                        {"dnat": {"family": "ip", "addr": upstream4, "port": upstream_port}},
+                        comment="fail-open: DNS to the gate goes upstream",
+                    )
+                )
+            cmds.append(
+                self._rule(
+                    "postrouting",
+                    _eq(_payload("ip", "daddr"), upstream4),
+                    _eq({"ct": {"key": "status"}}, "dnat", "in"),
+                    {"masquerade": None},
+                    comment="fail-open: answers come back through us",
+                )
+            )
         return cmds
 
     def delete_table(self) -> list[dict[str, Any]]:
@@ -206,21 +276,45 @@ class Builder:
             cmds.append({"add": {"element": {**ref, "elem": sorted(macs)}}})
         return cmds
 
-    def allow(self, v4: list[tuple[str, str, int]], v6: list[tuple[str, str, int]],
-              refresh4: list[tuple[str, str]] = (), refresh6: list[tuple[str, str]] = ()
-              ) -> list[dict[str, Any]]:  # type: ignore[assignment]
+    def allow(
+        self,
+        v4: list[tuple[str, str, int]],
+        v6: list[tuple[str, str, int]],
+        refresh4: Sequence[tuple[str, str]] = (),
+        refresh6: Sequence[tuple[str, str]] = (),
+    ) -> list[dict[str, Any]]:
         """Add (mac, address, timeout) elements; ``refresh*`` are deleted first so the new
         timeout replaces the old one (libnftables 1.0.6 has no 'update element')."""
         cmds: list[dict[str, Any]] = []
         for name, items in (("allowed4", refresh4), ("allowed6", refresh6)):
             if items:
-                cmds.append({"delete": {"element": {
-                    "family": FAMILY, "table": self.spec.table, "name": name,
-                    "elem": [{"concat": [m, a]} for m, a in items]}}})
+                cmds.append(
+                    {
+                        "delete": {
+                            "element": {
+                                "family": FAMILY,
+                                "table": self.spec.table,
+                                "name": name,
+                                "elem": [{"concat": [m, a]} for m, a in items],
+                            }
+                        }
+                    }
+                )
         for name, items3 in (("allowed4", v4), ("allowed6", v6)):
             if items3:
-                cmds.append({"add": {"element": {
-                    "family": FAMILY, "table": self.spec.table, "name": name,
-                    "elem": [{"elem": {"val": {"concat": [m, a]}, "timeout": t}}
-                             for m, a, t in items3]}}})
+                cmds.append(
+                    {
+                        "add": {
+                            "element": {
+                                "family": FAMILY,
+                                "table": self.spec.table,
+                                "name": name,
+                                "elem": [
+                                    {"elem": {"val": {"concat": [m, a]}, "timeout": t}}
+                                    for m, a, t in items3
+                                ],
+                            }
+                        }
+                    }
+                )
         return cmds

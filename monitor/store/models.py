@@ -199,8 +199,8 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(60))
     entity: Mapped[str] = mapped_column(String(60))
     entity_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    before: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # type: ignore[type-arg]
-    after: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # type: ignore[type-arg]
+    before: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    after: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class GateHeartbeat(Base):

@@ -35,8 +35,15 @@ def enabled_presets(s: Session, settings: Settings) -> list[str]:
 
 def it_rules(s: Session) -> list[Rule]:
     return [
-        Rule(r.domain, Category(r.category), platform=r.platform, exact=r.exact, note=r.note,
-             origin=Origin.IT, rule_id=r.id)
+        Rule(
+            r.domain,
+            Category(r.category),
+            platform=r.platform,
+            exact=r.exact,
+            note=r.note,
+            origin=Origin.IT,
+            rule_id=r.id,
+        )
         for r in s.execute(select(m.RuleRow)).scalars()
     ]
 
@@ -63,8 +70,9 @@ def meeting_clock(row: m.Meeting) -> MeetingClock:
     )
 
 
-def load_meetings(s: Session, *, room: str | None, around: datetime,
-                  window: timedelta = WINDOW) -> tuple[MeetingClock, ...]:
+def load_meetings(
+    s: Session, *, room: str | None, around: datetime, window: timedelta = WINDOW
+) -> tuple[MeetingClock, ...]:
     q = (
         select(m.Meeting)
         .options(selectinload(m.Meeting.clerk_actions))

@@ -25,4 +25,6 @@ def current_revision(s: Session) -> int:
 
 def bump_revision(s: Session) -> None:
     ensure_site(s)
-    s.execute(update(Site).where(Site.id == 1).values(revision=Site.revision + 1, updated_at=utcnow()))
+    s.execute(
+        update(Site).where(Site.id == 1).values(revision=Site.revision + 1, updated_at=utcnow())
+    )

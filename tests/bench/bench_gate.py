@@ -36,8 +36,21 @@ def cli(env: dict[str, str], *args: str) -> str:
 
 
 def dnsperf(net: ChamberNet, ns: str, qfile: Path) -> float:
-    out = net.run(ns, "dnsperf", "-s", GATE_IP, "-d", str(qfile), "-l", str(SECONDS), "-c", "8",
-                  "-q", "256", timeout=SECONDS + 30).stdout
+    out = net.run(
+        ns,
+        "dnsperf",
+        "-s",
+        GATE_IP,
+        "-d",
+        str(qfile),
+        "-l",
+        str(SECONDS),
+        "-c",
+        "8",
+        "-q",
+        "256",
+        timeout=SECONDS + 30,
+    ).stdout
     m = re.search(r"Queries per second:\s+([\d.]+)", out)
     lost = re.search(r"Queries lost:\s+(\d+)", out)
     if not m:
@@ -47,8 +60,19 @@ def dnsperf(net: ChamberNet, ns: str, qfile: Path) -> float:
 
 
 def latency(net: ChamberNet, ns: str, qfile: Path) -> dict[str, float]:
-    out = net.python(ns, "monitor.chamber_sim.dnsload", "--server", GATE_IP, "--qps",
-                     str(LAT_QPS), "--seconds", "5", "--names", str(qfile), timeout=60).stdout
+    out = net.python(
+        ns,
+        "monitor.chamber_sim.dnsload",
+        "--server",
+        GATE_IP,
+        "--qps",
+        str(LAT_QPS),
+        "--seconds",
+        "5",
+        "--names",
+        str(qfile),
+        timeout=60,
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
@@ -65,8 +89,9 @@ def main() -> int:
         # 200 allowed names with distinct addresses (so nftables set updates really happen)
         # and 100 platform names; a phone-like mix: 2/3 allowed, 1/3 refused.
         records = {f"p{i}.{AGENDA}": f"203.0.113.{50 + i}" for i in range(200)}
-        social = [f"cdn{i}.instagram.com" for i in range(50)] + \
-                 [f"edge{i}.facebook.com" for i in range(50)]
+        social = [f"cdn{i}.instagram.com" for i in range(50)] + [
+            f"edge{i}.facebook.com" for i in range(50)
+        ]
         for name in social:
             records[name] = "203.0.113.20"
         start_fake_upstream(net, records, {}, log=tmp / "upstream.log", ttl=300)
@@ -77,7 +102,7 @@ def main() -> int:
         cfg = tmp / "bench.toml"
         cfg.write_text(f"""
 [site]
-data_dir = "{tmp / 'data'}"
+data_dir = "{tmp / "data"}"
 [chamber]
 interface = "chamber0"
 gate_address = "{GATE_IP}"
@@ -96,24 +121,54 @@ enabled = false
         cli(env, "member", "add", "Cllr Bench")
         cli(env, "device", "add", dev.mac, "--member", "Cllr Bench")
         now = datetime.now(UTC)
-        cli(env, "meetings", "add", "--title", "Council", "--start", (now - timedelta(hours=1)).isoformat(),
-            "--end", (now + timedelta(hours=2)).isoformat())
+        cli(
+            env,
+            "meetings",
+            "add",
+            "--title",
+            "Council",
+            "--start",
+            (now - timedelta(hours=1)).isoformat(),
+            "--end",
+            (now + timedelta(hours=2)).isoformat(),
+        )
 
         results: dict[str, dict[str, float]] = {}
         # -- our gate ----------------------------------------------------------------------
         gate = net.popen(net.gw, CLI, "gate", log=tmp / "gate.log", env=env)
         for _ in range(100):
-            if net.python(dev.ns, "monitor.chamber_sim.probe", "resolve", f"p1.{AGENDA}").stdout.find("NOERROR") > 0:
+            if (
+                net.python(
+                    dev.ns, "monitor.chamber_sim.probe", "resolve", f"p1.{AGENDA}"
+                ).stdout.find("NOERROR")
+                > 0
+            ):
                 break
             time.sleep(0.2)
-        assert "NXDOMAIN" in net.python(dev.ns, "monitor.chamber_sim.probe", "resolve", social[0]).stdout, \
-            "the bench client must be restricted"
+        assert (
+            "NXDOMAIN"
+            in net.python(dev.ns, "monitor.chamber_sim.probe", "resolve", social[0]).stdout
+        ), "the bench client must be restricted"
         print("chamberguard gate (enforcing: restricted client, nftables set updates):")
         import os
+
         if os.environ.get("CG_PROFILE"):
             pid = int((tmp / "data" / "gate-chamber.pid").read_text())
-            prof = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(pid),
-                                     "-d", "6", "-f", "raw", "-o", "/tmp/gate.prof", "--nonblocking"])
+            prof = subprocess.Popen(
+                [
+                    str(Path(sys.executable).parent / "py-spy"),
+                    "record",
+                    "-p",
+                    str(pid),
+                    "-d",
+                    "6",
+                    "-f",
+                    "raw",
+                    "-o",
+                    "/tmp/gate.prof",
+                    "--nonblocking",
+                ]
+            )
         qps = dnsperf(net, dev.ns, qfile)
         if os.environ.get("CG_PROFILE"):
             prof.wait()
@@ -123,10 +178,22 @@ enabled = false
         net.stop(gate)
 
         # -- dnsmasq in the same role --------------------------------------------------------
-        args = ["/usr/sbin/dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
-                "--bind-interfaces", f"--listen-address={GATE_IP}", "--port=53", "--cache-size=0",
-                "--user=root", "--pid-file=", "--conf-file=/dev/null", f"--server=/{AGENDA}/{FAKE_RESOLVER}",
-                "--address=/#/", "--dns-forward-max=1000"]
+        args = [
+            "/usr/sbin/dnsmasq",
+            "--keep-in-foreground",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+            f"--listen-address={GATE_IP}",
+            "--port=53",
+            "--cache-size=0",
+            "--user=root",
+            "--pid-file=",
+            "--conf-file=/dev/null",
+            f"--server=/{AGENDA}/{FAKE_RESOLVER}",
+            "--address=/#/",
+            "--dns-forward-max=1000",
+        ]
         net.popen(net.gw, *args, log=tmp / "dnsmasq.log")
         time.sleep(1)
         print("dnsmasq (same rules, no cache):")
@@ -135,13 +202,20 @@ enabled = false
 
         g, d = results["gate"], results["dnsmasq"]
         print()
-        print(f"{'':12}{'qps':>10}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}   (latency at {LAT_QPS} qps)")
+        print(
+            f"{'':12}{'qps':>10}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}"
+            f"   (latency at {LAT_QPS} qps)"
+        )
         for k in ("gate", "dnsmasq"):
             r = results[k]
-            print(f"{k:12}{r['qps']:>10.0f}{r['p50_ms']:>10.3f}{r['p95_ms']:>10.3f}{r['p99_ms']:>10.3f}")
-        print(f"gate/dnsmasq: qps {g['qps'] / d['qps']:.2f}x (target >= 1.0), "
-              f"p99 {g['p99_ms'] / d['p99_ms']:.2f}x (target <= 1.5); "
-              f"allowed-set elements written: {g['set_elements']:.0f}")
+            print(
+                f"{k:12}{r['qps']:>10.0f}{r['p50_ms']:>10.3f}{r['p95_ms']:>10.3f}{r['p99_ms']:>10.3f}"
+            )
+        print(
+            f"gate/dnsmasq: qps {g['qps'] / d['qps']:.2f}x (target >= 1.0), "
+            f"p99 {g['p99_ms'] / d['p99_ms']:.2f}x (target <= 1.5); "
+            f"allowed-set elements written: {g['set_elements']:.0f}"
+        )
         return 0
     finally:
         net.destroy()

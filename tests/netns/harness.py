@@ -39,9 +39,14 @@ GATE_IP6 = "2001:db8:c::1"
 MEMBER_MAC = "02:00:5e:10:00:01"
 GUEST_MAC = "02:00:5e:20:00:02"
 
-ZONE = {AGENDA: f"{AGENDA_IP},{AGENDA_IP6}", FACEBOOK: f"{FACEBOOK_IP},{FACEBOOK_IP6}",
-        AGENDA_CDN: AGENDA_CDN_IP, WEBCAST: WEBCAST_IP,
-        "facebook.com": FACEBOOK_IP, DOH: DOH_IP}
+ZONE = {
+    AGENDA: f"{AGENDA_IP},{AGENDA_IP6}",
+    FACEBOOK: f"{FACEBOOK_IP},{FACEBOOK_IP6}",
+    AGENDA_CDN: AGENDA_CDN_IP,
+    WEBCAST: WEBCAST_IP,
+    "facebook.com": FACEBOOK_IP,
+    DOH: DOH_IP,
+}
 CNAMES = {AGENDA_CDN_ALIAS: AGENDA_CDN}
 
 
@@ -66,16 +71,34 @@ class Chamber:
         self.net.create()
         self.member = self.net.add_device("member", MEMBER_MAC, 1)
         self.guest = self.net.add_device("guest", GUEST_MAC, 2)
-        for ip in (AGENDA_IP, AGENDA_CDN_IP, WEBCAST_IP, FACEBOOK_IP, DOH_IP, PUBLIC_RESOLVER,
-                   AGENDA_IP6, FACEBOOK_IP6):
+        for ip in (
+            AGENDA_IP,
+            AGENDA_CDN_IP,
+            WEBCAST_IP,
+            FACEBOOK_IP,
+            DOH_IP,
+            PUBLIC_RESOLVER,
+            AGENDA_IP6,
+            FACEBOOK_IP6,
+        ):
             self.net.add_inet_address(ip)
         start_fake_upstream(self.net, ZONE, CNAMES, log=self.tmp / "dnsmasq.log")
         # A "public resolver" that answers everything with a wrong address: if a restricted
         # device's query reaches it (instead of being redirected to the gate), tests see it.
-        start_fake_upstream(self.net, {AGENDA: "203.0.113.99", FACEBOOK: "203.0.113.99"}, {},
-                            log=self.tmp / "public.log", listen=PUBLIC_RESOLVER)
-        self.net.popen(self.net.inet, sys.executable, "-m", "monitor.chamber_sim.sites",
-                       log=self.tmp / "sites.log")
+        start_fake_upstream(
+            self.net,
+            {AGENDA: "203.0.113.99", FACEBOOK: "203.0.113.99"},
+            {},
+            log=self.tmp / "public.log",
+            listen=PUBLIC_RESOLVER,
+        )
+        self.net.popen(
+            self.net.inet,
+            sys.executable,
+            "-m",
+            "monitor.chamber_sim.sites",
+            log=self.tmp / "sites.log",
+        )
         self.web_port = free_port()
         self.config = self.tmp / "chamberguard.toml"
         self.config.write_text(f"""
@@ -83,7 +106,7 @@ class Chamber:
 name = "Test Council"
 room = "chamber"
 mode = "{mode}"
-data_dir = "{self.tmp / 'data'}"
+data_dir = "{self.tmp / "data"}"
 
 [chamber]
 interface = "chamber0"
@@ -109,9 +132,18 @@ port = {self.web_port}
         self.cli("device", "add", MEMBER_MAC, "--member", "Cllr Ada Lovelace", "--label", "iPad")
         self.cli("user", "add", "clerk", "--role", "clerk", "--password", "clerk-password-1")
         now = datetime.now(UTC)
-        out = self.cli("meetings", "add", "--title", "Full Council",
-                       "--start", (now - timedelta(minutes=10)).isoformat(),
-                       "--end", (now + timedelta(hours=2)).isoformat(), "--room", "chamber")
+        out = self.cli(
+            "meetings",
+            "add",
+            "--title",
+            "Full Council",
+            "--start",
+            (now - timedelta(minutes=10)).isoformat(),
+            "--end",
+            (now + timedelta(hours=2)).isoformat(),
+            "--room",
+            "chamber",
+        )
         self.ids["meeting"] = json.loads(out)["id"]
         self.wait_for_sites()
         return self
@@ -122,24 +154,36 @@ port = {self.web_port}
         return env
 
     def cli(self, *args: str, check: bool = True) -> str:
-        proc = subprocess.run([CLI, *args], capture_output=True, text=True, env=self.env(),
-                              timeout=60, check=False)
+        proc = subprocess.run(
+            [CLI, *args], capture_output=True, text=True, env=self.env(), timeout=60, check=False
+        )
         if check and proc.returncode != 0:
             raise AssertionError(f"chamberguard {' '.join(args)}: {proc.stderr}")
         return proc.stdout
 
     def start_gate(self) -> None:
-        self.gate = self.net.popen(self.net.gw, CLI, "gate", log=self.tmp / "gate.log",
-                                   env=self.env())
-        self.wait_until(lambda: self.resolve(self.guest, AGENDA).get("rcode") == "NOERROR",
-                        what="gate answering", timeout=20)
-        self.wait_until(lambda: "sensor capturing" in self.log("gate.log"),
-                        what="passive sensor capturing", timeout=20)
+        self.gate = self.net.popen(
+            self.net.gw, CLI, "gate", log=self.tmp / "gate.log", env=self.env()
+        )
+        self.wait_until(
+            lambda: self.resolve(self.guest, AGENDA).get("rcode") == "NOERROR",
+            what="gate answering",
+            timeout=20,
+        )
+        self.wait_until(
+            lambda: "sensor capturing" in self.log("gate.log"),
+            what="passive sensor capturing",
+            timeout=20,
+        )
 
     def start_web(self) -> None:
-        self.web = subprocess.Popen([CLI, "web", "--host", "127.0.0.1"], env=self.env(),
-                                    stdout=open(self.tmp / "web.log", "ab"),  # noqa: SIM115
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+        self.web = subprocess.Popen(
+            [CLI, "web", "--host", "127.0.0.1"],
+            env=self.env(),
+            stdout=open(self.tmp / "web.log", "ab"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         import httpx
 
         def up() -> bool:
@@ -167,17 +211,22 @@ port = {self.web_port}
             raise AssertionError(f"probe {args} printed nothing: {proc.stderr}")
         return json.loads(lines[-1])  # type: ignore[no-any-return]
 
-    def resolve(self, dev: SimDevice, name: str, server: str = GATE_IP, qtype: str = "A",
-                tcp: bool = False) -> dict[str, Any]:
-        return self.probe(dev, "resolve", name, "--server", server, "--type", qtype,
-                          *(["--tcp"] if tcp else []))
+    def resolve(
+        self, dev: SimDevice, name: str, server: str = GATE_IP, qtype: str = "A", tcp: bool = False
+    ) -> dict[str, Any]:
+        return self.probe(
+            dev, "resolve", name, "--server", server, "--type", qtype, *(["--tcp"] if tcp else [])
+        )
 
     def fetch(self, dev: SimDevice, ip: str, host: str, port: int = 80) -> dict[str, Any]:
         return self.probe(dev, "fetch", ip, "--host", host, "--port", str(port))
 
     def wait_for_sites(self) -> None:
-        self.wait_until(lambda: self.fetch(self.guest, AGENDA_IP, AGENDA).get("ok"),
-                        what="fake sites reachable through the gateway", timeout=10)
+        self.wait_until(
+            lambda: self.fetch(self.guest, AGENDA_IP, AGENDA).get("ok"),
+            what="fake sites reachable through the gateway",
+            timeout=10,
+        )
 
     @staticmethod
     def wait_until(cond: Any, *, what: str, timeout: float = 10, every: float = 0.2) -> None:

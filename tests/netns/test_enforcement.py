@@ -69,7 +69,9 @@ def test_restricted_member_cannot_walk_around(chamber: Chamber) -> None:
     ans = c.resolve(m, AGENDA, server=PUBLIC_RESOLVER)
     assert ans["addresses"] == [AGENDA_IP], ans
     assert c.resolve(m, FACEBOOK, server=PUBLIC_RESOLVER)["rcode"] == "NXDOMAIN"
-    wait_event(c, "kind='bypass' AND detail='DNS sent to another resolver'", "resolver bypass event")
+    wait_event(
+        c, "kind='bypass' AND detail='DNS sent to another resolver'", "resolver bypass event"
+    )
 
     # DoH: the resolver's name is refused (a bypass event), its address too.
     assert c.resolve(m, DOH)["rcode"] == "NXDOMAIN"
@@ -105,14 +107,39 @@ def test_connection_opened_before_the_meeting_is_cut_at_its_start(chamber: Chamb
     c.start_gate()
     assert c.fetch(c.member, FACEBOOK_IP, FACEBOOK)["ok"], "no meeting: unrestricted"
     hold = subprocess.Popen(
-        ["ip", "netns", "exec", c.member.ns, sys.executable, "-m", "monitor.chamber_sim.probe",
-         "hold", FACEBOOK_IP, "--port", "7000", "--seconds", "25"],
-        stdout=subprocess.PIPE, text=True)
+        [
+            "ip",
+            "netns",
+            "exec",
+            c.member.ns,
+            sys.executable,
+            "-m",
+            "monitor.chamber_sim.probe",
+            "hold",
+            FACEBOOK_IP,
+            "--port",
+            "7000",
+            "--seconds",
+            "25",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert hold.stdout is not None
     assert json.loads(hold.stdout.readline())["connected"]
     now = datetime.now(UTC)
-    c.cli("meetings", "add", "--title", "Cabinet", "--start", now.isoformat(),
-          "--end", (now + timedelta(hours=1)).isoformat(), "--room", "chamber")
+    c.cli(
+        "meetings",
+        "add",
+        "--title",
+        "Cabinet",
+        "--start",
+        now.isoformat(),
+        "--end",
+        (now + timedelta(hours=1)).isoformat(),
+        "--room",
+        "chamber",
+    )
     result = json.loads(hold.communicate(timeout=40)[0].strip().splitlines()[-1])
     assert result["connected"] and not result["ok"], result
     assert result["broken_after"] < 25, "the connection survived the meeting's start"
@@ -127,7 +154,9 @@ def test_gate_killed_mid_meeting_fails_open_and_is_recorded(chamber: Chamber) ->
 
     def open_again() -> bool:
         ans = c.resolve(c.member, FACEBOOK)
-        return ans.get("addresses") == [FACEBOOK_IP] and c.fetch(c.member, FACEBOOK_IP, FACEBOOK)["ok"]
+        return (
+            ans.get("addresses") == [FACEBOOK_IP] and c.fetch(c.member, FACEBOOK_IP, FACEBOOK)["ok"]
+        )
 
     Chamber.wait_until(open_again, what="fail open after kill -9", timeout=10)
     assert c.fetch(c.member, AGENDA_IP, AGENDA)["ok"]
