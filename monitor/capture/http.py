@@ -21,7 +21,7 @@ METHODS = (
     b"TRACE",
 )
 _METHOD_SET = frozenset(METHODS)
-_FIRST_BYTES = frozenset(m[0] for m in METHODS)
+METHOD_FIRST_BYTES = frozenset(m[0] for m in METHODS)  # a cheap first test on a payload
 MAX_HEAD = 16384
 
 
@@ -33,7 +33,7 @@ class HttpStatus(enum.Enum):
 
 def looks_like_http(buf: bytes) -> bool:
     """First bytes are a known method followed by a space (cheap pre-filter)."""
-    if not buf or buf[0] not in _FIRST_BYTES:
+    if not buf or buf[0] not in METHOD_FIRST_BYTES:
         return False
     sp = buf.find(b" ", 0, 8)
     return sp > 0 and bytes(buf[:sp]) in _METHOD_SET

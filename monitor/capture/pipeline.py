@@ -27,6 +27,18 @@ attempt then also yields a ``CaptureObservation`` with ``merged=True``, the same
 id, the first sighting's fields and the grown ``channels`` — an update to the attempt already
 delivered, never a new attempt. DHCP hostnames are deduplicated among themselves only.
 
+**Fast path.** Most frames cannot carry a name (downloads' ACKs, mid-stream TLS, NTP …) and
+most of the rest are DNS queries for names seen moments ago. :meth:`PacketPipeline.feed`
+first tries a lean path for the common shapes — Ethernet + IPv4 without options or IPv6
+without extension headers, then UDP/TCP — that reads headers by direct byte indexing, creates
+no per-packet objects, formats addresses only for frames that yield an observation, rejects
+noise on ports and flags, and maps a DNS question's wire bytes straight to its normalised
+name through a bounded cache. Anything else (VLAN tags, IP options, fragments, ARP, NDP,
+DHCP, other link types, and every frame the lean path finds malformed) takes the general
+path through :func:`~monitor.capture.frames.decode`, which owns all error accounting. The
+lean path only ever takes a frame it can handle completely, so both paths give the same
+observations, counters and address book (checked by a differential test).
+
 **Never dies silently.** No exception escapes :meth:`PacketPipeline.feed`: parser errors are
 counted per parser in :class:`PipelineCounters` and per reason in ``error_reasons``; anything
 unexpected is counted as ``internal_errors`` and logged with its traceback (once per reason).
@@ -37,9 +49,11 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+import socket
 import struct
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from allowlist.names import DomainError, fast_normalise, normalise_domain
 from allowlist.observation import Channel, Observation
@@ -51,6 +65,7 @@ from monitor.capture.frames import (
     IPPROTO_ICMPV6,
     IPPROTO_TCP,
     IPPROTO_UDP,
+    TCP_ACK,
     TCP_RST,
     TCP_SYN,
     FrameError,
@@ -59,8 +74,13 @@ from monitor.capture.frames import (
     parse_arp,
     parse_ndp,
 )
-from monitor.capture.http import HttpStatus, host_from_request, looks_like_http
-from monitor.capture.quic import QuicError, QuicSniTracker
+from monitor.capture.http import (
+    METHOD_FIRST_BYTES,
+    HttpStatus,
+    host_from_request,
+    looks_like_http,
+)
+from monitor.capture.quic import QuicError, QuicSniTracker, looks_like_client_initial
 from monitor.capture.reassembly import FlowKey, TcpReassembler
 from monitor.capture.tls import NEED_MORE, NO_SNI, looks_like_client_hello, sni_from_stream
 
@@ -69,6 +89,26 @@ log = logging.getLogger(__name__)
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
 _WIRE_NAME = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}")
 _u16 = struct.Struct("!H").unpack_from
+_u32 = struct.Struct("!I").unpack_from
+_udp_ports = struct.Struct("!HHH").unpack_from  # sport, dport, length
+# (MAC, address) of a frame's source / destination, for Ethernet + IPv4 / IPv6.
+_who4 = struct.Struct("6x6s14x4s").unpack_from
+_whom4 = struct.Struct("6s24x4s").unpack_from
+_who6 = struct.Struct("6x6s10x16s").unpack_from
+_whom6 = struct.Struct("6s32x16s").unpack_from
+_ntop = socket.inet_ntop
+_pton = socket.inet_pton
+_AF_INET = socket.AF_INET
+_AF_INET6 = socket.AF_INET6
+_pack_ports = struct.Struct("!HH").pack
+# IPv6 next headers the general path must walk (extension headers) or parse (ICMPv6).
+_GENERAL_PROTOS = frozenset((0, 43, 44, 51, 60, IPPROTO_ICMPV6))
+_CACHE_LIMIT = 16384  # entries in each of the small per-pipeline caches (then cleared)
+_SYN_RST = TCP_SYN | TCP_RST
+_SYN_ACK = TCP_SYN | TCP_ACK
+_SYN_ACK_RST = TCP_SYN | TCP_ACK | TCP_RST
+_DNS = Channel.DNS
+_QUIC = Channel.QUIC
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +123,62 @@ class CaptureObservation(Observation):
     channels: frozenset[Channel] = frozenset()
     attempt: int = 0
     merged: bool = False
+
+
+_OBS_FIELDS = ("ts", "mac", "ip", "channel", "domain", "channels", "attempt", "merged")
+_ONE_CHANNEL = {ch: frozenset((ch,)) for ch in Channel}
+
+
+def _slot_setters() -> tuple[Any, ...] | None:
+    """Setters of CaptureObservation's slots, if its fields are exactly the ones we know.
+
+    A frozen dataclass's ``__init__`` assigns each field through ``object.__setattr__``,
+    about 3× slower than the slot descriptors; with dedup off every DNS packet builds one.
+    If Observation ever gains a field, this returns None and the real constructor is used.
+    """
+    if tuple(f.name for f in fields(CaptureObservation)) != _OBS_FIELDS:
+        return None
+    out = []
+    for name in _OBS_FIELDS:
+        for klass in CaptureObservation.__mro__:
+            if name in klass.__dict__.get("__slots__", ()):
+                out.append(klass.__dict__[name].__set__)
+                break
+        else:
+            return None
+    return tuple(out)
+
+
+_SETTERS = _slot_setters()
+
+
+def new_observation(
+    ts: float,
+    mac: str | None,
+    ip: str | None,
+    channel: Channel,
+    domain: str,
+    channels: frozenset[Channel],
+    attempt: int,
+    merged: bool = False,
+) -> CaptureObservation:
+    """``CaptureObservation(ts, mac, ip, channel, domain, channels=…, attempt=…, merged=…)``,
+    built without the frozen-dataclass ``__init__`` overhead (same object, same equality)."""
+    if _SETTERS is None:
+        return CaptureObservation(
+            ts, mac, ip, channel, domain, channels=channels, attempt=attempt, merged=merged
+        )
+    obs: CaptureObservation = object.__new__(CaptureObservation)
+    s_ts, s_mac, s_ip, s_ch, s_dom, s_chs, s_att, s_mrg = _SETTERS
+    s_ts(obs, ts)
+    s_mac(obs, mac)
+    s_ip(obs, ip)
+    s_ch(obs, channel)
+    s_dom(obs, domain)
+    s_chs(obs, channels)
+    s_att(obs, attempt)
+    s_mrg(obs, merged)
+    return obs
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,8 +282,19 @@ class _Book:
         return True
 
 
+def _flow_key(pkt: Packet) -> FlowKey:
+    """The general path's TCP flow key, byte-identical to the lean path's slice of the frame
+    (source address, destination address, source port, destination port, all raw)."""
+    assert pkt.src_ip is not None and pkt.dst_ip is not None
+    af = _AF_INET6 if ":" in pkt.src_ip else _AF_INET
+    return _pton(af, pkt.src_ip) + _pton(af, pkt.dst_ip) + _pack_ports(pkt.sport, pkt.dport)
+
+
 class PacketPipeline:
     """Sans-io core of the passive monitor. Not thread-safe: one feeder at a time."""
+
+    #: Tests turn the lean path off to check both paths agree; nothing else should.
+    use_fast_path = True
 
     def __init__(self, config: PipelineConfig | None = None) -> None:
         cfg = config or PipelineConfig()
@@ -211,6 +318,15 @@ class PacketPipeline:
         self._logged: set[str] = set()
         self._dns_ports = cfg.dns_ports
         self._quic_ports = cfg.quic_ports
+        self._window = cfg.dedup_window
+        self._flows = self._tcp.flows  # the reassembler's table (never replaced), read-only
+        # Lean-path caches, all bounded by _CACHE_LIMIT (cleared when full):
+        # DNS question wire bytes → normalised name ("" when invalid);
+        self._qnames: dict[bytes, str] = {}
+        # raw name from TLS/QUIC/HTTP → normalised name ("" when invalid);
+        self._names: dict[str, str] = {}
+        # raw (MAC, address) of a frame's end → (address, MAC, eligible); see _source().
+        self._sources: dict[tuple[bytes, bytes], tuple[str, str, bool]] = {}
 
     # ----------------------------------------------------------------- public
 
@@ -254,8 +370,12 @@ class PacketPipeline:
         c = self.counters
         c.frames += 1
         out: list[Observation] = []
+        if linktype is None:
+            linktype = self.config.linktype
         try:
-            pkt = decode(frame, self.config.linktype if linktype is None else linktype)
+            if linktype == DLT_EN10MB and self.use_fast_path and self._lean(ts, frame, out):
+                return out
+            pkt = decode(frame, linktype)
             if pkt is None:
                 c.ignored += 1
                 return out
@@ -286,6 +406,226 @@ class PacketPipeline:
         self._tcp.expire(now)
         self._quic.expire(now)
         self._expire_attempts(now)
+
+    # -------------------------------------------------------------- lean path
+
+    def _lean(self, ts: float, f: bytes, out: list[Observation]) -> bool:
+        """Handle an Ethernet frame of a common, well-formed shape completely and return
+        True; otherwise return False having changed nothing (the general path takes it).
+
+        Offsets: ``l4`` the transport header, ``end`` the end of the IP payload (trimmed as
+        :mod:`frames` trims it). ``who`` is the frame's source (MAC, address) as raw bytes:
+        the key of the per-source cache that stands in for formatting and classifying them.
+        """
+        n = len(f)
+        if n < 42:
+            return False
+        if f[12] == 8 and f[13] == 0:
+            if f[14] != 0x45 or f[20] & 0x1F or f[21]:
+                return False  # IP options, a bad version, or a non-first fragment
+            end = 14 + ((f[16] << 8) | f[17])
+            if end < 34:
+                return False
+            if end > n:
+                end = n
+            proto = f[23]
+            v6 = False
+            l4 = 34
+        elif f[12] == 0x86 and f[13] == 0xDD:
+            if n < 62 or f[14] >> 4 != 6:
+                return False
+            plen = (f[18] << 8) | f[19]
+            if not plen:
+                return False  # jumbogram
+            end = 54 + plen
+            if end > n:
+                end = n
+            proto = f[20]
+            v6 = True
+            l4 = 54
+        else:
+            return False
+        c = self.counters
+        if proto == 17:  # UDP
+            if l4 + 8 > end:
+                return False
+            sport, dport, ulen = _udp_ports(f, l4)
+            if ulen >= 8 and l4 + ulen < end:
+                end = l4 + ulen
+            p = l4 + 8
+            if dport in self._dns_ports:
+                name = self._lean_question(f, p, end, False)
+                if name is None:
+                    return False
+                src = self._source(f, v6)
+                c.dns_queries += 1
+                if not name:
+                    c.invalid_names += 1
+                    return True
+                self._record(ts, self._attribute(src), src[0], _DNS, name, out)
+                return True
+            if sport in self._dns_ports:
+                name = self._lean_question(f, p, end, True)
+                if name is None:
+                    return False
+                self._source(f, v6)
+                c.dns_responses += 1
+                if not name:
+                    c.invalid_names += 1
+                    return True
+                dst = self._destination(f, v6)
+                self._record(ts, self._attribute(dst), dst[0], _DNS, name, out)
+                return True
+            if dport == 67 or (sport == 67 and dport == 68):
+                return False  # DHCP: rare, the general path has the parser
+            src = self._source(f, v6)
+            if dport in self._quic_ports and end - p >= 1200:
+                payload = f[p:end]
+                if looks_like_client_initial(payload):
+                    for raw in self._quic.datagram(ts, payload):
+                        c.quic_sni += 1
+                        self._emit(ts, self._attribute(src), src[0], _QUIC, raw, out)
+                    return True
+            c.ignored += 1
+            return True
+        if proto == 6:  # TCP
+            if l4 + 20 > end:
+                return False
+            hlen = (f[l4 + 12] >> 4) * 4
+            p = l4 + hlen
+            if hlen < 20 or p > end:
+                return False
+            src = self._source(f, v6)
+            flags = f[l4 + 13]
+            if flags & _SYN_RST:
+                if flags & _SYN_ACK_RST == _SYN_ACK:
+                    return True  # a server's SYN-ACK: its stream is not one we parse
+            elif p == end:
+                return True  # pure ACKs and FINs: nothing to reassemble
+            # Source address, destination address (adjacent: no options or extension
+            # headers on this path), then the two ports: the same bytes as _flow_key().
+            key = f[l4 - 32 if v6 else l4 - 8 : l4 + 4]
+            dport = (f[l4 + 2] << 8) | f[l4 + 3]
+            if not flags & _SYN_RST and dport not in self._dns_ports and key not in self._flows:
+                # Data on a stream we are not following: only the start of a ClientHello or
+                # of an HTTP request may open one (mid-stream data is noise). This is the
+                # reassembler's may_start test, read off the frame without copying it.
+                b0 = f[p]
+                if b0 == 0x16:
+                    if not (end - p >= 6 and f[p + 1] == 3 and f[p + 5] == 1):
+                        return True
+                elif b0 not in METHOD_FIRST_BYTES or not looks_like_http(f[p : p + 8]):
+                    return True
+            res = self._stream(ts, key, _u32(f, l4 + 4)[0], flags, f[p:end], dport)
+            if res is not None:
+                self._emit(ts, self._attribute(src), src[0], res[0], res[1], out)
+            return True
+        if v6 and proto in _GENERAL_PROTOS:
+            return False  # extension headers, ICMPv6 (neighbour discovery): general path
+        self._source(f, v6)
+        c.ignored += 1
+        return True
+
+    def _source(self, f: bytes, v6: bool) -> tuple[str, str, bool]:
+        """(address, MAC, eligible) of the frame's source, after teaching the address book.
+
+        ``eligible``: the MAC is unicast and the address a chamber one, so the frame's MAC
+        may name the device (:meth:`_client_mac`) and is learned as a weak binding — what the
+        general path does for every IP frame, here cached on the raw bytes.
+        """
+        who = _who6(f) if v6 else _who4(f)
+        src = self._sources.get(who)
+        if src is None:
+            src = self._classify(who)
+        if src[2]:
+            ip, mac = src[0], src[1]
+            if self._book.entries.get(ip) != mac:
+                self._learn(ip, mac, strong=False)
+        return src
+
+    def _destination(self, f: bytes, v6: bool) -> tuple[str, str, bool]:
+        """(address, MAC, eligible) of the frame's destination (for answers to clients)."""
+        who = _whom6(f) if v6 else _whom4(f)
+        dst = self._sources.get(who)
+        return dst if dst is not None else self._classify(who)
+
+    def _classify(self, who: tuple[bytes, bytes]) -> tuple[str, str, bool]:
+        raw_mac, raw_ip = who
+        ip = _ntop(_AF_INET6 if len(raw_ip) == 16 else _AF_INET, raw_ip)
+        mac = raw_mac.hex(":")
+        res = (ip, mac, not raw_mac[0] & 1 and self._is_chamber(ip))
+        if len(self._sources) >= _CACHE_LIMIT:
+            self._sources.clear()
+        self._sources[who] = res
+        return res
+
+    def _attribute(self, end: tuple[str, str, bool]) -> str | None:
+        """:meth:`_client_mac` for a classified (address, MAC, eligible)."""
+        mac = self._book.entries.get(end[0])
+        if mac is not None:
+            return mac
+        return end[1] if end[2] else None
+
+    def _lean_question(self, f: bytes, p: int, end: int, response: bool) -> str | None:
+        """Normalised name of the single question of a DNS query (or of a response), "" if
+        the name is not a valid host name, None if the message needs the general path (it
+        is malformed, has another shape, or uses a pointer in its question).
+
+        Accepts exactly what :func:`dnswire.parse_query` (or the general response path)
+        accepts and yields the same name: checks the header, finds the question name's
+        terminating zero, then maps the wire bytes to the name through a cache.
+        """
+        if end - p < (12 if response else 17):
+            return None
+        flags = f[p + 2]
+        if response:
+            if not flags & 0x80 or flags & 0x78:
+                return None
+        elif flags & 0xF8:
+            return None
+        if f[p + 4] or f[p + 5] != 1:
+            return None
+        q = p + 12
+        z = f.find(b"\x00", q, end)
+        if z < 0 or z + 5 > end:
+            return None
+        wire = f[q:z]
+        name = self._qnames.get(wire)
+        if name is None:
+            name = self._wire_name(wire)
+            if name is None:
+                return None
+            if len(self._qnames) >= _CACHE_LIMIT:
+                self._qnames.clear()
+            self._qnames[wire] = name
+        return name
+
+    def _wire_name(self, wire: bytes) -> str | None:
+        """Uncompressed wire-format labels (without the root label) → normalised name, ""
+        for an invalid name, None where :func:`dnswire.read_name` would not simply decode
+        them (pointers, non-ASCII, over-long, a length that does not end at the zero)."""
+        n = len(wire)
+        if n > 255:
+            return None
+        pos = 0
+        while pos < n:
+            ln = wire[pos]
+            if ln & 0xC0:
+                return None
+            pos += ln + 1
+        if pos != n:
+            return None
+        dotted = bytearray(wire)
+        pos = 0
+        while pos < n:
+            ln = dotted[pos]
+            dotted[pos] = 0x2E  # "."
+            pos += ln + 1
+        try:
+            text = dotted[1:].decode("ascii").lower()
+        except UnicodeDecodeError:
+            return None
+        return self._name(text) or ""
 
     # --------------------------------------------------------------- dispatch
 
@@ -359,7 +699,8 @@ class PacketPipeline:
             self._dns_response(ts, pkt, out)
         elif dport == 67 or (sport == 67 and dport == 68):
             self._dhcp(ts, pkt, out)
-        elif dport in self._quic_ports and pkt.payload and pkt.payload[0] & 0x80:
+        elif dport in self._quic_ports and looks_like_client_initial(pkt.payload):
+            # Only what can be a client's first flight is worth deriving keys for.
             names = self._quic.datagram(ts, pkt.payload)
             src = pkt.src_ip
             assert src is not None
@@ -432,57 +773,73 @@ class PacketPipeline:
     def _tcp_segment(self, ts: float, pkt: Packet, out: list[Observation]) -> None:
         payload = pkt.payload
         flags = pkt.tcp_flags
-        if not payload and not flags & (TCP_SYN | TCP_RST):
+        if not payload and not flags & _SYN_RST:
             return  # pure ACKs and FINs: nothing to reassemble
-        src = pkt.src_ip
-        dst = pkt.dst_ip
-        assert src is not None and dst is not None
-        key: FlowKey = (src, pkt.sport, dst, pkt.dport)
-        tcp_dns = pkt.dport in self._dns_ports
-        may_start = bool(payload) and (
-            tcp_dns or looks_like_client_hello(payload) or looks_like_http(payload)
-        )
-        prefix = self._tcp.segment(ts, key, pkt.tcp_seq, flags, payload, may_start)
+        res = self._stream(ts, _flow_key(pkt), pkt.tcp_seq, flags, payload, pkt.dport)
+        if res is not None:
+            src = pkt.src_ip
+            assert src is not None
+            self._emit(ts, self._client_mac(src, pkt.src_mac), src, res[0], res[1], out)
+
+    def _stream(
+        self, ts: float, key: FlowKey, seq: int, flags: int, payload: bytes, dport: int
+    ) -> tuple[Channel, str] | None:
+        """One client segment into reassembly; the (channel, raw name) it completes."""
+        if flags & TCP_SYN and flags & TCP_ACK and not flags & TCP_RST:
+            return None  # a server's SYN-ACK: its stream is not one we parse
+        tcp_dns = dport in self._dns_ports
+        may_start = False
+        if not flags & _SYN_RST and key not in self._flows:
+            # Only the reassembler's "no flow yet, no SYN" case asks whether data may start
+            # a stream; everything else it would discard here is mid-stream noise.
+            may_start = bool(payload) and (
+                tcp_dns or looks_like_client_hello(payload) or looks_like_http(payload)
+            )
+            if not may_start:
+                return None
+        prefix = self._tcp.segment(ts, key, seq, flags, payload, may_start)
         if prefix is None:
-            return
+            return None
         c = self.counters
-        first = prefix[0]
         if tcp_dns:
             if len(prefix) < 2 or len(prefix) < 2 + _u16(prefix, 0)[0]:
                 if self._tcp.is_full(len(prefix)):
                     self._tcp.finish(key)
-                return
+                return None
             self._tcp.finish(key)
-            self._dns_query(ts, pkt, prefix[2 : 2 + _u16(prefix, 0)[0]], out)
-        elif first == 0x16:
+            q = dnswire.parse_query(prefix[2 : 2 + _u16(prefix, 0)[0]])
+            c.dns_queries += 1
+            return Channel.DNS, q.name
+        if prefix[0] == 0x16:
             res = sni_from_stream(prefix)
             if res is NEED_MORE:
                 if self._tcp.is_full(len(prefix)):
                     c.tls_gave_up += 1
                     self._tcp.finish(key)
-                return
+                return None
             self._tcp.finish(key)
             if isinstance(res, str):
                 c.tls_sni += 1
-                self._emit(ts, self._client_mac(src, pkt.src_mac), src, Channel.TLS, res, out)
-            elif res is NO_SNI:
+                return Channel.TLS, res
+            if res is NO_SNI:
                 c.tls_no_sni += 1
             else:
                 c.tls_errors += 1
+            return None
+        hres = host_from_request(prefix)
+        if hres is HttpStatus.NEED_MORE:
+            if self._tcp.is_full(len(prefix)):
+                self._tcp.finish(key)
+            return None
+        self._tcp.finish(key)
+        if isinstance(hres, str):
+            c.http_host += 1
+            return Channel.HTTP, hres
+        if hres is HttpStatus.NO_HOST:
+            c.http_errors += 1
         else:
-            hres = host_from_request(prefix)
-            if hres is HttpStatus.NEED_MORE:
-                if self._tcp.is_full(len(prefix)):
-                    self._tcp.finish(key)
-                return
-            self._tcp.finish(key)
-            if isinstance(hres, str):
-                c.http_host += 1
-                self._emit(ts, self._client_mac(src, pkt.src_mac), src, Channel.HTTP, hres, out)
-            elif hres is HttpStatus.NO_HOST:
-                c.http_errors += 1
-            else:
-                c.ignored += 1  # some other protocol on a SYN-tracked flow
+            c.ignored += 1  # some other protocol on a SYN-tracked flow
+        return None
 
     # ------------------------------------------------------------ observations
 
@@ -514,11 +871,33 @@ class PacketPipeline:
         out: list[Observation],
         idn: bool = False,
     ) -> None:
-        c = self.counters
-        name = self._name(raw, idn)
-        if name is None:
-            c.invalid_names += 1
+        if idn:
+            name = self._name(raw, True) or ""
+        else:
+            names = self._names
+            cached = names.get(raw)
+            if cached is None:
+                cached = self._name(raw) or ""
+                if len(names) >= _CACHE_LIMIT:
+                    names.clear()
+                names[raw] = cached
+            name = cached
+        if not name:
+            self.counters.invalid_names += 1
             return
+        self._record(ts, mac, ip, channel, name, out)
+
+    def _record(
+        self,
+        ts: float,
+        mac: str | None,
+        ip: str | None,
+        channel: Channel,
+        name: str,
+        out: list[Observation],
+    ) -> None:
+        """Deduplicate and deliver an observation of an already normalised name."""
+        c = self.counters
         if (
             self._networks
             and ip is not None
@@ -526,6 +905,15 @@ class PacketPipeline:
             and not self._is_chamber(ip)
         ):
             c.outside_chamber += 1
+            return
+        if self._window <= 0:
+            self._next_attempt += 1
+            c.observations += 1
+            out.append(
+                new_observation(
+                    ts, mac, ip, channel, name, _ONE_CHANNEL[channel], self._next_attempt
+                )
+            )
             return
         who = mac or ip or ""
         key = ("dhcp", who, name) if channel is Channel.DHCP else (who, name)
@@ -541,32 +929,31 @@ class PacketPipeline:
             if self.config.report_merges:
                 first = att.obs
                 out.append(
-                    CaptureObservation(
+                    new_observation(
                         first.ts,
                         first.mac,
                         first.ip,
                         first.channel,
                         first.domain,
-                        channels=frozenset(att.channels),
-                        attempt=first.attempt,
+                        frozenset(att.channels),
+                        first.attempt,
                         merged=True,
                     )
                 )
             return
         self._next_attempt += 1
-        obs = CaptureObservation(
-            ts, mac, ip, channel, name, channels=frozenset((channel,)), attempt=self._next_attempt
-        )
-        if self.config.dedup_window > 0:
-            attempts[key] = _Attempt(obs)
-            if len(attempts) > self.config.dedup_size:
-                attempts.popitem(last=False)
+        obs = new_observation(ts, mac, ip, channel, name, _ONE_CHANNEL[channel], self._next_attempt)
+        attempts[key] = _Attempt(obs)
+        if len(attempts) > self.config.dedup_size:
+            attempts.popitem(last=False)
         c.observations += 1
         out.append(obs)
 
     def _expire_attempts(self, now: float) -> None:
         attempts = self._attempts
-        limit = now - self.config.dedup_window
+        if not attempts:
+            return
+        limit = now - self._window
         while attempts:
             att = next(iter(attempts.values()))
             if att.obs.ts >= limit:

@@ -14,11 +14,14 @@ receivers' stacks do for the data they already hold).
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
 from monitor.capture.frames import TCP_ACK, TCP_RST, TCP_SYN
 
-FlowKey = tuple[str, int, str, int]  # src ip, src port, dst ip, dst port (client → server)
+#: Identifies one direction of a connection (client → server). Any hashable value works; the
+#: pipeline uses the raw bytes of source address, destination address and the two ports.
+FlowKey = Hashable
 
 
 class StreamBuffer:
@@ -42,6 +45,11 @@ class StreamBuffer:
 
     def add(self, offset: int, chunk: bytes) -> bool:
         """Place ``chunk`` at ``offset`` (clipped to [0, cap)); True if the prefix grew."""
+        if not self.ranges and offset == 0 and 0 < len(chunk) <= self.cap:
+            # The usual first segment (a whole ClientHello or request) into an empty buffer.
+            self.data[: len(chunk)] = chunk
+            self.ranges = [(0, len(chunk))]
+            return True
         if offset < 0:
             chunk = chunk[-offset:]
             offset = 0
@@ -143,6 +151,11 @@ class TcpReassembler:
         return len(self._flows)
 
     @property
+    def flows(self) -> Mapping[FlowKey, object]:
+        """The live flow table (read-only use: membership tests on the hot path)."""
+        return self._flows
+
+    @property
     def buffered_bytes(self) -> int:
         """Bytes held in stream buffers right now (tombstones hold none)."""
         return self._bytes
@@ -151,8 +164,9 @@ class TcpReassembler:
         self, ts: float, key: FlowKey, seq: int, flags: int, payload: bytes, may_start: bool
     ) -> bytes | None:
         """Account one segment; return the stream's contiguous prefix if it just grew."""
-        self.expire(ts)
         flows = self._flows
+        if flows and next(iter(flows.values())).last_seen < ts - self.idle_timeout:
+            self.expire(ts)
         flow = flows.get(key)
         if flags & TCP_RST:
             if flow is not None:
