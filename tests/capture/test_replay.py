@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 
+import pytest
 from scapy.layers.inet import IP
 from scapy.layers.l2 import CookedLinuxV2
 from scapy.utils import RawPcapNgWriter, RawPcapWriter
 
 from allowlist.observation import Channel
 from monitor.capture.pipeline import PacketPipeline, PipelineConfig
-from monitor.capture.replay import frames, replay
+from monitor.capture.replay import ReplayError, frames, replay, replay_jsonl
 from tests.capture.pcaps import craft
 
 
@@ -64,3 +67,115 @@ def test_replay_linux_cooked_capture(tmp_path: Path) -> None:
     assert [lt for _, lt, _ in frames(path)] == [276]
     (o,) = replay(path)
     assert (o.domain, o.mac, o.ts) == ("bsky.app", craft.CLIENT_MAC, 5.0)
+
+
+# ---------------------------------------------------------------- the pcap reader
+
+
+def _write_raw_pcap(
+    path: Path, records: list[tuple[int, int, bytes]], order: str, nano: bool
+) -> None:
+    import struct
+
+    magic = 0xA1B23C4D if nano else 0xA1B2C3D4
+    out = struct.pack(order + "IHHiIII", magic, 2, 4, 0, 0, 65535, 1)
+    for sec, frac, data in records:
+        out += struct.pack(order + "IIII", sec, frac, len(data), len(data)) + data
+    path.write_bytes(out)
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+@pytest.mark.parametrize("nano", [False, True])
+def test_reader_byte_orders_and_resolutions(tmp_path: Path, order: str, nano: bool) -> None:
+    path = tmp_path / "x.pcap"
+    frac = 250_000_000 if nano else 250_000
+    _write_raw_pcap(path, [(7, frac, b"abc"), (8, 0, b""), (9, 1, b"d" * 3000)], order, nano)
+    got = list(frames(path))
+    assert [(lt, d) for _, lt, d in got] == [(1, b"abc"), (1, b""), (1, b"d" * 3000)]
+    assert got[0][0] == 7.25 and got[1][0] == 8.0
+
+
+def test_reader_matches_scapy_on_a_large_file(tmp_path: Path) -> None:
+    """Records straddling the reader's 1 MiB chunks come out whole and in order."""
+    from scapy.utils import RawPcapReader
+
+    path = tmp_path / "big.pcap"
+    session = _session() * 400  # ~5k frames, ~2 MB
+    craft.write_pcap(str(path), [(1.0 + i * 1e-3, f) for i, (_, f) in enumerate(session)])
+    ours = [(d, ts) for ts, _, d in frames(path)]
+    theirs = [(d, m.sec + m.usec / 1e6) for d, m in RawPcapReader(str(path))]
+    assert ours == theirs and len(ours) == len(session)
+
+
+def test_reader_gzip_and_truncated_tail(tmp_path: Path) -> None:
+    import gzip
+
+    path = tmp_path / "s.pcap"
+    craft.write_pcap(str(path), _session())
+    data = path.read_bytes()
+    gz = tmp_path / "s.pcap.gz"
+    gz.write_bytes(gzip.compress(data))
+    assert [d for _, _, d in frames(gz)] == [d for _, _, d in frames(path)]
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(data[:-10])  # a capture still being written
+    assert len(list(frames(cut))) == len(_session()) - 1
+
+
+def test_not_a_capture(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("hello, this is not a pcap file at all\n")
+    with pytest.raises(ReplayError):
+        list(frames(path))
+
+
+# ----------------------------------------------------------------- JSON Lines output
+
+
+def test_replay_jsonl(tmp_path: Path) -> None:
+    path = tmp_path / "session.pcap"
+    craft.write_pcap(str(path), _session())
+    asked: list[str] = []
+
+    def decide(domain: str) -> tuple[str | None, str | None]:
+        asked.append(domain)
+        if domain.endswith("instagram.com"):
+            return "social", "Instagram"
+        if domain == "neverssl.com":
+            return "other", None
+        return None, None
+
+    out = io.StringIO()
+    n = replay_jsonl(
+        path, out, decide=decide, config=PipelineConfig(chamber_networks=craft.CHAMBER)
+    )
+    lines = out.getvalue().splitlines()
+    assert n == len(lines) == len(EXPECTED)
+    recs = [json.loads(line) for line in lines]
+    assert all(
+        list(r) == ["ts", "mac", "ip", "channel", "domain", "category", "platform"] for r in recs
+    )
+    assert [(r["channel"], r["domain"]) for r in recs] == [(str(c), d) for c, d in EXPECTED]
+    insta = recs[1]
+    assert insta == {
+        "ts": 1_700_000_000.25,
+        "mac": craft.CLIENT_MAC,
+        "ip": craft.CLIENT_IP,
+        "channel": "dns",
+        "domain": "www.instagram.com",
+        "category": "social",
+        "platform": "Instagram",
+    }
+    assert (recs[3]["category"], recs[3]["platform"]) == ("other", None)
+    assert (recs[2]["category"], recs[2]["platform"]) == (None, None)
+    assert sorted(asked) == sorted(set(asked))  # one decision per domain
+
+
+def test_replay_jsonl_without_decide_writes_nulls(tmp_path: Path) -> None:
+    path = tmp_path / "session.pcap"
+    craft.write_pcap(str(path), _session())
+    out = io.StringIO()
+    assert replay_jsonl(path, out, decide=None) == len(EXPECTED)
+    for line in out.getvalue().splitlines():
+        rec = json.loads(line)
+        assert rec["category"] is None and rec["platform"] is None
+        assert isinstance(rec["ts"], float)
