@@ -37,6 +37,8 @@ SO_RCVBUFFORCE = 33
 SO_TIMESTAMPNS = 35
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS
 PACKET_OUTGOING = 4
+MSG_DONTWAIT = socket.MSG_DONTWAIT
+_timespec = struct.Struct("qq").unpack_from
 
 DEFAULT_RCVBUF = 8 << 20
 DEFAULT_SNAPLEN = 65535
@@ -217,24 +219,44 @@ class CaptureSocket:
                 ready, _, _ = select.select([self._sock], [], [], self.timeout)
                 if not ready:
                     return None
-        ts: float | None = None
-        for level, kind, value in anc:
-            if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS and len(value) >= 16:
-                sec, nsec = struct.unpack_from("qq", value)
-                ts = sec + nsec / 1e9
         self.stats.received += 1
-        return (ts if ts is not None else time.time()), data
+        return _timestamp(anc), data
+
+    def recv_batch(self, limit: int = 1024) -> list[tuple[float, bytes]]:
+        """Every frame already queued, up to ``limit``, with one ``select`` (waiting up to
+        ``timeout`` for the first) and then non-blocking reads until the queue is empty:
+        the loop to use when bursts matter, since a ``select`` per frame roughly doubles
+        the cost of taking a frame off the socket. Empty list on timeout."""
+        sock = self._sock
+        if self.timeout is not None:
+            ready, _, _ = select.select([sock], [], [], self.timeout)
+            if not ready:
+                return []
+        recvmsg = sock.recvmsg
+        snaplen, anc_size, outgoing = self.snaplen, self._anc, self.outgoing
+        out: list[tuple[float, bytes]] = []
+        append = out.append
+        taken = 0
+        while taken < limit:
+            try:
+                data, anc, _flags, addr = recvmsg(snaplen, anc_size, MSG_DONTWAIT)
+            except BlockingIOError:
+                break
+            taken += 1
+            if outgoing or addr[2] != PACKET_OUTGOING:
+                append((_timestamp(anc), data))
+        self.stats.received += len(out)
+        return out
 
     def __iter__(self) -> Iterator[tuple[float, bytes]]:
         while True:
             try:
-                item = self.recv()
+                batch = self.recv_batch()
             except (OSError, ValueError):  # ValueError: select() on a closed socket
                 if self._sock.fileno() == -1:
                     return
                 raise
-            if item is not None:
-                yield item
+            yield from batch
 
     def read_stats(self) -> CaptureStats:
         """Fold the kernel's PACKET_STATISTICS (which reset on read) into the totals."""
@@ -243,6 +265,15 @@ class CaptureSocket:
         self.stats.kernel_packets += packets
         self.stats.kernel_drops += drops
         return CaptureStats(self.stats.received, self.stats.kernel_packets, self.stats.kernel_drops)
+
+
+def _timestamp(anc: list[tuple[int, int, bytes]]) -> float:
+    """The kernel's receive time from SCM_TIMESTAMPNS ancillary data (now if absent)."""
+    for level, kind, value in anc:
+        if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS and len(value) >= 16:
+            sec, nsec = _timespec(value)
+            return float(sec + nsec / 1e9)
+    return time.time()
 
 
 def _set_rcvbuf(sock: socket.socket, size: int) -> int:
