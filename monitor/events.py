@@ -30,15 +30,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import exc as sa_exc
 
 from monitor.evidence.devices import PresenceNote, touch_devices
-from monitor.evidence.sink import insert_events
+from monitor.evidence.sink import COLUMNS, insert_events, ts_text
 from monitor.evidence.spool import SegmentContents, Spool, read_segment
 from monitor.store.db import Database
-from monitor.store.models import Event
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +55,9 @@ class EventAction(enum.StrEnum):
     OBSERVED = "observed"  # monitor-only, or seen passively
 
 
-# Spool/wire field order. ``uid`` is given by the writer: (boot id, sequence) — unique across
-# gates and restarts, and the UNIQUE column that makes spool replay idempotent.
-FIELDS = ("uid", "ts", "kind", "action", "room", "mac", "device_id", "member_id", "meeting_id",
-          "domain", "platform", "category", "channels", "rule", "detail")
-_COLUMNS = frozenset(c.name for c in Event.__table__.columns)
+# Spool and insert field order. ``uid`` is given by the writer: (boot id, sequence) — unique
+# across gates and restarts, and the UNIQUE column that makes spool replay idempotent.
+FIELDS = COLUMNS
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,11 +93,12 @@ class EventRecord:
             "rule": self.rule, "detail": self.detail,
         }
 
-    def wire(self, uid: str) -> list[object]:
-        """Values in :data:`FIELDS` order, JSON-ready, for the spool."""
-        return [uid, self.ts.isoformat(), str(self.kind), str(self.action), self.room, self.mac,
+    def wire(self, uid: str) -> tuple[object, ...]:
+        """Values in :data:`FIELDS` order in storage form: JSON-ready for the spool and
+        ready for the driver's executemany (ts as UTC text, see monitor.evidence.sink)."""
+        return (uid, ts_text(self.ts), str(self.kind), str(self.action), self.room, self.mac,
                 self.device_id, self.member_id, self.meeting_id, self.domain, self.platform,
-                self.category, self.channels, self.rule, self.detail]
+                self.category, self.channels, self.rule, self.detail)
 
 
 def spool_dir(data_dir: Path, room: str | None, process: str) -> Path:
@@ -111,17 +108,19 @@ def spool_dir(data_dir: Path, room: str | None, process: str) -> Path:
     return Path(data_dir) / "spool" / f"{slug}.{process}"
 
 
-def row_from_spool(values: dict[str, Any]) -> dict[str, object]:
-    """A replayed spool row → column values (unknown fields of a newer format are ignored)."""
-    row = {k: v for k, v in values.items() if k in _COLUMNS}
-    row["ts"] = datetime.fromisoformat(values["ts"])
-    return row
+def rows_from_spool(seg: SegmentContents) -> list[tuple[object, ...]]:
+    """A replayed segment's rows in :data:`FIELDS` order (fields it lacks are NULL; fields
+    this version does not know are ignored)."""
+    if seg.fields == FIELDS:
+        return [tuple(r) for r in seg.rows]
+    pos = [seg.fields.index(f) if f in seg.fields else None for f in FIELDS]
+    return [tuple(None if i is None else r[i] for i in pos) for r in seg.rows]
 
 
 @dataclass(slots=True)
 class _Batch:
     seq_hi: int  # highest sequence number in the batch (this boot)
-    rows: list[dict[str, object]]
+    rows: list[tuple[object, ...]]  # FIELDS order, storage form
     submitted: int  # how many of the rows came through submit() (the rest are the writer's own)
     durable: bool  # in the spool already
 
@@ -267,10 +266,11 @@ class EventWriter:
         first = self._seq + 1
         self._seq += len(recs)
         uids = [f"{self.boot}-{n}" for n in range(first, self._seq + 1)]
+        rows = [r.wire(u) for u, r in zip(uids, recs, strict=True)]
         durable = False
         if self.spool is not None:
             try:
-                self.spool.append(self._seq, [r.wire(u) for u, r in zip(uids, recs, strict=True)])
+                self.spool.append(self._seq, rows)
                 durable = True
             except (OSError, TypeError, ValueError):
                 log.exception("event spool write failed; %d events are not crash-safe", len(recs))
@@ -281,8 +281,7 @@ class EventWriter:
             self.acknowledged += len(items)
             if self._on_durable is not None:
                 self._on_durable(self.acknowledged)
-        batch = _Batch(self._seq, [r.row(u) for u, r in zip(uids, recs, strict=True)],
-                       len(items), durable)
+        batch = _Batch(self._seq, rows, len(items), durable)
         with self._cv:
             self._pending.append(batch)
             self._pending_rows += len(recs)
@@ -334,7 +333,7 @@ class EventWriter:
             self._on_written(len(rows))
         return True
 
-    def _insert(self, rows: Sequence[dict[str, object]]) -> bool:
+    def _insert(self, rows: Sequence[tuple[object, ...]]) -> bool:
         """Insert with retries; True once committed (or once bad rows have been set aside),
         False only when stopping and the database stayed unreachable."""
         attempt = 0
@@ -376,12 +375,7 @@ class EventWriter:
                 log.exception("cannot read spool segment %s", path)
                 continue
             damaged += seg.damaged
-            rows = []
-            for values in seg.rows:
-                try:
-                    rows.append(row_from_spool(values))
-                except (KeyError, ValueError, TypeError):
-                    damaged += 1
+            rows = rows_from_spool(seg)
             for i in range(0, len(rows), self._batch):
                 if not self._insert(rows[i:i + self._batch]):
                     return  # stopping; the segment stays for next time

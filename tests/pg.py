@@ -117,7 +117,7 @@ class PgCluster:
 
         with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres",
                              dbname="postgres", autocommit=True) as conn:
-            conn.execute(sql)  # type: ignore[arg-type]
+            conn.execute(sql)
 
     def new_database(self, migrated: bool = True) -> str:
         """A fresh database; ``migrated``: with the project's migrations at head."""

@@ -15,31 +15,55 @@ Three properties, each for a reader elsewhere:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from datetime import UTC, datetime
+from functools import cache
 
 from sqlalchemy import Connection, text
-from sqlalchemy.dialects import postgresql, sqlite
-
-from monitor.store.models import Event
 
 CHANNEL = "chamberguard_events"
 # An arbitrary constant naming "the event insert lock" (ASCII "cgevents").
 ADVISORY_KEY = 0x6367_6576_656E_7473
 
+# Row layout shared by the spool and the insert. ``ts`` is UTC text in SQLAlchemy's SQLite
+# storage format ("YYYY-MM-DD HH:MM:SS.ffffff"): SQLite stores it as is, PostgreSQL reads it
+# "AT TIME ZONE 'UTC'" — one conversion per event, done once, on the writer's thread.
+COLUMNS = ("uid", "ts", "kind", "action", "room", "mac", "device_id", "member_id", "meeting_id",
+           "domain", "platform", "category", "channels", "rule", "detail")
+TS = COLUMNS.index("ts")
 
-def insert_events(conn: Connection, rows: Sequence[dict[str, Any]], *, notify: str = "") -> None:
-    """Insert event rows (dicts of :class:`Event` columns, ``uid`` set) in the caller's
-    transaction; the caller commits."""
+
+def ts_text(ts: datetime) -> str | None:
+    """An aware time as UTC storage text; None for a naive one (the database will refuse
+    the row, and the writer reports it — a naive time is a bug, not a guess to make)."""
+    if ts.tzinfo is None:
+        return None
+    if ts.tzinfo is not UTC:
+        ts = ts.astimezone(UTC)
+    return ts.isoformat(" ", "microseconds")[:26]
+
+
+@cache
+def _insert_sql(dialect: str) -> str:
+    cols = ", ".join(COLUMNS)
+    if dialect == "postgresql":
+        marks = ["%s"] * len(COLUMNS)
+        marks[TS] = "(%s::timestamp AT TIME ZONE 'UTC')"
+    elif dialect == "sqlite":
+        marks = ["?"] * len(COLUMNS)
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise RuntimeError(f"unsupported database {dialect}")
+    return f"INSERT INTO events ({cols}) VALUES ({', '.join(marks)}) ON CONFLICT (uid) DO NOTHING"
+
+
+def insert_events(conn: Connection, rows: Sequence[Sequence[object]], *, notify: str = "") -> None:
+    """Insert event rows (values in :data:`COLUMNS` order, ``uid`` set) in the caller's
+    transaction; the caller commits. A plain driver ``executemany``: this is the hot loop of
+    the write path, and the rows are already in storage form."""
     if not rows:
         return
     dialect = conn.dialect.name
     if dialect == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_KEY})
-        stmt: Any = postgresql.insert(Event).on_conflict_do_nothing(index_elements=["uid"])
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(Event).on_conflict_do_nothing(index_elements=["uid"])
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        raise RuntimeError(f"unsupported database {dialect}")
-    conn.execute(stmt, list(rows))
+    conn.exec_driver_sql(_insert_sql(dialect), [tuple(r) for r in rows])
     if dialect == "postgresql":
         conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": notify})

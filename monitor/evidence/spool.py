@@ -6,18 +6,21 @@ and fsyncs it *before* calling the batch durable ("acknowledged"); only then doe
 to the database. On start, segments left by an earlier run are replayed — rows carry a unique
 ``uid``, so replaying rows that did reach the database is harmless.
 
-Format (text, greppable, version in the first line of every segment)::
+Format (text, greppable; format version and field order in the first line of every segment)::
 
-    #chamberguard-spool/1 uid,ts,kind,...          header: format and field order
-    1a2b3c4d ["9f..-17","2026-…",…]               CRC-32 (hex) of the JSON, space, JSON array
+    #chamberguard-spool/2 uid,ts,kind,...                       header
+    1a2b3c4d 3 [["9f..-1","2026-03-04 19:00:00.000000",…],…]     one line per batch
 
-One JSON array per line, fields in header order. A line without its newline or whose CRC does
-not match is not replayed: a torn last line is a write that was never acknowledged; a damaged
-complete line is counted and reported (never silently skipped).
+A batch line is: CRC-32 (hex) of the JSON, space, row count, space, a JSON array of rows (each
+an array in header order). One line per batch — one ``json.dumps`` and one CRC for thousands
+of rows — because per-row framing cost more than the database insert it protects. A batch line
+without its newline is a write cut short, never acknowledged, and is not replayed; a complete
+line whose CRC does not match is damaged: its rows are counted and reported, never silently
+skipped.
 
-Segments are named ``<boot>-<n>.spool``; the writer rotates to a new segment every ~1 MiB
-(a few thousand events) and deletes a closed segment once all its rows are committed, so a
-restart re-offers at most about one segment plus whatever had not reached the database.
+Segments are named ``<boot>-<n>.spool``; the writer rotates to a new segment every ~4 MiB
+and deletes a closed segment once all its rows are committed, so a restart re-offers at most
+about one segment plus whatever had not reached the database.
 One process owns a spool directory at a time (``flock`` on ``.lock``).
 """
 
@@ -36,7 +39,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-MAGIC = "#chamberguard-spool/1"
+MAGIC = "#chamberguard-spool/2"
 SUFFIX = ".spool"
 
 
@@ -44,30 +47,39 @@ class SpoolBusy(RuntimeError):
     """Another live process owns this spool directory (two gates configured for one room?)."""
 
 
-def encode_line(values: Sequence[Any]) -> bytes:
-    body = json.dumps(values, separators=(",", ":"), ensure_ascii=False).encode()
-    return b"%08x %s\n" % (zlib.crc32(body), body)
+def encode_batch(rows: Sequence[Sequence[Any]]) -> bytes:
+    body = json.dumps(rows, separators=(",", ":")).encode()  # ASCII: \u-escapes, no newlines
+    return b"%08x %d %s\n" % (zlib.crc32(body), len(rows), body)
 
 
-def decode_line(line: bytes) -> list[Any] | None:
-    """The values of one complete line, or None if it is damaged."""
-    if len(line) < 10 or line[8:9] != b" " or not line.endswith(b"\n"):
-        return None
-    body = line[9:-1]
+def decode_batch(line: bytes) -> tuple[list[list[Any]] | None, int]:
+    """(rows, count) of one complete line; rows is None if the line is damaged, and count
+    is then what the line claims (1 if even that is unreadable)."""
+    head, _, rest = line.partition(b" ")
+    n_raw, _, body = rest.partition(b" ")
     try:
-        if int(line[:8], 16) != zlib.crc32(body):
-            return None
-        values = json.loads(body)
+        count = int(n_raw)
     except ValueError:
-        return None
-    return values if isinstance(values, list) else None
+        count = 1
+    if len(head) != 8 or not body.endswith(b"\n"):
+        return None, count
+    body = body[:-1]
+    try:
+        if int(head, 16) != zlib.crc32(body):
+            return None, count
+        rows = json.loads(body)
+    except ValueError:
+        return None, count
+    if not isinstance(rows, list) or len(rows) != count:
+        return None, count
+    return rows, count
 
 
 @dataclass
 class SegmentContents:
     fields: tuple[str, ...]
-    rows: list[dict[str, Any]]
-    damaged: int = 0  # complete lines that failed their CRC or did not parse
+    rows: list[list[Any]]  # values in ``fields`` order
+    damaged: int = 0  # rows in complete lines that failed their CRC or did not parse
     torn: bool = False  # the last line had no newline: a write cut short, never acknowledged
 
 
@@ -81,17 +93,18 @@ def read_segment(path: Path) -> SegmentContents:
     fields = tuple(lines[0].decode().split(" ", 1)[1].strip().split(","))
     out = SegmentContents(fields, [])
     for line in lines[1:]:
-        values = decode_line(line)
-        if values is None:
-            if line.endswith(b"\n"):
-                out.damaged += 1
+        if not line.endswith(b"\n"):
+            out.torn = True
+            continue
+        rows, count = decode_batch(line)
+        if rows is None:
+            out.damaged += count
+            continue
+        for r in rows:
+            if isinstance(r, list) and len(r) == len(fields):
+                out.rows.append(r)
             else:
-                out.torn = True
-            continue
-        if len(values) != len(fields):
-            out.damaged += 1
-            continue
-        out.rows.append(dict(zip(fields, values, strict=True)))
+                out.damaged += 1
     return out
 
 
@@ -107,7 +120,7 @@ class Spool:
     database thread. Neither is ever called on the DNS hot path."""
 
     def __init__(self, directory: Path, fields: Sequence[str], boot: str, *,
-                 rotate_bytes: int = 1 << 20) -> None:
+                 rotate_bytes: int = 4 << 20) -> None:
         self.dir = Path(directory)
         self.fields = tuple(fields)
         self.boot = boot
@@ -120,6 +133,7 @@ class Spool:
         self._n = 0
         self._committed = 0
         self.bytes_written = 0
+        self.appends = 0  # fsynced batches
 
     # -- ownership -------------------------------------------------------------------
     def open(self) -> list[Path]:
@@ -166,7 +180,7 @@ class Spool:
 
     def append(self, last_seq: int, rows: Sequence[Sequence[Any]]) -> None:
         """Write rows (values in ``fields`` order) and fsync; durable when this returns."""
-        data = b"".join(encode_line(r) for r in rows)
+        data = encode_batch(rows)
         with self._lock:
             cur = self._cur
             if cur is not None and cur.size >= self.rotate_bytes:
@@ -186,6 +200,7 @@ class Spool:
                 self._cur.size += len(data)
                 self._cur.last_seq = last_seq
         self.bytes_written += len(data)
+        self.appends += 1
 
     # -- committing (database thread) ------------------------------------------------
     def committed(self, seq: int) -> None:

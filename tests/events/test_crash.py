@@ -43,10 +43,10 @@ def blocked(db_url: str) -> Iterator[None]:
         import psycopg
 
         url = db_url.replace("postgresql+psycopg://", "postgresql://")
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_KEY,))
+        with psycopg.connect(url, autocommit=True) as pg:
+            pg.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_KEY,))
             yield
-            conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_KEY,))
+            pg.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_KEY,))
 
 
 def run_and_kill(db_url: str, spool: Path) -> int:

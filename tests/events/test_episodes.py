@@ -185,7 +185,7 @@ def test_query_helper_for_meeting_member_and_range(db: Database) -> None:
 def test_episodes_route(db_url: str, tmp_path: Path) -> None:
     db = Database(db_url)
     ids = _seed(db)
-    settings = Settings(site={"data_dir": tmp_path})  # type: ignore[arg-type]
+    settings = Settings(site={"data_dir": tmp_path})
     clerk = token_for(db, "clerk1", Role.CLERK)
     with running_app(settings, db) as (base, _app):
         r = httpx.get(f"{base}/api/v1/episodes", params={"meeting_id": ids["meeting"]})

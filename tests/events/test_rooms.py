@@ -56,7 +56,7 @@ def test_two_gates_one_database_the_tail_sees_every_row_once(db_url: str, tmp_pa
         assert b"done" in out
     with db.engine.connect() as c:
         ids = list(c.execute(text("SELECT id FROM events ORDER BY id")).scalars())
-        per_room = dict(c.execute(text(
+        per_room: dict[str, int] = dict(c.execute(text(
             "SELECT room, count(*) FROM events WHERE kind = 'attempt' GROUP BY room")).all())
         uids = c.execute(text("SELECT count(DISTINCT uid) FROM events")).scalar_one()
     assert per_room == {"council-chamber": PER_ROOM, "committee-room-1": PER_ROOM}
@@ -79,8 +79,8 @@ def test_a_meeting_restricts_only_in_its_own_room(db: Database) -> None:
             Meeting(title="Licensing (next week)", start=now + timedelta(days=7),
                     end=now + timedelta(days=7, hours=2), room="council-chamber"),
         ])
-    settings = {room: Settings(site={"room": room}) for room in  # type: ignore[arg-type]
-                ("committee-room-1", "council-chamber")}
+    settings = {room: Settings(site={"room": room})
+                for room in ("committee-room-1", "council-chamber")}
     with db.session() as s:
         assert [mc.title for mc in load_meetings(s, room="council-chamber", around=now)] == []
         assert [mc.title for mc in load_meetings(s, room="committee-room-1", around=now)] == \

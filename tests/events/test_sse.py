@@ -63,7 +63,7 @@ def test_reconnect_with_last_event_id_has_no_gap_and_no_duplicate(db_url: str,
     auth = {"Authorization": f"Bearer {token}"}
     w = EventWriter(db, room="chamber", spool_dir=tmp_path / "spool")
     w.start()
-    settings = Settings(site={"data_dir": tmp_path})  # type: ignore[arg-type]
+    settings = Settings(site={"data_dir": tmp_path})
     with running_app(settings, db) as (base, app), \
             httpx.Client(base_url=base, timeout=30) as client:
         assert client.get("/api/v1/events/stream").status_code == 401

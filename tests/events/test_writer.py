@@ -143,16 +143,24 @@ def test_spool_segment_format_and_damage(tmp_path: Path) -> None:
     sp = Spool(tmp_path, FIELDS, "boot1")
     assert sp.open() == []
     sp.append(2, [rec(1).wire("boot1-1"), rec(2).wire("boot1-2")])
+    sp.append(5, [rec(i).wire(f"boot1-{i}") for i in (3, 4, 5)])
+    sp.append(6, [rec(6).wire("boot1-6")])
     sp.close()  # nothing committed: the segment stays
     (seg,) = tmp_path.glob("*.spool")
     lines = seg.read_bytes().splitlines(keepends=True)
-    assert lines[0].startswith(b"#chamberguard-spool/1 uid,ts,kind,")
-    # Damage one complete line, and tear a third one off mid-write.
+    assert lines[0] == ("#chamberguard-spool/2 " + ",".join(FIELDS) + "\n").encode()
+    assert lines[1].split(b" ")[1] == b"2"  # CRC, row count, JSON rows
+    assert b'"2026-03-04 19:00:00.001000"' in lines[1]  # UTC storage text
+    # Damage the second batch, and tear the third off mid-write.
     bad = lines[2].replace(b"instagram", b"instagrab", 1)
-    seg.write_bytes(lines[0] + lines[1] + bad + lines[1][:30])
+    seg.write_bytes(lines[0] + lines[1] + bad + lines[3][:30])
     got = read_segment(seg)
-    assert [r["uid"] for r in got.rows] == ["boot1-1"]
-    assert got.damaged == 1 and got.torn
+    assert [r[0] for r in got.rows] == ["boot1-1", "boot1-2"]
+    assert got.damaged == 3 and got.torn
+
+
+def test_storage_columns_are_the_event_table() -> None:
+    assert set(FIELDS) == {c.name for c in Event.__table__.columns} - {"id"}
 
 
 def test_replay_is_idempotent_and_reports_damage(db: Database, tmp_path: Path) -> None:
@@ -163,10 +171,10 @@ def test_replay_is_idempotent_and_reports_damage(db: Database, tmp_path: Path) -
     sp.append(3, [rec(i).wire(f"old-{i}") for i in (1, 2, 3)])
     sp.close()
     with db.engine.begin() as c:
-        c.execute(insert(Event), [rec(1).row("old-1")])
+        c.execute(insert(Event), [rec(1).row("old-1")])  # the ORM path reads the same
     (seg,) = spool_dir.glob("*.spool")
     with seg.open("ab") as f:
-        f.write(b"00000000 [\"garbage\"]\n")
+        f.write(b"00000000 1 [[\"garbage\"]]\n")
     w = EventWriter(db, room="chamber", spool_dir=spool_dir)
     w.start()
     assert w.flush(30)
@@ -218,7 +226,7 @@ def _policy_in_session(meeting_id: int | None) -> Policy:
 
     meetings = () if meeting_id is None else (
         MeetingClock(meeting_id, "Full Council", T0 - timedelta(hours=1), T0 + timedelta(hours=2)),)
-    return Policy(rules=RuleSet(()), meetings=meetings)
+    return Policy(rules=RuleSet.compile(()), meetings=meetings)
 
 
 def _ex(mac: str | None, ip: str, at: datetime) -> Exchange:
