@@ -117,6 +117,16 @@ def rows_from_spool(seg: SegmentContents) -> list[tuple[object, ...]]:
     return [tuple(None if i is None else r[i] for i in pos) for r in seg.rows]
 
 
+def store_now(db: Database, recs: Sequence[EventRecord]) -> None:
+    """Insert records at once, through the sink (ordered, NOTIFYing, with uids), for one-off
+    records from a process that has no writer (e.g. the guard's outage row). Synchronous:
+    never call it from the DNS hot path."""
+    boot = secrets.token_hex(8)
+    rows = [r.wire(f"{boot}-{i}") for i, r in enumerate(recs, 1)]
+    with db.engine.begin() as conn:
+        insert_events(conn, rows, notify=recs[0].room or "" if recs else "")
+
+
 @dataclass(slots=True)
 class _Batch:
     seq_hi: int  # highest sequence number in the batch (this boot)

@@ -15,8 +15,15 @@ from sqlalchemy import insert, inspect, select, text
 
 from allowlist.decision import Policy
 from allowlist.rules import RuleSet
-from monitor.events import FIELDS, EventAction, EventKind, EventRecord, EventWriter
-from monitor.evidence.devices import PresenceNote
+from monitor.events import (
+    FIELDS,
+    EventAction,
+    EventKind,
+    EventRecord,
+    EventWriter,
+    store_now,
+)
+from monitor.evidence.devices import PresenceNote, unregistered_devices
 from monitor.evidence.presence import Presence
 from monitor.evidence.spool import Spool, read_segment
 from monitor.gate.exchange import Exchange
@@ -277,6 +284,18 @@ def test_presence_updates_devices_and_reports_new_unregistered(db: Database,
     # One event, for the unregistered device first seen during the meeting; its MAC stays
     # on the device row only.
     assert [tuple(r) for r in seen] == [(g["id"], None, 5, "chamber")]
+    # The "seen but unregistered" list IT claims devices from.
+    with db.engine.connect() as c:
+        listed = unregistered_devices(c)
+    assert [(d["mac"], d["last_ip"]) for d in listed] == [
+        (guest, "198.51.100.21"), (later, "198.51.100.12")]
+
+
+def test_store_now_goes_through_the_sink(db: Database) -> None:
+    store_now(db, [rec(1, kind=EventKind.OUTAGE, detail="gate was down"), rec(2)])
+    with db.engine.connect() as c:
+        rows = c.execute(text("SELECT kind, uid FROM events ORDER BY id")).all()
+    assert [k for k, _ in rows] == ["outage", "attempt"] and all(u for _, u in rows)
 
 
 def _device(db: Database, mac: str) -> dict[str, Any]:
