@@ -35,7 +35,7 @@ from sqlalchemy import exc as sa_exc
 
 from monitor.evidence.devices import PresenceNote, touch_devices
 from monitor.evidence.sink import COLUMNS, insert_events, ts_text
-from monitor.evidence.spool import SegmentContents, Spool, read_segment
+from monitor.evidence.spool import SegmentContents, Spool, SpoolBusy, read_segment
 from monitor.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -204,7 +204,16 @@ class EventWriter:
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
         if self.spool is not None:
-            self._old_segments = self.spool.open()
+            try:
+                self._old_segments = self.spool.open()
+            except (OSError, SpoolBusy) as exc:
+                # Keep the gate answering (DESIGN §5) and say what is lost: crash safety.
+                log.error("event spool unavailable (%s); events are not crash-safe", exc)
+                self.spool = None
+                self._internal.append(EventRecord(
+                    datetime.now(UTC), EventKind.OUTAGE, EventAction.OBSERVED, room=self.room,
+                    detail=f"event spool unavailable ({type(exc).__name__}): "
+                           "events are not crash-safe"))
         self._flusher.start()
         self._dbthread.start()
 

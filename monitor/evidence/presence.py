@@ -35,8 +35,8 @@ class Presence(Step):
         if mac is None:
             return
         last = self._last.get(mac)
-        if last is not None and ex.received - last < self.every:
-            return
+        if last is not None and 0.0 <= ex.received - last < self.every:
+            return  # (a clock stepped backwards must not silence a device for that long)
         if len(self._last) >= _MAX_TRACKED:
             self._last.clear()
         self._last[mac] = ex.received

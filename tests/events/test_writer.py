@@ -166,6 +166,22 @@ def test_spool_segment_format_and_damage(tmp_path: Path) -> None:
     assert got.damaged == 3 and got.torn
 
 
+def test_a_busy_spool_degrades_to_not_crash_safe_and_says_so(db: Database,
+                                                             tmp_path: Path) -> None:
+    first = EventWriter(db, room="chamber", spool_dir=tmp_path / "spool")
+    first.start()
+    second = EventWriter(db, room="chamber", spool_dir=tmp_path / "spool")
+    second.start()  # a second process on the same spool: must not stop the gate
+    second.submit(rec(1))
+    assert second.flush(30)
+    second.stop()
+    first.stop()
+    assert second.spool is None and count(db, "kind = 'attempt'") == 1
+    with db.engine.connect() as c:
+        (detail,) = c.execute(text("SELECT detail FROM events WHERE kind='outage'")).scalars()
+    assert detail == "event spool unavailable (SpoolBusy): events are not crash-safe"
+
+
 def test_storage_columns_are_the_event_table() -> None:
     assert set(FIELDS) == {c.name for c in Event.__table__.columns} - {"id"}
 
