@@ -16,35 +16,16 @@ from typing import Any
 from allowlist.clock import ClerkAction
 from allowlist.macs import MacError, normalise_mac
 from allowlist.names import DomainError, normalise_domain
+from api.cli_support import CliError, ctx, parse_time
 from api.errors import ServiceError
 from api.meetings.cli import register as register_meetings_cli
 from api.ops_cli import register as register_ops_cli
 from monitor.settings import ConfigError, Settings, load_settings
-from monitor.store.db import Database
 
 log = logging.getLogger("chamberguard")
 
 
-class CliError(Exception):
-    """A user-facing error: printed without a traceback, exit status 2."""
-
-
-def parse_time(value: str) -> datetime:
-    """ISO 8601; a time without a zone is Europe/London local time (what a clerk means)."""
-    from allowlist.clock import LONDON
-
-    try:
-        t = datetime.fromisoformat(value)
-    except ValueError:
-        raise CliError(f"{value!r} is not an ISO 8601 time (e.g. 2026-11-26T19:30)") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=LONDON)
-    return t.astimezone(UTC)
-
-
-def _ctx(args: argparse.Namespace) -> tuple[Settings, Database]:
-    settings = load_settings(args.config)
-    return settings, Database(settings.database_url)
+_ctx = ctx  # kept short: every command starts with it
 
 
 def _upgrade(settings: Settings) -> None:

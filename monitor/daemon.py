@@ -36,6 +36,7 @@ from monitor.gate.steps import (
 )
 from monitor.gate.tcp import listen_tcp
 from monitor.gate.upstream import UpstreamPool
+from monitor.hostport import parse_hostport
 from monitor.learn import LearnRecorder, active_sessions
 from monitor.neighbours import NeighbourTable
 from monitor.nft.enforcer import Enforcer
@@ -49,16 +50,6 @@ from monitor.store.revision import current_revision
 log = logging.getLogger(__name__)
 HEARTBEAT_EVERY = 2.0
 OUTAGE_AFTER = timedelta(seconds=10)
-
-
-def parse_hostport(s: str, default_port: int = 53) -> tuple[str, int]:
-    if s.startswith("["):
-        host, _, port = s[1:].partition("]:")
-        return host, int(port or default_port)
-    host, sep, port = s.rpartition(":")
-    if not sep or ":" in host:
-        return s, default_port
-    return host, int(port)
 
 
 class GateDaemon:

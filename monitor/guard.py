@@ -23,6 +23,7 @@ from pathlib import Path
 from sqlalchemy import insert
 
 from monitor.events import EventAction, EventKind, EventRecord
+from monitor.hostport import parse_hostport
 from monitor.nft.enforcer import Enforcer
 from monitor.settings import Settings
 from monitor.store.db import Database
@@ -61,8 +62,6 @@ def record_outage(db: Database, room: str, detail: str) -> None:
 
 
 def fail_open(settings: Settings, enforcer: Enforcer) -> None:
-    from monitor.daemon import parse_hostport
-
     host, port = parse_hostport(settings.dns.upstream)
     enforcer.fail_open(host, port)
 

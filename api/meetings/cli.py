@@ -73,7 +73,8 @@ def _date(value: str) -> date:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from api.cli import CliError, _ctx
+    from api.cli_support import CliError
+    from api.cli_support import ctx as _ctx
     from api.meetings.sources import detect
     from api.meetings.sync import import_meetings
 
@@ -99,7 +100,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from api.cli import CliError, _ctx
+    from api.cli_support import CliError
+    from api.cli_support import ctx as _ctx
     from api.meetings.sync import sync
 
     settings, db = _ctx(args)
@@ -113,7 +115,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_committees(args: argparse.Namespace) -> int:
-    from api.cli import _ctx
+    from api.cli_support import ctx as _ctx
     from api.meetings.sync import list_committees
 
     settings, db = _ctx(args)
@@ -128,7 +130,7 @@ def cmd_committees(args: argparse.Namespace) -> int:
 
 
 def cmd_scope(args: argparse.Namespace) -> int:
-    from api.cli import _ctx
+    from api.cli_support import ctx as _ctx
     from api.meetings.sync import set_committee_scope
 
     settings, db = _ctx(args)
