@@ -11,12 +11,15 @@ the ClientHello has not arrived yet.
 from __future__ import annotations
 
 import enum
+import struct
 
 CONTENT_HANDSHAKE = 22
 HANDSHAKE_CLIENT_HELLO = 1
 EXT_SERVER_NAME = 0
 MAX_RECORD = 16384 + 2048  # TLSCiphertext limit; plaintext handshakes are ≤ 2^14
 MAX_HELLO = 1 << 16  # far above any real ClientHello; bigger is garbage or an attack
+
+_ext_header = struct.Struct("!HH").unpack_from  # extension type, length
 
 
 class TlsStatus(enum.Enum):
@@ -141,11 +144,11 @@ def sni_from_handshake(hs: bytes) -> str | TlsStatus:
     if ext_end > end:
         return NOT_TLS
     pos += 2
+    ext = _ext_header
     while pos < ext_end:
         if pos + 4 > avail:
             return _short(pos + 4, ext_end)
-        etype = (hs[pos] << 8) | hs[pos + 1]
-        elen = (hs[pos + 2] << 8) | hs[pos + 3]
+        etype, elen = ext(hs, pos)
         body = pos + 4
         pos = body + elen
         if pos > ext_end:
