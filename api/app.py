@@ -24,6 +24,7 @@ from api.members.routes import router as members_router
 from api.middleware import MAX_BODY, SECURITY_HEADERS, BodyLimit, SecurityHeaders
 from api.platforms.routes import router as platforms_router
 from api.presets.routes import router as presets_router
+from api.registration.routes import router as registration_router
 from api.rules.routes import router as rules_router
 from api.site.routes import router as site_router
 from api.users.routes import router as users_router
@@ -36,7 +37,8 @@ HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404:
               405: "method_not_allowed", 409: "conflict", 413: "too_large", 422: "invalid",
               429: "rate_limited"}
 ROUTERS = (health_router, session_router, users_router, rules_router, presets_router,
-           platforms_router, explain_router, members_router, devices_router, meetings_router,
+           platforms_router, explain_router, members_router, registration_router,
+           devices_router, meetings_router,
            site_router, audit_router, events_router)
 
 
@@ -86,6 +88,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 def create_app(settings: Settings, db: Database) -> FastAPI:
     from dashboard.pages import mount as mount_dashboard  # the composition root mounts it
+    from dashboard.registration import router as registration_pages  # members' phones
 
     app = FastAPI(
         title="chamberguard",
@@ -105,5 +108,6 @@ def create_app(settings: Settings, db: Database) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(registration_pages)
     mount_dashboard(app)
     return app

@@ -32,6 +32,12 @@ PUBLIC = {
     ("GET", "/api/v1/openapi.json"),
     ("GET", "/api/v1/docs"),
     ("GET", "/api/v1/docs/oauth2-redirect"),
+    # Member self-registration (DESIGN §11): a one-time code or the asking device's MAC is
+    # the credential; see dashboard/registration.py.
+    ("GET", "/register"),
+    ("POST", "/register"),
+    ("GET", "/register/mine"),
+    ("POST", "/register/mine/remove"),
 }
 PUBLIC_MOUNTS = {"/static"}
 
