@@ -74,6 +74,19 @@ def cmd_member_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_member_code(args: argparse.Namespace) -> int:
+    """A one-time registration code (DESIGN §11), printed this once: only its hash is kept."""
+    from api.registration.service import issue_code
+
+    _, db = _ctx(args)
+    with db.session() as s:
+        c = issue_code(s, name=args.name, hours=args.hours, actor="cli")
+    # Printed after the commit: a code that was shown must exist.
+    print(json.dumps({"member_id": c.member_id, "member": c.member, "code": c.code,
+                      "expires_at": c.expires_at.isoformat()}))
+    return 0
+
+
 def cmd_device_add(args: argparse.Namespace) -> int:
     from api.devices.service import register_device
     from api.members.service import get_member
@@ -370,6 +383,10 @@ def build_parser() -> argparse.ArgumentParser:
     ma.add_argument("name")
     ma.add_argument("--email")
     ma.set_defaults(func=cmd_member_add)
+    mcode = member.add_parser("code", help="one-time code for the member to register a device")
+    mcode.add_argument("name")
+    mcode.add_argument("--hours", type=int, default=24, help="how long the code can be used")
+    mcode.set_defaults(func=cmd_member_code)
 
     device = sub.add_parser("device").add_subparsers(dest="device_command", required=True)
     da = device.add_parser("add")
