@@ -273,3 +273,59 @@ def test_junk_after_coalesced_initial_keeps_the_name() -> None:
     assert t.datagram(0.0, pkt + b"\xc0\x00\x00\x00\x01\x30") == ["junk.example"]
     with pytest.raises(quic.QuicError):
         t.datagram(0.0, b"\xc0\x00\x00\x00\x01\x30")
+
+
+@pytest.mark.parametrize("length", [1, 16, 32, 33, 64, 100])
+def test_hkdf_expand_label_matches_cryptography(length: int) -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+
+    secret = bytes(range(32))
+    full = b"tls13 quic key"
+    info = length.to_bytes(2, "big") + bytes([len(full)]) + full + b"\x00"
+    want = HKDFExpand(algorithm=hashes.SHA256(), length=length, info=info).derive(secret)
+    assert quic.hkdf_expand_label(secret, b"quic key", b"", length) == want
+
+
+@pytest.mark.parametrize("version", [quic.QUIC_V1, quic.QUIC_V2])
+def test_initial_keys_match_the_spelled_out_derivation(version: int) -> None:
+    dcid = os.urandom(8)
+    for server in (False, True):
+        client, srv = quic.initial_secrets(dcid, version)
+        want = quic.InitialKeys.from_secret(srv if server else client, version)
+        got = quic.initial_keys(dcid, version, server=server)
+        assert (got.key, got.iv, got.hp) == (want.key, want.iv, want.hp)
+
+
+def test_client_initial_prefilter() -> None:
+    """Only a long-header Initial of v1/v2 in a ≥ 1200-byte datagram is worth decrypting."""
+    v1 = quicbuild.protect_initial(quicbuild.crypto_frame(0, b"x" * 50), DCID)
+    v2 = quicbuild.protect_initial(quicbuild.crypto_frame(0, b"x" * 50), DCID, version=quic.QUIC_V2)
+    assert len(v1) == len(v2) == 1200
+    assert quic.looks_like_client_initial(v1) and quic.looks_like_client_initial(v2)
+    assert not quic.looks_like_client_initial(v1[:1199])  # clients must pad to 1200
+    assert not quic.looks_like_client_initial(bytes([0x40]) + v1[1:])  # short header (1-RTT)
+    handshake = bytes([(v1[0] & 0xCF) | 0x20]) + v1[1:]  # v1 type 2: Handshake
+    assert not quic.looks_like_client_initial(handshake)
+    v2_with_v1_type = bytes([v2[0] & 0xCF]) + v2[1:]  # v2 type 0 is 0-RTT, not Initial
+    assert not quic.looks_like_client_initial(v2_with_v1_type)
+    unknown = v1[:1] + b"\xff\x00\x00\x1d" + v1[5:]
+    assert not quic.looks_like_client_initial(unknown)
+
+
+def test_pipeline_decrypts_only_client_initials() -> None:
+    from monitor.capture.pipeline import PacketPipeline
+    from tests.capture.pcaps import craft
+
+    pipe = PacketPipeline()
+    initial = craft.quic_initials("www.example.org", split=1, pq=False)[0]
+    noise = [
+        bytes([0x43]) + os.urandom(1299),  # 1-RTT short header: the bulk of QUIC
+        bytes([0xE3]) + initial[1:],  # Handshake long header, same size
+        initial[:1000],  # too short for a client Initial
+    ]
+    for d in noise:
+        pipe.feed(1.0, craft.udp(d, 51000, 443))
+    assert pipe.quic.stats.datagrams == 0 and pipe.counters.ignored == 3
+    assert [o.domain for o in pipe.feed(2.0, craft.udp(initial, 51000, 443))] == ["www.example.org"]
+    assert pipe.quic.stats.decrypted == 1
