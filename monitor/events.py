@@ -232,6 +232,8 @@ class EventWriter:
     def stop(self, timeout: float = 10.0) -> None:
         """Spool what is buffered, commit what can be committed within ``timeout``; the rest
         stays in the spool for the next start."""
+        if self._flusher.ident is None:
+            return  # never started: nothing was taken from the buffer, nothing is open
         self._give_up_at = time.monotonic() + timeout
         self._stop.set()
         if self._flusher.is_alive():
