@@ -7,7 +7,8 @@ and returns :class:`~allowlist.observation.Observation` records for five channel
 - ``dns``: names in client queries, and in the question of responses sent to clients (so a
   one-directional mirror still sees the lookup);
 - ``tls``: the SNI of a TCP ClientHello (reassembled when it spans segments);
-- ``quic``: the SNI inside a QUIC v1/v2 client Initial;
+- ``quic``: the SNI inside a QUIC v1/v2 client Initial (only datagrams that look like one —
+  long header, Initial type, v1/v2, ≥ 1200 bytes — are decrypted);
 - ``http``: the Host header of a plain HTTP/1.x request;
 - ``dhcp``: the hostname a client announces (``domain`` holds the hostname).
 
