@@ -10,9 +10,10 @@ is still queued and prints one JSON object with what it observed and the kernel'
 The first line printed is ``{"ready": true, ...}`` once the socket is bound (so a driver knows
 when traffic will be seen); the last is the report: ``received`` frames, ``kernel_packets``
 (frames that passed the BPF filter) and ``kernel_drops`` (frames the kernel dropped because
-the receive buffer was full) from PACKET_STATISTICS, ``channels`` (observations per
-channel), ``names`` (sorted distinct names per channel, with ``--names``) and the pipeline's
-``health`` counters. Deduplication is off by default so every query counts.
+the ring or receive queue was full) from PACKET_STATISTICS, ``mode`` (ring or queue),
+``channels`` (observations per channel), ``names`` (sorted distinct names per channel, with
+``--names``) and the pipeline's ``health`` counters. Deduplication is off by default so
+every query counts.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def tally(
     idle: float = 0.3,
     names: bool = False,
     promisc: bool = False,
+    ring: bool = True,
     ready: Any = None,
 ) -> dict[str, Any]:
     """Capture until stopped (see the module docstring); return the report.
@@ -63,9 +65,12 @@ def tally(
     seen: dict[str, set[str]] = {}
     feed = pipe.feed
     try:
-        with CaptureSocket(iface, bpf, rcvbuf=rcvbuf, timeout=0.05, promisc=promisc) as cap:
+        with CaptureSocket(
+            iface, bpf, rcvbuf=rcvbuf, timeout=0.05, promisc=promisc, ring=ring
+        ) as cap:
+            mode, buffer_bytes = cap.mode, cap.rcvbuf
             if ready is not None:
-                ready({"ready": True, "iface": iface, "rcvbuf": cap.rcvbuf})
+                ready({"ready": True, "iface": iface, "mode": mode, "buffer_bytes": buffer_bytes})
             deadline = time.monotonic() + seconds if seconds is not None else None
             quiet_since: float | None = None
             recv_s = pipe_s = 0.0
@@ -101,6 +106,8 @@ def tally(
         for sig, handler in old.items():
             signal.signal(sig, handler)
     report: dict[str, Any] = {
+        "mode": mode,
+        "buffer_bytes": buffer_bytes,
         "received": stats.received,
         "kernel_packets": stats.kernel_packets,
         "kernel_drops": stats.kernel_drops,
@@ -121,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iface", required=True)
     ap.add_argument("--filter", default=DEFAULT_FILTER, help="tcpdump filter expression")
-    ap.add_argument("--rcvbuf", type=int, default=DEFAULT_RCVBUF, help="socket buffer bytes")
+    ap.add_argument("--rcvbuf", type=int, default=DEFAULT_RCVBUF, help="capture buffer bytes")
+    ap.add_argument("--no-ring", action="store_true", help="socket queue, not a TPACKET ring")
     ap.add_argument("--dedup", type=float, default=0.0, help="dedup window in seconds (0: off)")
     ap.add_argument("--chamber", action="append", default=[], help="chamber subnet (CIDR)")
     ap.add_argument("--seconds", type=float, help="stop after this long")
@@ -143,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         max_frames=args.frames,
         names=args.names,
         promisc=args.promisc,
+        ring=not args.no_ring,
         ready=say,
     )
     say(report)

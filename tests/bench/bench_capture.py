@@ -24,7 +24,7 @@ bench prints what the BPF filter passed, the kernel's drop count (PACKET_STATIST
 reached user space, and whether the live capture found every name.
 
 Run: ``python tests/bench/bench_capture.py [--packets N] [--repeat R] [--keep DIR]
-[--no-live]``. Exit 1 on a name mismatch or kernel drops.
+[--no-live]``. Exit 1 when the names differ (the kernel-side numbers are informational).
 """
 
 from __future__ import annotations
@@ -263,8 +263,8 @@ def _ip(*args: str) -> None:
 
 
 def live(pcap: Path, truth: set[str], rate: float) -> bool | None:
-    """One kernel-side run; None when skipped, else whether it was clean (no drops, every
-    name)."""
+    """One kernel-side run (``rate`` 0: full speed); None when skipped, else whether it was
+    clean (no drops, every name)."""
     from monitor.chamber_sim.netns import unavailable_reason
 
     reason = unavailable_reason()
@@ -311,15 +311,17 @@ def live(pcap: Path, truth: set[str], rate: float) -> bool | None:
     pace = f"paced at {rate:,.0f}/s" if rate else "at full speed"
     print(f"kernel side, injected {pace}: {n:,} frames into a veth in {secs:.2f} s "
           f"({n / secs:,.0f}/s)")  # fmt: skip
-    print(f"  BPF filter passed {report['kernel_packets']:,} (PACKET_STATISTICS tp_packets), "
+    print(f"  {report['mode']} of {report['buffer_bytes'] >> 20} MB; BPF filter passed "
+          f"{report['kernel_packets']:,} (PACKET_STATISTICS tp_packets), "
           f"kernel drops {drops:,} (tp_drops), received by the capture loop "
           f"{report['received']:,}")  # fmt: skip
     diff = f" (missing {len(truth - seen)}, extra {len(seen - truth)})" if seen != truth else ""
     busy = report["recv_seconds"] + report["pipeline_seconds"]
     if busy > 0:
         got, rs, ps = report["received"], report["recv_seconds"], report["pipeline_seconds"]
-        print(f"  capture loop busy {busy:.2f} s for {got:,} frames: {got / busy:,.0f} "
-              f"frames/s sustainable (recvmsg {rs:.2f} s, pipeline {ps:.2f} s)")  # fmt: skip
+        print(f"  capture loop CPU {busy:.2f} s for {got:,} frames: {got / busy:,.0f} "
+              f"frames/s sustainable on one core (taking frames {rs:.2f} s, pipeline "
+              f"{ps:.2f} s)")  # fmt: skip
     print(f"  names from the live capture: {len(seen & truth)} of {len(truth)}{diff}")
     return drops == 0 and seen == truth
 
@@ -399,10 +401,12 @@ def main() -> int:
     print("same set of names: " + ("yes" if ok else "NO"))
     if not args.no_live:
         # A flood shows where the capture loop's limit is (drops are expected there); the
-        # paced run, far above a chamber's name-bearing traffic, must lose nothing.
+        # paced run is far above a chamber's name-bearing traffic and should lose nothing
+        # unless the machine is too busy to give the capture process its share of a core.
+        # Informational: the zero-loss guarantee is tests/netns/test_capture_burst.py.
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         live(pcap, truth, 0)
-        if live(pcap, truth, args.rate) is False:
-            ok = False
+        live(pcap, truth, args.rate)
     if not args.keep:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0 if ok else 1

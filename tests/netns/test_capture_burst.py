@@ -57,7 +57,9 @@ def net(netns_ok: None) -> Iterator[ChamberNet]:
         n.destroy()
 
 
-def test_burst_every_name_seen_no_kernel_drops(net: ChamberNet, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["ring", "queue"])
+def test_burst_every_name_seen_no_kernel_drops(net: ChamberNet, tmp_path: Path, mode: str) -> None:
+    """``ring``: the default TPACKET_V3 ring; ``queue``: the socket-queue fallback."""
     dev = net.add_device("phone", DEVICE_MAC, 1)
     net.add_inet_address(SINK_IP)
     py = sys.executable
@@ -68,7 +70,7 @@ def test_burst_every_name_seen_no_kernel_drops(net: ChamberNet, tmp_path: Path) 
     net.popen(net.gw, py, "-m", traffic, "sink", "--udp", f"{GATE_IP}:53", log=udp_log)
     cap = net.popen(
         net.gw, py, "-m", "monitor.capture.tally", "--iface", CHAMBER_IF, "--names",
-        "--seconds", "50", log=cap_log,
+        "--seconds", "50", *(["--no-ring"] if mode == "queue" else []), log=cap_log,
     )  # fmt: skip
     _wait_ready(sink_log, "TCP sink")
     _wait_ready(udp_log, "UDP sink")
@@ -88,13 +90,15 @@ def test_burst_every_name_seen_no_kernel_drops(net: ChamberNet, tmp_path: Path) 
     assert reports, cap_log.read_text(errors="replace")
     report = reports[-1]
     names = report["names"]
-    summary = {k: report[k] for k in ("received", "kernel_packets", "kernel_drops", "channels")}
+    keys = ("mode", "received", "kernel_packets", "kernel_drops", "channels")
+    summary = {k: report[k] for k in keys}
     print(f"burst: sent {sent}; capture {summary}")
 
     missing_dns = set(burst_names(tag, N_DNS, "dns")) - set(names.get("dns", []))
     missing_tls = set(burst_names(tag, N_TLS, "tls")) - set(names.get("tls", []))
     assert not missing_dns, (len(missing_dns), sorted(missing_dns)[:5], summary)
     assert not missing_tls, (len(missing_tls), sorted(missing_tls)[:5], summary)
+    assert report["mode"] == mode, summary
     assert report["kernel_drops"] == 0, summary
     health = report["health"]
     assert health["internal_errors"] == 0 and health["frame_errors"] == 0, health
