@@ -5,7 +5,8 @@ Run: ``python tests/bench/bench_events.py [--events N] [--rate R] [--seconds S]
 cluster (``tests/pg.py``, fsync on) when its server binaries are installed, and is skipped
 with the reason otherwise.
 
-1. Sustained ingest. The same N attempt rows, in the same run, on fresh databases:
+1. Sustained ingest. The same N attempt rows, in the same run, on fresh databases (best of
+   ``--repeat`` interleaved runs of each, so a busy machine's load falls on all alike):
    - **writer**: ``EventWriter.submit`` of N records → spool append + fsync per batch →
      idempotent executemany + commit (+ advisory lock and NOTIFY on PostgreSQL); timed from
      the first submit until ``flush()`` says every row is committed;
@@ -258,15 +259,21 @@ def run(backend: str, args: argparse.Namespace, tmp: Path) -> bool:
     try:
         recs = records(args.events)
         rows = [r.wire(f"bare-{i}") for i, r in enumerate(recs)]
-        bare = bare_executemany(be.new_url(), rows)
-        core = core_executemany(be.new_url(), recs)
-        url = be.new_url()
-        rate, w = writer_ingest(url, recs, tmp / f"{backend}-spool")
+        # Best of --repeat, the three measurements interleaved, each on a fresh database:
+        # a shared machine's load then hits all three alike.
+        bare = core = rate = 0.0
+        for k in range(args.repeat):
+            bare = max(bare, bare_executemany(be.new_url(), rows))
+            core = max(core, core_executemany(be.new_url(), recs))
+            url = be.new_url()
+            r, w = writer_ingest(url, recs, tmp / f"{backend}-spool-{k}")
+            rate = max(rate, r)
         n, u = count_rows(url)
         good = n == u == args.events
         ok &= good
         ratio = rate / bare
-        print(f"[{backend}] ingest of {args.events:,} events (batch {BATCH}):")
+        print(f"[{backend}] ingest of {args.events:,} events (batch {BATCH}, "
+              f"best of {args.repeat}):")
         print(f"    writer (submit → spool+fsync → insert+commit): {fmt(rate)} ev/s "
               f"({w.spool.appends if w.spool else 0} fsynced batches)")
         print(f"    baseline: bare driver executemany, same rows: {fmt(bare)} rows/s")
@@ -290,7 +297,8 @@ def run(backend: str, args: argparse.Namespace, tmp: Path) -> bool:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=3, help="ingest runs; the best is reported")
     ap.add_argument("--rate", type=int, default=1000, help="events/s for the latency run")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,11 @@ def test_record_round_trip(db: Database, writer: EventWriter, tmp_path: Path) ->
     assert {k: getattr(e, k) for k in r.row() if k != "uid"} == {
         k: v for k, v in r.row().items() if k != "uid"}
     assert e.uid is not None and e.uid.startswith(writer.boot + "-")
+    # An aware time in another zone is stored as the same instant.
+    assert writer.submit(rec(8, ts=T0.astimezone(timezone(timedelta(hours=1)))))
+    assert writer.flush(30)
+    with db.session() as s:
+        assert s.execute(select(Event.ts).where(Event.detail == "n=8")).scalar_one() == T0
     writer.stop()
     assert [p.name for p in (tmp_path / "spool").iterdir()] == [".lock"], \
         "a committed spool is deleted on a clean stop"
