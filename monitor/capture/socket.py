@@ -276,10 +276,11 @@ class CaptureSocket:
         return _timestamp(anc), data
 
     def recv_batch(self, limit: int = 1024) -> list[tuple[float, bytes]]:
-        """Every frame already queued, up to ``limit``, with one ``select`` (waiting up to
-        ``timeout`` for the first) and then non-blocking reads until the queue is empty:
-        the loop to use when bursts matter, since a ``select`` per frame roughly doubles
-        the cost of taking a frame off the socket. Empty list on timeout."""
+        """Every frame already queued, up to about ``limit``, waiting up to ``timeout`` for
+        the first: the loop to use when bursts matter. From a ring, whole blocks are taken
+        (the last one may pass ``limit``); from a socket queue, one ``select`` and then
+        non-blocking reads until it is empty (a ``select`` per frame, as :meth:`recv` does,
+        roughly doubles the cost of a frame). Empty list on timeout."""
         sock = self._sock
         if self._pending:
             left, self._pending = self._pending[::-1], []
