@@ -218,6 +218,27 @@ def cmd_learn_proposals(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    """A capture file through the same parsing and classification as the live sensor."""
+    from monitor.capture.replay import ReplayError, replay_jsonl
+    from monitor.store.policy_loader import load_policy
+
+    settings, db = _ctx(args)
+    with db.session() as s:
+        policy = load_policy(s, settings, datetime.now(UTC))
+
+    def decide(domain: str) -> tuple[str | None, str | None]:
+        rule, category = policy.classify(domain)
+        return category.value, rule.platform if rule is not None else None
+
+    try:
+        n = replay_jsonl(args.pcap, sys.stdout, decide=decide)
+    except (ReplayError, OSError) as exc:
+        raise CliError(f"cannot replay {args.pcap}: {exc}") from None
+    print(f"{n} observations", file=sys.stderr)
+    return 0
+
+
 def cmd_gate(args: argparse.Namespace) -> int:
     """`gate`: the guard, which runs `gate --worker` and fails open if it dies.
     `gate --fail-open`: install the fail-open table and exit (systemd ExecStopPost)."""
@@ -426,6 +447,12 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("--session", type=int)
     lp.add_argument("--json", action="store_true")
     lp.set_defaults(func=cmd_learn_proposals)
+
+    rp = sub.add_parser("replay", help="run a pcap through the passive monitor")
+    rp.add_argument("pcap")
+    rp.add_argument("--jsonl", action="store_true", required=True,
+                    help="one JSON object per observation (the only format)")
+    rp.set_defaults(func=cmd_replay)
 
     ex = sub.add_parser("explain", help="why a name is allowed or refused (JSON)")
     ex.add_argument("domain")

@@ -31,5 +31,10 @@ def parse_time(value: str) -> datetime:
 
 
 def ctx(args: argparse.Namespace) -> tuple[Settings, Database]:
+    """Settings and the database, its schema brought to head first (zero set-up: a new
+    install's first command creates the SQLite file; alembic is a no-op when current)."""
+    from monitor.store.migrate import upgrade
+
     settings = load_settings(args.config)
+    upgrade(settings.database_url)
     return settings, Database(settings.database_url)
