@@ -12,7 +12,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from monitor.settings import Settings
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -30,6 +33,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
                        duration=args.duration, pace=args.pace)
     try:
         return run_demo(opts)
+    except DemoError as exc:
+        print(f"chamberguard demo: {exc}", file=sys.stderr)
+        return 2
+
+
+def demo_for_run(settings: Settings) -> int:
+    """``chamberguard run`` with no chamber interface: the demo, on the configured web port,
+    with its data under ``<data_dir>/demo``."""
+    from monitor.chamber_sim.demo import DemoError, DemoOptions, run_demo
+
+    try:
+        return run_demo(DemoOptions(data_dir=settings.site.data_dir / "demo",
+                                    port=settings.web.port))
     except DemoError as exc:
         print(f"chamberguard demo: {exc}", file=sys.stderr)
         return 2

@@ -72,7 +72,13 @@ class DemoError(RuntimeError):
 
 
 class _Interrupted(BaseException):
-    """SIGTERM/SIGINT while starting: unwind through the clean-up."""
+    """SIGTERM/SIGINT while starting: unwind through the clean-up (raised at a checkpoint,
+    never from the signal handler, so no child process is ever left half-started)."""
+
+
+def checkpoint(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise _Interrupted()
 
 
 @dataclass
@@ -211,9 +217,11 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def wait_until(cond: Callable[[], bool], what: str, timeout: float,
-               alive: Callable[[], str | None] = lambda: None) -> None:
+               alive: Callable[[], str | None] = lambda: None,
+               stop: threading.Event | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        checkpoint(stop)
         if cond():
             return
         dead = alive()
@@ -264,25 +272,17 @@ def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 20) -> N
 
 
 @contextmanager
-def stop_signals(stop: threading.Event) -> Iterator[Callable[[], None]]:
-    """SIGTERM/SIGINT/SIGHUP: while starting, unwind at once; once running, set ``stop``.
-    Yields ``running()``, to call once start-up is complete."""
-    state = {"starting": True}
+def stop_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM/SIGINT/SIGHUP set ``stop``: start-up unwinds at its next checkpoint, a running
+    demo stops. The handler only sets the flag."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
         stop.set()
-        if state["starting"]:
-            state["starting"] = False  # raise once; clean-up must not be interrupted again
-            raise _Interrupted(signal.Signals(signum).name)
 
     sigs = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     old = {s: signal.signal(s, handler) for s in sigs}
-
-    def running() -> None:
-        state["starting"] = False
-
     try:
-        yield running
+        yield
     finally:
         for s, h in old.items():
             signal.signal(s, h)
@@ -292,10 +292,11 @@ def stop_signals(stop: threading.Event) -> Iterator[Callable[[], None]]:
 class LiveChamber:
     """Namespaces, fake internet, gate, web and traffic. :meth:`close` removes them all."""
 
-    def __init__(self, opts: DemoOptions, config: Path) -> None:
+    def __init__(self, opts: DemoOptions, config: Path, stop: threading.Event) -> None:
         from monitor.chamber_sim.netns import ChamberNet
 
         self.opts = opts
+        self.stop = stop
         self.config = config
         prefix = opts.prefix or f"{PREFIX}{uuid.uuid4().hex[:4]}"
         self.net: ChamberNet = ChamberNet(prefix=prefix)
@@ -312,9 +313,12 @@ class LiveChamber:
         net = self.net
         net.create()
         for i, (_, _, mac) in enumerate(MEMBERS[:self.opts.members], start=1):
+            checkpoint(self.stop)
             self.members.append(net.add_device(f"m{i}", mac, i))
         for j, mac in enumerate(GUEST_MACS[:self.opts.guests], start=1):
+            checkpoint(self.stop)
             self.guests.append(net.add_device(f"g{j}", mac, self.opts.members + j))
+        checkpoint(self.stop)
         for ip in traffic.service_addresses():
             net.add_inet_address(ip)
         # The one public DoH resolver address the demo's phones try: routed towards the fake
@@ -343,13 +347,15 @@ class LiveChamber:
         agenda_ip = traffic.address_of(traffic.AGENDA)
         wait_until(lambda: bool(self._probe(probe_dev, "fetch", agenda_ip, "--host",
                                             traffic.AGENDA).get("ok")),
-                   "the fake internet's sites", 15)
+                   "the fake internet's sites", 15, stop=self.stop)
         self.gate = net.popen(net.gw, *_cli("gate"), log=self.logs / "gate.log",
                               env=_clean_env(self.config))
         self.web = start_web(self.config, self.logs / "web.log")
         wait_until(lambda: self._probe(probe_dev, "resolve", traffic.AGENDA)
-                   .get("rcode") == "NOERROR", "the gate to answer", 45, self._gate_dead)
-        wait_until(lambda: web_up(self.opts.port), "the web app", 45, self._web_dead)
+                   .get("rcode") == "NOERROR", "the gate to answer", 45, self._gate_dead,
+                   self.stop)
+        wait_until(lambda: web_up(self.opts.port), "the web app", 45, self._web_dead,
+                   self.stop)
 
     def _web_dead(self) -> str | None:
         if self.web is not None and self.web.poll() is not None:
@@ -495,17 +501,25 @@ def run_demo(opts: DemoOptions) -> int:
             reason = "nftables is not installed (apt-get install nftables)"
     logging.getLogger("httpx").setLevel(logging.WARNING)
     stop = threading.Event()
-    with stop_signals(stop) as running:
+    with stop_signals(stop):
         try:
             prepare_data_dir(opts.data_dir)
             config = write_config(opts, live=reason is None)
             settings = load_settings(config, env={})
             db = Database(settings.database_url)
             logins = setup_database(settings, db, opts.members)
+            checkpoint(stop)
             if reason is None:
-                return _run_live(opts, config, logins, stop, running)
-            return _run_replay(opts, config, settings, db, logins, reason, stop, running)
+                return _run_live(opts, config, logins, stop)
+            return _run_replay(opts, config, settings, db, logins, reason, stop)
         except _Interrupted:
+            print("demo interrupted while starting; cleaned up", file=opts.out, flush=True)
+            return 130
+        except Exception:
+            if not stop.is_set():
+                raise
+            # Ctrl-C also reaches the helpers start-up runs (same terminal process group),
+            # which then fail: that is the interruption, not an error.
             print("demo interrupted while starting; cleaned up", file=opts.out, flush=True)
             return 130
 
@@ -523,9 +537,8 @@ def _wait(opts: DemoOptions, stop: threading.Event,
     return 0
 
 
-def _run_live(opts: DemoOptions, config: Path, logins: Logins, stop: threading.Event,
-              running: Callable[[], None]) -> int:
-    chamber = LiveChamber(opts, config)
+def _run_live(opts: DemoOptions, config: Path, logins: Logins, stop: threading.Event) -> int:
+    chamber = LiveChamber(opts, config, stop)
     try:
         print(f"chamberguard demo: building the chamber (namespaces {chamber.net.prefix}-*)",
               file=opts.out, flush=True)
@@ -535,7 +548,6 @@ def _run_live(opts: DemoOptions, config: Path, logins: Logins, stop: threading.E
         _banner(opts, logins, f"a simulated chamber on real kernel networking — "
                 f"{len(chamber.members)} members' devices and {len(chamber.guests)} guests, "
                 "the gate enforcing in namespace " + chamber.net.gw)
-        running()
         code = _wait(opts, stop, chamber.problem)
     finally:
         print("chamberguard demo: stopping; removing namespaces, tables and processes",
@@ -550,8 +562,7 @@ def _run_live(opts: DemoOptions, config: Path, logins: Logins, stop: threading.E
 
 
 def _run_replay(opts: DemoOptions, config: Path, settings: Settings, db: Database,
-                logins: Logins, reason: str, stop: threading.Event,
-                running: Callable[[], None]) -> int:
+                logins: Logins, reason: str, stop: threading.Event) -> int:
     from monitor.events import EventWriter
 
     if opts.replay:
@@ -586,11 +597,10 @@ def _run_replay(opts: DemoOptions, config: Path, settings: Settings, db: Databas
         return None
 
     try:
-        wait_until(lambda: web_up(opts.port), "the web app", 45, problem)
+        wait_until(lambda: web_up(opts.port), "the web app", 45, problem, stop)
         worker.start()
         _banner(opts, logins, f"replaying {DEMO_PCAP.name} through the monitor (monitor-only: "
                 "nothing is enforced)")
-        running()
         code = _wait(opts, stop, problem)
     finally:
         stop.set()
@@ -609,13 +619,15 @@ def _netns_list() -> list[str]:
     return [line.split()[0] for line in proc.stdout.splitlines() if line.strip()]
 
 
-def clean_leftovers(out: TextIO = sys.stdout) -> int:
+def clean_leftovers(out: TextIO = sys.stdout, prefix: str = PREFIX) -> int:
     """Remove namespaces a killed demo left behind (``cgdemo*``), and what runs in them."""
     from monitor.chamber_sim.netns import _run
 
+    if not prefix.startswith(PREFIX):
+        raise DemoError(f"only demo namespaces ({PREFIX}*) are ever removed")
     n = 0
     for ns in _netns_list():
-        if not ns.startswith(PREFIX):
+        if not ns.startswith(prefix):
             continue
         for pid in _run("ip", "netns", "pids", ns, check=False).stdout.split():
             try:
