@@ -55,11 +55,6 @@ def test_non_text_rejected() -> None:
         normalise_mac(0xA483E71B2C3D)  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(
-    reason="normalise_mac strips separators anywhere, so misplaced ones are accepted "
-    "(reported to the macs.py owner)",
-    strict=False,
-)
 @pytest.mark.parametrize("raw", ["a4:83:e7:1b:2c3d", "a4::83:e7:1b:2c:3d", "a4-83:e7.1b2c3d"])
 def test_misplaced_separators_rejected(raw: str) -> None:
     with pytest.raises(MacError):
