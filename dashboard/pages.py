@@ -12,21 +12,21 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from api.auth.deps import SESSION_COOKIE, database, require_page
+from api.auth.deps import SESSION_COOKIE, database
 from api.auth.roles import LIVE_VIEW
-from api.events.service import list_events
 from api.users.service import LoginFailed, Principal, login, logout
+from dashboard import web
 
 HERE = Path(__file__).parent
 PRELOGIN_COOKIE = "cg_prelogin"
 
 
 def _templates() -> Jinja2Templates:
-    return Jinja2Templates(directory=str(HERE / "templates"))
+    return web.templates
 
 
 def _safe_next(target: str | None) -> str:
-    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+    return web.safe_next(target)
 
 
 def build_router(templates: Jinja2Templates) -> APIRouter:
@@ -67,28 +67,29 @@ def build_router(templates: Jinja2Templates) -> APIRouter:
             return RedirectResponse(f"/login?error={str(exc).replace(' ', '+')}", status_code=303)
         resp = RedirectResponse(_safe_next(next), status_code=303)
         resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
-                        secure=settings.web.secure_cookies, max_age=settings.web.session_hours * 3600)
+                        secure=settings.web.secure_cookies,
+                        max_age=settings.web.session_hours * 3600)
         resp.delete_cookie(PRELOGIN_COOKIE)
         return resp
 
     @router.post("/logout")
     def logout_submit(request: Request,
-                      who: Annotated[Principal, Depends(require_page(LIVE_VIEW))]) -> Response:
+                      who: Annotated[Principal, Depends(web.page(LIVE_VIEW))]) -> Response:
         with database(request).session() as s:
             logout(s, session_id=who.session_id)
         resp = RedirectResponse("/login", status_code=303)
         resp.delete_cookie(SESSION_COOKIE)
         return resp
 
-    @router.get("/", response_class=HTMLResponse)
-    def live(request: Request, who: Annotated[Principal, Depends(require_page(LIVE_VIEW))]) -> Response:
-        with database(request).session() as s:
-            recent = list_events(s, limit=50, newest_first=True)
-        return templates.TemplateResponse(request, "live.html", {"who": who, "events": recent})
-
     return router
 
 
 def mount(app: FastAPI) -> None:
+    from dashboard.admin import router as admin_router
+    from dashboard.live import router as live_router
+
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.add_exception_handler(web.PageError, web.error_page)
     app.include_router(build_router(_templates()))
+    app.include_router(live_router)
+    app.include_router(admin_router)

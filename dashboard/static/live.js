@@ -1,36 +1,84 @@
-// Live feed: Server-Sent Events from /api/v1/events/stream. The browser's EventSource sends
-// Last-Event-ID on reconnect, so nothing is missed and nothing is shown twice.
+// Live updates for the clerk's page (progressive enhancement: the page is complete without
+// this). Server-Sent Events from /api/v1/events/stream say "something happened"; the page
+// then re-fetches /live/fragment, the server-rendered HTML of its changing parts, and swaps
+// each element marked data-swap into place by id. A slow timer refreshes the clock, who is
+// in the room and the gate's health. The newest attempt is announced politely to screen
+// readers; nothing else moves focus.
 (function () {
   "use strict";
-  var feed = document.getElementById("feed");
-  var status = document.getElementById("feed-status");
-  if (!feed || !window.EventSource) { return; }
-  var seen = {};
-  Array.prototype.forEach.call(feed.querySelectorAll("li[data-id]"), function (li) {
-    seen[li.getAttribute("data-id")] = true;
-  });
-  var first = feed.querySelector("li[data-id]");
-  var after = first ? first.getAttribute("data-id") : "";
-  var src = new EventSource("/api/v1/events/stream" + (after ? "?after_id=" + after : ""));
-  function add(ev) {
-    var item = JSON.parse(ev.data);
-    if (seen[item.id]) { return; }
-    seen[item.id] = true;
-    var empty = feed.querySelector("li.empty");
-    if (empty) { empty.remove(); }
-    var li = document.createElement("li");
-    li.className = "ev ev-" + item.kind;
-    li.setAttribute("data-id", item.id);
-    var t = document.createElement("time");
-    t.setAttribute("datetime", item.ts);
-    t.textContent = item.ts.substring(11, 19);
-    li.appendChild(t);
-    li.appendChild(document.createTextNode(" " + item.text));
-    feed.insertBefore(li, feed.firstChild);
+  var root = document.getElementById("live");
+  if (!root || !window.fetch || !window.DOMParser) { return; }
+  var status = document.getElementById("live-status");
+  var announce = document.getElementById("live-announce");
+  var fragmentUrl = root.getAttribute("data-fragment");
+  var after = root.getAttribute("data-after") || "0";
+  var busy = false, again = false, timer = null;
+
+  function say(text) { if (status) { status.textContent = text; } }
+
+  function swap(html) {
+    var doc = new DOMParser().parseFromString(html, "text/html");
+    var meta = doc.getElementById("fragment-meta");
+    if (meta && (meta.getAttribute("data-meeting") !== root.getAttribute("data-meeting") ||
+                 meta.getAttribute("data-state") !== root.getAttribute("data-state"))) {
+      // A meeting started or ended elsewhere: the page's layout changes. (Not reload():
+      // that would show the last action's "done" message again.)
+      window.location.assign(window.location.pathname);
+      return;
+    }
+    var active = document.activeElement;
+    Array.prototype.forEach.call(doc.querySelectorAll("[data-swap][id]"), function (fresh) {
+      var old = document.getElementById(fresh.id);
+      if (!old) { return; }
+      var node = document.importNode(fresh, true);
+      var hadFocus = old === active || old.contains(active);
+      var top = old.scrollTop, left = old.scrollLeft;
+      old.replaceWith(node);
+      node.scrollTop = top;  // a scrolled table or feed stays where the reader was
+      node.scrollLeft = left;
+      if (hadFocus) {  // keyboard users keep their place
+        var target = (active.id && document.getElementById(active.id)) || node;
+        if (target.focus) { target.focus({ preventScroll: true }); }
+      }
+    });
   }
-  ["attempt", "bypass", "outage", "device-seen", "allowed-sample"].forEach(function (k) {
-    src.addEventListener(k, add);
-  });
-  src.onopen = function () { status.textContent = "Live: new attempts appear here without reloading."; };
-  src.onerror = function () { status.textContent = "Live feed interrupted; reconnecting…"; };
+
+  function refresh() {
+    if (busy) { again = true; return; }
+    busy = true;
+    fetch(fragmentUrl, { credentials: "same-origin", redirect: "manual",
+                         headers: { "Accept": "text/html" } })
+      .then(function (r) {
+        if (r.type === "opaqueredirect" || r.status === 401 || r.status === 403) {
+          say("Your session has ended: reload the page to sign in again.");
+          return null;
+        }
+        return r.ok ? r.text() : null;
+      })
+      .then(function (html) { if (html) { swap(html); } })
+      .catch(function () { say("Live updates interrupted; retrying…"); })
+      .then(function () {
+        busy = false;
+        if (again) { again = false; soon(); }
+      });
+  }
+
+  function soon() {
+    if (timer) { return; }
+    timer = window.setTimeout(function () { timer = null; refresh(); }, 100);
+  }
+
+  window.setInterval(refresh, 10000);
+  if (!window.EventSource) { say("Updates every 10 seconds."); return; }
+  var src = new EventSource("/api/v1/events/stream?after_id=" + encodeURIComponent(after));
+  function onEvent(ev) {
+    try {
+      var item = JSON.parse(ev.data);
+      if (announce && item.text) { announce.textContent = item.text; }
+    } catch (e) { /* still refresh */ }
+    soon();
+  }
+  ["attempt", "bypass", "outage"].forEach(function (k) { src.addEventListener(k, onEvent); });
+  src.onopen = function () { say("Live: new attempts appear here without reloading."); };
+  src.onerror = function () { say("Live feed interrupted; reconnecting…"); };
 })();

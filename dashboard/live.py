@@ -1,0 +1,200 @@
+"""The clerk's live view (/), its live fragment, the clerk's actions, and meeting reports.
+
+Live updates: live.js listens to /api/v1/events/stream (SSE) and re-fetches
+``/live/fragment`` — the same partials the page was rendered from — whenever an attempt
+arrives, and every few seconds for the clock, presence and the gate's health. Without
+JavaScript the page is complete; it just does not move until reloaded.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from allowlist.clock import ClerkAction
+from api.auth.deps import database
+from api.auth.roles import CLERK_ACTIONS, LIVE_VIEW, REPORTS, Role
+from api.errors import ServiceError
+from api.meetings.service import clerk_action
+from api.users.service import Principal
+from api.validation import IdPath
+from dashboard import queries as q
+from dashboard.web import TEXT_COOKIE, PageError, page, render, safe_next
+from monitor.settings import Settings
+
+router = APIRouter(include_in_schema=False)
+Viewer = Annotated[Principal, Depends(page(LIVE_VIEW))]
+Clerk = Annotated[Principal, Depends(page(CLERK_ACTIONS))]
+Reporter = Annotated[Principal, Depends(page(REPORTS))]
+
+STARTABLE_WITHIN = timedelta(hours=12)
+DONE = {f"clerk-{a}": f"Meeting {q.ACTION_DONE[a]}." for a in q.ACTION_DONE}
+CONFIRM_TEXT = {
+    ClerkAction.START: "Members' registered devices will be limited to the agenda and "
+                       "webcast, and attempts to reach social platforms will be recorded.",
+    ClerkAction.ADJOURN: "While adjourned, members' devices are not restricted.",
+    ClerkAction.RESUME: "Members' devices will be limited to the agenda and webcast again.",
+    ClerkAction.END: "Restrictions end for every member's device. The meeting cannot be "
+                     "resumed afterwards (it can be started again).",
+}
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _grace(settings: Settings) -> timedelta:
+    return timedelta(minutes=settings.policy.grace_minutes)
+
+
+def live_context(request: Request, who: Principal | None, now: datetime) -> dict[str, Any]:
+    """Everything the live page and its fragment render, from one database session."""
+    settings = _settings(request)
+    grace = _grace(settings)
+    with database(request).session() as s:
+        site = q.site_view(s, settings, now)
+        current = q.current_meeting(s, settings, now)
+        meeting = q.meeting_view(current, grace=grace, now=now) if current else None
+        act = q.activity(s, settings, now=now, meeting_id=meeting.id if meeting else None)
+        upcoming = [q.meeting_view(m, grace=grace, now=now)
+                    for m in q.upcoming_meetings(s, settings, now)
+                    if meeting is None or m.id != meeting.id]
+        checks = [] if meeting else q.readiness(
+            s, settings, site, next((q.get_meeting(s, m.id) for m in upcoming
+                                     if m.status != "cancelled"), None))
+    return {
+        "now": now, "site": site, "meeting": meeting, "act": act, "upcoming": upcoming,
+        "checks": checks, "chart": q.bar_chart(act.platforms),
+        "present_minutes": q.PRESENT_MINUTES, "settings": settings,
+        "gap_minutes": settings.policy.episode_gap_minutes,
+        "can_act": who is not None and who.role in CLERK_ACTIONS,
+        "can_report": who is not None and who.role in REPORTS,
+        "is_it": who is not None and who.role is Role.IT_ADMIN,
+        "confirm_text": CONFIRM_TEXT, "action_label": q.ACTION_LABEL,
+        # The clerk may start a meeting early, but not one days away by a slip of the finger.
+        "startable": {m.id for m in upcoming
+                      if ClerkAction.START in m.actions and m.start - now < STARTABLE_WITHIN},
+    }
+
+
+@router.get("/", response_class=HTMLResponse)
+async def live(request: Request, who: Viewer, done: str | None = None) -> Response:
+    now = datetime.now(UTC)
+    ctx = await run_in_threadpool(live_context, request, who, now)
+    ctx["done"] = DONE.get(done or "")
+    return render(request, "live.html", ctx)
+
+
+@router.get("/live/fragment", response_class=HTMLResponse)
+async def live_fragment(request: Request, who: Viewer) -> Response:
+    """The changing parts of the live page (status, members, chart, feed) as HTML; live.js
+    swaps each element carrying ``data-swap`` into the page by id."""
+    now = datetime.now(UTC)
+    ctx = await run_in_threadpool(live_context, request, who, now)
+    return render(request, "live_fragment.html", ctx)
+
+
+@router.post("/meetings/{meeting_id}/{action}", response_class=HTMLResponse)
+async def clerk_act(
+    request: Request,
+    meeting_id: IdPath,
+    action: ClerkAction,
+    who: Clerk,
+    confirmed: Annotated[str, Form(max_length=5)] = "0",
+) -> Response:
+    """Without ``confirmed=1`` this only asks (a page that works without JavaScript);
+    confirm.js asks in a dialog instead and sends ``confirmed=1`` straight away."""
+    settings = _settings(request)
+    grace = _grace(settings)
+    now = datetime.now(UTC)
+    db = database(request)
+
+    def _load() -> q.MeetingView:
+        with db.session() as s:
+            m = q.get_meeting(s, meeting_id)
+            if m is None:
+                raise PageError(404, f"There is no meeting {meeting_id}.")
+            return q.meeting_view(m, grace=grace, now=now)
+
+    view = await run_in_threadpool(_load)
+    ctx: dict[str, Any] = {"meeting": view, "action": action,
+                           "label": q.ACTION_LABEL[action], "explain": CONFIRM_TEXT[action],
+                           "error": None}
+    if confirmed != "1":
+        return render(request, "confirm.html", ctx)
+
+    def _act() -> None:
+        with db.session() as s:
+            clerk_action(s, meeting_id=meeting_id, action=action, actor=who.username,
+                         grace=grace)
+
+    try:
+        await run_in_threadpool(_act)
+    except ServiceError as exc:
+        ctx["error"] = exc.message
+        return render(request, "confirm.html", ctx, status=exc.status)
+    return RedirectResponse(f"/?done=clerk-{action.value}", status_code=303)
+
+
+@router.post("/prefs/text-size")
+def text_size(
+    request: Request,
+    who: Viewer,
+    size: Annotated[str, Form(max_length=10)] = "normal",
+    next: Annotated[str, Form(max_length=500)] = "/",
+) -> Response:
+    """The chamber's large-type option: a cookie, applied server-side as a class on <body>."""
+    resp = RedirectResponse(safe_next(next), status_code=303)
+    if size == "large":
+        resp.set_cookie(TEXT_COOKIE, "large", max_age=365 * 86400, httponly=True,
+                        samesite="strict", secure=_settings(request).web.secure_cookies)
+    else:
+        resp.delete_cookie(TEXT_COOKIE)
+    return resp
+
+
+# ---------------------------------------------------------------------------- reports
+
+
+@router.get("/reports", response_class=HTMLResponse)
+async def reports(request: Request, who: Reporter) -> Response:
+    settings = _settings(request)
+    now = datetime.now(UTC)
+    grace = _grace(settings)
+
+    def _load() -> list[tuple[q.MeetingView, q.Activity]]:
+        with database(request).session() as s:
+            out = []
+            for m in q.recent_meetings(s, settings, now, limit=40):
+                out.append((q.meeting_view(m, grace=grace, now=now),
+                            q.activity(s, settings, now=now, meeting_id=m.id, feed_limit=0)))
+            return out
+
+    rows = await run_in_threadpool(_load)
+    return render(request, "reports.html", {"rows": rows})
+
+
+@router.get("/reports/{meeting_id}", response_class=HTMLResponse)
+async def report(request: Request, meeting_id: IdPath, who: Reporter) -> Response:
+    settings = _settings(request)
+    now = datetime.now(UTC)
+    grace = _grace(settings)
+
+    def _load() -> dict[str, Any]:
+        with database(request).session() as s:
+            m = q.get_meeting(s, meeting_id)
+            if m is None:
+                raise PageError(404, f"There is no meeting {meeting_id}.")
+            act = q.activity(s, settings, now=now, meeting_id=m.id, feed_limit=1000)
+            return {"meeting": q.meeting_view(m, grace=grace, now=now), "act": act,
+                    "chart": q.bar_chart(act.platforms), "site": q.site_view(s, settings, now),
+                    "present_minutes": q.PRESENT_MINUTES,
+                    "gap_minutes": settings.policy.episode_gap_minutes}
+
+    ctx = await run_in_threadpool(_load)
+    return render(request, "report.html", ctx)
