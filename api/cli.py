@@ -310,13 +310,18 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Gate and web in one process (small installs)."""
+    """Gate and web in one process (small installs). With no Wi-Fi interface configured,
+    the simulated chamber (the demo) instead."""
     import uvicorn
 
     from api.app import create_app
     from monitor.daemon import GateDaemon
 
     settings, db = _ctx(args)
+    if settings.simulated:  # no Wi-Fi interface: the demo chamber
+        from api.ops_cli import demo_for_run
+
+        return demo_for_run(settings)
     _upgrade(settings)
     app = create_app(settings, db)
     server = uvicorn.Server(

@@ -4,7 +4,7 @@
     chamberguard demo --clean        remove namespaces a killed demo left behind
     chamberguard doctor [--json]     what this host is missing to run the gate
 
-Both are thin: parse, call :mod:`monitor.chamber_sim.demo` / :mod:`monitor.doctor`, print.
+Both are thin: parse, call :mod:`api.demo` / :mod:`monitor.doctor`, print.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from monitor.chamber_sim.demo import DemoError, DemoOptions, clean_leftovers, run_demo
+    from api.demo import DemoError, DemoOptions, clean_leftovers, run_demo
 
     if args.clean:
         return clean_leftovers()
@@ -41,7 +41,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def demo_for_run(settings: Settings) -> int:
     """``chamberguard run`` with no chamber interface: the demo, on the configured web port,
     with its data under ``<data_dir>/demo``."""
-    from monitor.chamber_sim.demo import DemoError, DemoOptions, run_demo
+    from api.demo import DemoError, DemoOptions, run_demo
 
     try:
         return run_demo(DemoOptions(data_dir=settings.site.data_dir / "demo",

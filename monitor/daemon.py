@@ -8,6 +8,7 @@ On exit the nftables table is removed: the chamber fails open, never dark (DESIG
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import signal
@@ -79,8 +80,10 @@ class GateDaemon:
         self.use_nft = use_nft if enforce_nft is None else enforce_nft
         ifaces = chamber_ifaces or (settings.chamber.interface or "chamber0",)
         self.enforcer: Enforcer | None = None
-        doh4 = tuple(str(a) for a in resolver_addresses(4))
-        doh6 = tuple(str(a) for a in resolver_addresses(6))
+        extra = [ipaddress.ip_address(a) for a in settings.dns.doh_addresses]
+        v4 = [*resolver_addresses(4), *(x for x in extra if x.version == 4)]
+        v6 = [*resolver_addresses(6), *(x for x in extra if x.version == 6)]
+        doh4, doh6 = tuple(str(a) for a in v4), tuple(str(a) for a in v6)
         if self.use_nft:
             self.enforcer = Enforcer(
                 TableSpec(

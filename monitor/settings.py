@@ -26,7 +26,7 @@ from pydantic_settings import (
 from allowlist.categories import Mode
 
 ENV_PREFIX = "CHAMBERGUARD_"
-_toml_data: ContextVar[dict[str, Any]] = ContextVar("_toml_data", default={})
+_toml_data: ContextVar[dict[str, Any] | None] = ContextVar("_toml_data", default=None)
 _env_data: ContextVar[Mapping[str, str] | None] = ContextVar("_env_data", default=None)
 
 
@@ -68,6 +68,12 @@ class DnsSettings(_Section):
     max_ttl: int = Field(60, ge=1, le=86400)
     upstream_timeout: float = 2.0
     block_address: str = ""  # empty → NXDOMAIN for refused names
+    doh_addresses: list[str] = Field(default_factory=list)  # extra DoH/DoT resolver addresses
+
+    @field_validator("doh_addresses")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        return [str(ipaddress.ip_address(a)) for a in v]
     rate_limit_qps: int = Field(100, ge=1)
     rate_limit_burst: int = Field(400, ge=1)
 
@@ -172,10 +178,10 @@ class _EnvSource(EnvSettingsSource):
 
 class _TomlSource(PydanticBaseSettingsSource):
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return _toml_data.get().get(field_name), field_name, False
+        return (_toml_data.get() or {}).get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return dict(_toml_data.get())
+        return dict(_toml_data.get() or {})
 
 
 def _known_env_keys() -> set[str]:

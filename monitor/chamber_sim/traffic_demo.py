@@ -38,10 +38,10 @@ CAPTIVE = "captive.apple.com"
 ANDROID_CHECK = "connectivitycheck.gstatic.com"
 NEWS = "www.bbc.co.uk"  # an unlisted site: refused for members in session, counted, not stored
 DOH_NAME = "dns.google"
-# A public DoH resolver's address from the bypass list (allowlist/data/bypass.toml). The demo
-# routes it, inside its isolated gateway namespace only, towards the fake internet so that the
-# gateway's forward path (and nftables) sees the connection; nothing answers on it.
-DOH_ADDRESS = "8.8.8.8"
+# A DoH resolver's address, from the documentation range (test networks never use public
+# addresses); the demo's config lists it in [dns] doh_addresses, as IT would for a resolver
+# the shipped bypass list does not know.
+DOH_ADDRESS = "203.0.113.64"
 
 # name → "v4[,v6]" served by the fake resolver (a name covers its subdomains).
 ZONE: dict[str, str] = {

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from monitor.chamber_sim.demo import (
+from api.demo import (
     DEMO_PCAP,
     GUEST_MACS,
     MEMBERS,
@@ -33,6 +33,7 @@ from monitor.chamber_sim.demo import (
     setup_database,
     write_config,
 )
+from monitor.chamber_sim import traffic_demo
 from monitor.settings import load_settings
 from monitor.store.db import Database
 from tests.deploy.conftest import CLI, DEPLOY, clean_env
@@ -293,7 +294,8 @@ def test_live_demo_enforces_records_and_leaves_nothing_behind(tmp_path: Path) ->
         items = wait_for_kinds(clerk, {"attempt", "bypass"}, timeout=40)
         # The DoH resolver refused by address (nftables, listed on the gate's next tick).
         items = wait_for_events(
-            clerk, lambda its: any("8.8.8.8" in (e.get("detail") or "") for e in its),
+            clerk,
+            lambda its: any(traffic_demo.DOH_ADDRESS in (e.get("detail") or "") for e in its),
             "DoH-by-address bypass", timeout=30)
         clerk.close()
         attempts = [e for e in items if e["kind"] == "attempt"]
@@ -318,7 +320,8 @@ def test_live_demo_enforces_records_and_leaves_nothing_behind(tmp_path: Path) ->
     # The whole run is on record: the gate's stop (fail-open) is an outage event.
     rows = events_in(tmp_path / "demo" / "chamberguard.db")
     assert {"attempt", "bypass"} <= {r["kind"] for r in rows}
-    assert any(r["kind"] == "bypass" and "8.8.8.8" in (r["detail"] or "") for r in rows)
+    doh = traffic_demo.DOH_ADDRESS
+    assert any(r["kind"] == "bypass" and doh in (r["detail"] or "") for r in rows)
 
 
 @pytest.mark.netns
@@ -354,7 +357,7 @@ def test_live_demo_interrupted_while_starting_removes_what_it_built(tmp_path: Pa
 
 @pytest.mark.netns
 def test_demo_clean_removes_leftover_demo_namespaces_only() -> None:
-    from monitor.chamber_sim.demo import DemoError, clean_leftovers
+    from api.demo import DemoError, clean_leftovers
     from monitor.chamber_sim.netns import unavailable_reason
 
     reason = unavailable_reason()

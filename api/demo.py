@@ -7,7 +7,7 @@ a traffic generator (:mod:`monitor.chamber_sim.traffic_demo`), a meeting in sess
 web app on the host's loopback sharing the SQLite database. Ctrl-C / SIGTERM removes every
 namespace, table and process it made.
 
-Elsewhere it replays a bundled capture (``data/demo.pcap``, made by
+Elsewhere it replays a bundled capture (``monitor/chamber_sim/data/demo.pcap``, made by
 ``deploy/demo/make_demo_pcap.py``) through the passive monitor's path — capture replay →
 policy decision → events — so the dashboard still shows attempts and bypasses, and it says so.
 """
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "cgdemo"  # namespaces: cgdemo<hex>-gw, -inet, -m1..., -g1... ('m', 'o' are not hex)
 MARKER = ".chamberguard-demo"
-DEMO_PCAP = Path(__file__).with_name("data") / "demo.pcap"
+DEMO_PCAP = Path(traffic.__file__).with_name("data") / "demo.pcap"  # monitor/chamber_sim/data
 GATE_IP6 = "2001:db8:c::1"
 ROOM = "chamber"
 MEETING_TITLE = "Full Council (demo)"
@@ -150,6 +150,7 @@ data_dir = "{data_dir}"
 listen = "{GATE_IP}"
 upstream = "{FAKE_RESOLVER}:53"
 max_ttl = 30
+doh_addresses = ["{traffic.DOH_ADDRESS}"]
 
 [policy]
 democracy_host = "{traffic.AGENDA}"
@@ -307,7 +308,6 @@ class LiveChamber:
         self.logs = opts.data_dir
 
     def build_network(self) -> None:
-        from monitor.chamber_sim.netns import INET_NET, _run
         from monitor.chamber_sim.upstream import start_fake_upstream
 
         net = self.net
@@ -321,11 +321,7 @@ class LiveChamber:
         checkpoint(self.stop)
         for ip in traffic.service_addresses():
             net.add_inet_address(ip)
-        # The one public DoH resolver address the demo's phones try: routed towards the fake
-        # internet inside the gateway namespace only (never assigned, never answered), so the
-        # gateway's forward path — where nftables refuses it — sees the connection.
-        _run("ip", "-n", net.gw, "route", "add", f"{traffic.DOH_ADDRESS}/32", "via",
-             f"{INET_NET}.2")
+        net.add_inet_address(traffic.DOH_ADDRESS)
         start_fake_upstream(net, traffic.ZONE, traffic.CNAMES, log=self.logs / "dnsmasq.log",
                             ttl=60)
         net.popen(net.inet, sys.executable, "-m", "monitor.chamber_sim.sites",
