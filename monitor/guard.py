@@ -20,14 +20,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import insert
-
-from monitor.events import EventAction, EventKind, EventRecord
+from monitor.events import EventAction, EventKind, EventRecord, store_now
 from monitor.hostport import parse_hostport
 from monitor.nft.enforcer import Enforcer
 from monitor.settings import Settings
 from monitor.store.db import Database
-from monitor.store.models import Event
 
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
@@ -55,8 +52,7 @@ def record_outage(db: Database, room: str, detail: str) -> None:
         detail=detail,
     )
     try:
-        with db.session() as s:
-            s.execute(insert(Event), [rec.row()])
+        store_now(db, [rec])
     except Exception:
         log.exception("could not record the outage (the chamber has failed open regardless)")
 

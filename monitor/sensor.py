@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from allowlist.decision import Kind, Policy, Restriction
 from allowlist.observation import Channel, Observation
 from monitor.capture.pipeline import PacketPipeline, PipelineConfig
-from monitor.events import EventAction, EventKind, EventRecord, EventWriter
+from monitor.events import EventAction, EventKind, EventRecord, EventWriter, spool_dir
 from monitor.settings import Settings
 from monitor.store.db import Database
 from monitor.store.policy_loader import load_policy
@@ -91,7 +91,8 @@ class ObservationRecorder:
 def run_sensor(settings: Settings, db: Database, iface: str, stop: threading.Event) -> None:
     from monitor.capture.socket import CaptureSocket
 
-    writer = EventWriter(db, room=settings.site.room)
+    writer = EventWriter(db, room=settings.site.room,
+                         spool_dir=spool_dir(settings.site.data_dir, settings.site.room, "sensor"))
     writer.start()
     recorder = ObservationRecorder(settings, writer.submit)
     pipeline = PacketPipeline(
