@@ -111,8 +111,10 @@ def server(chromium_ok: None, cheap_argon2: None, tmp_path: Path) -> Iterator[Se
         seeded.db.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_instance(chromium_ok: None) -> Iterator[Any]:
+    """Module-scoped: Playwright's sync API keeps an event loop running in this thread while
+    it is started, so it must be stopped before other tests call asyncio.run()."""
     from playwright.sync_api import sync_playwright
 
     pw = sync_playwright().start()

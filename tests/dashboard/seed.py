@@ -4,7 +4,6 @@ heartbeats the way the gate would (same tables, same columns)."""
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,10 +13,11 @@ from api.devices.service import register_device
 from api.meetings.service import create_meeting
 from api.members.service import create_member
 from api.users.service import create_user
+from monitor.events import EventAction, EventKind, EventRecord, EventWriter
 from monitor.settings import Settings, load_settings
 from monitor.store.db import Database
 from monitor.store.migrate import upgrade
-from monitor.store.models import Device, Event, GateHeartbeat
+from monitor.store.models import Device, GateHeartbeat
 
 PASSWORD = "correct horse battery"
 USERS = {Role.CLERK: "clerk", Role.IT_ADMIN: "it", Role.MONITORING_OFFICER: "officer",
@@ -87,15 +87,20 @@ def heartbeat(db: Database, room: str = "chamber", *, enforcing: bool = True,
 def attempt(db: Database, *, member_id: int, device_id: int, mac: str, meeting_id: int | None,
             platform: str = "instagram", domain: str = "www.instagram.com",
             kind: str = "attempt", detail: str | None = None,
-            ts: datetime | None = None) -> int:
-    """One event row as the gate's writer inserts it (uid: writer boot id + sequence)."""
-    with db.session() as s:
-        e = Event(uid=f"test-{secrets.token_hex(6)}:1", ts=ts or datetime.now(UTC), kind=kind,
-                  action="refused", room="chamber", mac=mac, device_id=device_id,
-                  member_id=member_id, meeting_id=meeting_id, domain=domain,
-                  platform=platform if kind == "attempt" else None,
-                  category="platform" if kind == "attempt" else "bypass", channels="dns",
-                  rule=f"{domain} (catalogue)", detail=detail)
-        s.add(e)
-        s.flush()
-        return e.id
+            ts: datetime | None = None) -> None:
+    """One event, written by the gate's own writer (monitor.events.EventWriter): the same
+    insert path, uid and (where there is one) hash chain as in the chamber."""
+    is_attempt = kind == "attempt"
+    rec = EventRecord(
+        ts=ts or datetime.now(UTC), kind=EventKind(kind), action=EventAction.REFUSED,
+        room="chamber", mac=mac, device_id=device_id, member_id=member_id,
+        meeting_id=meeting_id, domain=domain, platform=platform if is_attempt else None,
+        category="platform" if is_attempt else "bypass", channels="dns",
+        rule=f"{domain} (catalogue)", detail=detail)
+    writer = EventWriter(db, room="chamber")
+    writer.start()
+    try:
+        assert writer.submit(rec)
+        assert writer.flush(10.0), "the event writer did not commit in time"
+    finally:
+        writer.stop()
