@@ -48,6 +48,7 @@ HERE = Path(__file__).parent
 CSRF_COOKIE = "cg_register_csrf"
 MAX_WRONG_CODES = 5
 WINDOW_SECONDS = 15 * 60
+REGISTERED = "This device is now registered to you."
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -221,13 +222,15 @@ async def _mine_page(request: Request, *, notice: str | None = None, error: str 
                     "meeting": meeting.title if meeting else None}
 
     data = await run_in_threadpool(_load)
+    if data["member"] is None and notice == REGISTERED:
+        notice = None  # a stale or hand-typed link: the page must not claim what is not so
     return _page(request, "register_mine.html",
                  _context(request, error=error, notice=notice, **data), status=status)
 
 
 @router.get("/register/mine")
 async def my_devices(request: Request, registered: str = "", removed: str = "") -> Response:
-    notice = ("This device is now registered to you." if registered == "1"
+    notice = (REGISTERED if registered == "1"
               else "The device has been removed." if removed == "1" else None)
     return await _mine_page(request, notice=notice)
 

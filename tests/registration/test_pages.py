@@ -184,6 +184,8 @@ def test_a_member_removes_a_device_but_not_during_a_meeting(chamber: Chamber) ->
 def test_an_unregistered_device_sees_no_devices(chamber: Chamber) -> None:
     page = chamber.device(PHONE_IP).get("/register/mine")
     assert page.status_code == 200 and "not registered to anyone" in page.text
+    page = chamber.device(PHONE_IP).get("/register/mine?registered=1")  # a stale link
+    assert "now registered" not in page.text and "not registered to anyone" in page.text
 
 
 # -- the IT API ---------------------------------------------------------------------------------
