@@ -23,6 +23,7 @@ from pathlib import Path
 from monitor.events import EventAction, EventKind, EventRecord, store_now
 from monitor.hostport import parse_hostport
 from monitor.nft.enforcer import Enforcer
+from monitor.sdnotify import notify
 from monitor.settings import Settings
 from monitor.store.db import Database
 
@@ -91,6 +92,7 @@ class Guard:
         worker_pid_path(self.settings).write_text(str(worker.pid))
         started = time.monotonic()
         reason = ""
+        ready = False
         while True:
             time.sleep(0.25)
             code = worker.poll()
@@ -109,6 +111,11 @@ class Guard:
                 age = time.time() - hb.stat().st_mtime
             except FileNotFoundError:
                 age = time.monotonic() - started
+            if age <= self.hang:
+                # systemd's watchdog sees the guard alive only while the worker's loop turns.
+                if not ready:
+                    ready = notify("READY=1\nSTATUS=gate enforcing")
+                notify("WATCHDOG=1")
             if age > self.hang and time.monotonic() - started > self.hang:
                 worker.kill()
                 worker.wait(5)

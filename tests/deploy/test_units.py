@@ -86,8 +86,9 @@ def test_gate_unit_has_exactly_its_three_capabilities_and_fails_open() -> None:
         assert d[key] == [value], key
     assert set(d["RestrictAddressFamilies"][0].split()) == {
         "AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK", "AF_PACKET"}
-    # No WatchdogSec: the guard does not send WATCHDOG=1 (it kills a hung worker itself).
-    assert "WatchdogSec" not in d
+    # systemd's watchdog: the guard notifies READY/WATCHDOG (monitor/sdnotify.py) while the
+    # worker's heartbeat is fresh.
+    assert d["Type"] == ["notify"] and d["WatchdogSec"] == ["30s"]
 
 
 def test_web_unit_is_unprivileged() -> None:
