@@ -25,6 +25,7 @@ from api.middleware import MAX_BODY, SECURITY_HEADERS, BodyLimit, SecurityHeader
 from api.platforms.routes import router as platforms_router
 from api.presets.routes import router as presets_router
 from api.registration.routes import router as registration_router
+from api.reports.routes import router as reports_router
 from api.rules.routes import router as rules_router
 from api.site.routes import router as site_router
 from api.users.routes import router as users_router
@@ -108,6 +109,7 @@ def create_app(settings: Settings, db: Database) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(reports_router)  # before the dashboard: /reports/site etc.
     app.include_router(registration_pages)
     mount_dashboard(app)
     return app

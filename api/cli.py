@@ -20,6 +20,7 @@ from api.cli_support import CliError, ctx, parse_time
 from api.errors import ServiceError
 from api.meetings.cli import register as register_meetings_cli
 from api.ops_cli import register as register_ops_cli
+from api.reports.cli import register as register_reports_cli
 from monitor.settings import ConfigError, Settings, load_settings
 
 log = logging.getLogger("chamberguard")
@@ -465,6 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--at", help="ISO 8601 time (default now)")
     ex.set_defaults(func=cmd_explain)
     register_ops_cli(sub)
+    register_reports_cli(sub)
     return p
 
 

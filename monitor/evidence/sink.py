@@ -10,6 +10,9 @@ Three properties, each for a reader elsewhere:
   equal commit order. (SQLite has one writer at a time, so it is ordered already.)
 * **Announced** — on PostgreSQL the same transaction runs ``pg_notify``; NOTIFY is delivered
   only on commit, so a listener never hears of rows it cannot yet read.
+* **Chained** — every row gets ``prev_hash``/``hash`` (:mod:`monitor.evidence.chain`), linked
+  onto the chain head under the same lock (SQLite: the write lock, taken up front), so all
+  writers — gate, sensor, guard — extend one chain.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from datetime import UTC, datetime
 from functools import cache
 
 from sqlalchemy import Connection, text
+
+from monitor.evidence import chain
 
 CHANNEL = "chamberguard_events"
 # An arbitrary constant naming "the event insert lock" (ASCII "cgevents").
@@ -44,12 +49,12 @@ def ts_text(ts: datetime) -> str | None:
 
 @cache
 def _insert_sql(dialect: str) -> str:
-    cols = ", ".join(COLUMNS)
+    cols = ", ".join((*COLUMNS, "prev_hash", "hash"))
     if dialect == "postgresql":
-        marks = ["%s"] * len(COLUMNS)
+        marks = ["%s"] * (len(COLUMNS) + 2)
         marks[TS] = "(%s::timestamp AT TIME ZONE 'UTC')"
     elif dialect == "sqlite":
-        marks = ["?"] * len(COLUMNS)
+        marks = ["?"] * (len(COLUMNS) + 2)
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         raise RuntimeError(f"unsupported database {dialect}")
     return f"INSERT INTO events ({cols}) VALUES ({', '.join(marks)}) ON CONFLICT (uid) DO NOTHING"
@@ -64,6 +69,8 @@ def insert_events(conn: Connection, rows: Sequence[Sequence[object]], *, notify:
     dialect = conn.dialect.name
     if dialect == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_KEY})
-    conn.exec_driver_sql(_insert_sql(dialect), [tuple(r) for r in rows])
+    else:
+        chain.begin_write(conn)
+    chain.insert_chained(conn, _insert_sql(dialect), rows)
     if dialect == "postgresql":
         conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": notify})

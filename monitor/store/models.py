@@ -160,6 +160,61 @@ class Event(Base):
     channels: Mapped[str] = mapped_column(String(40), default="dns")
     rule: Mapped[str | None] = mapped_column(String(300), nullable=True)
     detail: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # Hash chain (monitor.evidence.chain), set by the sink inside the insert transaction.
+    # NULL only on rows written before the chain existed (see EventChain.legacy_max_id).
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class EventChain(Base):
+    """One row: the event chain's head (hash of the last chained event, to detect a cut-off
+    tail) and anchor (hash of the last purged event, or all zeros: what the first retained
+    event must point back to)."""
+
+    __tablename__ = "event_chain"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    anchor_hash: Mapped[str] = mapped_column(String(64))
+    anchor_event_id: Mapped[int] = mapped_column(Integer, default=0)
+    legacy_max_id: Mapped[int] = mapped_column(Integer, default=0)  # unchained rows end here
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PurgeRow(Base):
+    """The marker a retention purge leaves: what went, and the new chain anchor."""
+
+    __tablename__ = "evidence_purges"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    events_cutoff: Mapped[datetime] = mapped_column(UTCDateTime)
+    events_deleted: Mapped[int] = mapped_column(Integer, default=0)
+    first_event_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_event_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    anchor_hash: Mapped[str] = mapped_column(String(64))
+    late_events_kept: Mapped[int] = mapped_column(Integer, default=0)
+    reports_cutoff: Mapped[datetime] = mapped_column(UTCDateTime)
+    reports_deleted: Mapped[int] = mapped_column(Integer, default=0)
+    devices_deleted: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IssuedReport(Base):
+    """Register of signed reports (never their content): lets ``report verify`` say who
+    issued a file and when; kept ``retention.reports_years``."""
+
+    __tablename__ = "reports_issued"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    subject: Mapped[str] = mapped_column(String(300))
+    params: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    format: Mapped[str] = mapped_column(String(10))
+    generated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    generated_by: Mapped[str] = mapped_column(String(100))
+    sha256: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(32))
+    chain_event_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    chain_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class User(Base):

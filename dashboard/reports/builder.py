@@ -1,0 +1,624 @@
+"""Build report documents from the database: one read, one JSON-ready dict per report.
+
+The document is the report: HTML, PDF, CSV and JSON are drawn from it alone, so their
+numbers cannot differ. Times inside the document are ISO 8601 in Europe/London (with the
+offset, so they are unambiguous across the clock change); durations are whole minutes.
+
+"During the meeting" is what the gate stamped on each event (``meeting_id``: the meeting in
+session at that instant, by the same clock as enforcement). Outages carry no meeting, so they
+are taken by time and clipped to the in-session intervals.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session, selectinload
+
+from allowlist.categories import Mode
+from allowlist.clock import CLERK_SESSION_CAP, LONDON, ClerkAction
+from allowlist.episodes import Episode, group_episodes
+from api.events.service import platform_names
+from dashboard.reports import method
+from monitor.evidence import chain
+from monitor.settings import Settings
+from monitor.store.models import AuditRow, Device, Event, Meeting, Member
+from monitor.store.policy_loader import site_mode
+
+SCHEMA = "chamberguard-report/1"
+OUTAGE_LOOKBACK = timedelta(days=1)  # an outage that began this long before a meeting counts
+_DOWN = re.compile(r"gate was down from (\S+) to (\S+)")
+BYPASS_WORDS = {"canary": "a bypass check name (canary)", "doh": "encrypted DNS (DoH)",
+                "dot": "encrypted DNS (DoT)", "quic": "QUIC", "resolver": "another DNS resolver"}
+
+
+class ReportError(LookupError):
+    """The subject of a report does not exist (unknown meeting or member)."""
+
+
+# ---------------------------------------------------------------------------- small helpers
+def aware(t: datetime) -> datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+def london(t: datetime | None) -> str | None:
+    """ISO 8601 in Europe/London, to the second, with its offset."""
+    if t is None:
+        return None
+    return aware(t).astimezone(LONDON).replace(microsecond=0).isoformat()
+
+
+def minutes(d: timedelta) -> int:
+    return int(round(d.total_seconds() / 60))
+
+
+def _merge(intervals: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    out: list[tuple[datetime, datetime]] = []
+    for a, b in sorted(intervals):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _clip(intervals: Sequence[tuple[datetime, datetime]],
+          within: Sequence[tuple[datetime, datetime]]) -> timedelta:
+    total = timedelta(0)
+    for a, b in intervals:
+        for c, d in within:
+            lo, hi = max(a, c), min(b, d)
+            if hi > lo:
+                total += hi - lo
+    return total
+
+
+def _base(kind: str, settings: Settings, now: datetime, actor: str) -> dict[str, Any]:
+    return {"schema": SCHEMA, "kind": kind, "report_id": str(uuid.uuid4()),
+            "generated_at": london(now), "generated_by": actor, "timezone": "Europe/London",
+            "site": {"name": settings.site.name, "room": settings.site.room}}
+
+
+# ---------------------------------------------------------------------------- meeting clock
+@dataclass(frozen=True, slots=True)
+class Sessions:
+    intervals: list[tuple[datetime, datetime]]
+    source: str  # "clerk" | "schedule" | "cancelled"
+    open_at_report: bool  # still in session when the report was made
+
+
+def sessions_of(m: Meeting, grace: timedelta, now: datetime) -> Sessions:
+    """In-session intervals, with the same semantics as allowlist.clock.MeetingClock.state:
+    the clerk's actions if any (start/resume open, adjourn/end close; a session left open ends
+    at the later of first action + 12 h and scheduled end + grace), else schedule ± grace."""
+    if m.status == "cancelled":
+        return Sessions([], "cancelled", False)
+    acts = sorted(((ClerkAction(a.action), aware(a.at)) for a in m.clerk_actions
+                   if aware(a.at) <= now), key=lambda x: x[1])
+    end = aware(m.end)
+    if not acts:
+        lo, hi = aware(m.start) - grace, end + grace
+        if lo >= now:
+            return Sessions([], "schedule", False)
+        return Sessions([(lo, min(hi, now))], "schedule", hi > now)
+    out: list[tuple[datetime, datetime]] = []
+    opened: datetime | None = None
+    for action, at in acts:
+        if action in (ClerkAction.START, ClerkAction.RESUME):
+            opened = opened or at
+        elif opened is not None:
+            out.append((opened, at))
+            opened = None
+    still_open = False
+    if opened is not None:
+        closes = max(acts[0][1] + CLERK_SESSION_CAP, end + grace)
+        still_open = closes > now
+        out.append((opened, min(closes, now)))
+    return Sessions(out, "clerk", still_open)
+
+
+# ---------------------------------------------------------------------------- outages
+@dataclass(slots=True)
+class Outage:
+    start: datetime
+    end: datetime | None
+    detail: str
+
+
+def outages_in(conn: Connection | Session, room: str | None, lo: datetime, hi: datetime,
+               now: datetime) -> tuple[list[Outage], list[tuple[datetime, str]]]:
+    """Gate downtime from the outage events the gate writes (the heartbeat row holds only
+    the latest beat): "gate was down from A to B" on restart, and "... failed open" when the
+    guard or the service manager failed the chamber open (which ends at the next restart).
+    Other outage events (dropped or unstorable events) are incidents, not downtime."""
+    q = select(Event.ts, Event.detail).where(Event.kind == "outage",
+                                             Event.ts >= lo - OUTAGE_LOOKBACK, Event.ts <= hi)
+    if room is not None:
+        q = q.where((Event.room == room) | Event.room.is_(None))
+    rows = [(aware(ts), detail or "") for ts, detail in conn.execute(q.order_by(Event.ts))]
+    spans: list[tuple[datetime, datetime]] = []
+    opens: list[tuple[datetime, str]] = []
+    incidents: list[tuple[datetime, str]] = []
+    for ts, detail in rows:
+        m = _DOWN.search(detail)
+        if m:
+            try:
+                a = aware(datetime.fromisoformat(m.group(1)))
+                b = aware(datetime.fromisoformat(m.group(2)))
+            except ValueError:
+                incidents.append((ts, detail))
+                continue
+            spans.append((a, b))
+        elif "failed open" in detail:
+            opens.append((ts, detail))
+        elif lo <= ts <= hi:
+            incidents.append((ts, detail))
+    out: list[Outage] = []
+    for a, b in _merge(spans):
+        out.append(Outage(a, b, "gate down (recorded when it restarted)"))
+    for ts, detail in opens:
+        covering = next((o for o in out if o.start <= ts <= (o.end or ts)), None)
+        if covering is not None:
+            covering.detail = detail
+            continue
+        later = [a for a, _ in spans if a > ts]
+        restart = min(later) if later else None
+        out.append(Outage(ts, restart, detail))
+    out = [o for o in out if (o.end or now) >= lo and o.start <= hi]
+    out.sort(key=lambda o: o.start)
+    return out, incidents
+
+
+def _outage_doc(outs: list[Outage], incidents: list[tuple[datetime, str]],
+                sessions: Sessions, now: datetime) -> dict[str, Any]:
+    spans = [(o.start, o.end or now) for o in outs]
+    in_session = sum((b - a for a, b in sessions.intervals), timedelta(0))
+    down = _clip(_merge(spans), sessions.intervals)
+    uptime = None
+    if in_session > timedelta(0):
+        uptime = round(100.0 * (1 - down / in_session), 1)
+    return {
+        "uptime_percent": uptime,
+        "outage_minutes": minutes(down),
+        "outages": [{"start": london(o.start), "end": london(o.end), "end_recorded": o.end
+                     is not None,
+                     "minutes_in_session": minutes(_clip([(o.start, o.end or now)],
+                                                         sessions.intervals)),
+                     "detail": o.detail} for o in outs],
+        "incidents": [{"at": london(t), "detail": d} for t, d in incidents],
+    }
+
+
+# ---------------------------------------------------------------------------- mode history
+def mode_history(s: Session, settings: Settings
+                 ) -> tuple[list[tuple[datetime, str, str, str]], Mode]:
+    """(at, from, to, by) of every site-mode change from the audit trail, and the mode now."""
+    rows = s.execute(select(AuditRow).where(AuditRow.action == "set-mode",
+                                            AuditRow.entity == "site").order_by(AuditRow.ts))
+    out = []
+    for r in rows.scalars():
+        before = (r.before or {}).get("mode")
+        after = (r.after or {}).get("mode")
+        if before and after:
+            out.append((aware(r.ts), str(before), str(after), r.actor))
+    return out, site_mode(s, settings)
+
+
+def mode_at(history: list[tuple[datetime, str, str, str]], now_mode: Mode, t: datetime) -> str:
+    last = [h for h in history if h[0] <= t]
+    if last:
+        return last[-1][2]
+    if history:
+        return history[0][1]
+    return now_mode.value
+
+
+def _conditions(s: Session, settings: Settings, sessions: Sessions, lo: datetime,
+                hi: datetime) -> dict[str, Any]:
+    history, now_mode = mode_history(s, settings)
+    start = sessions.intervals[0][0] if sessions.intervals else lo
+    changes = [{"at": london(at), "from": a, "to": b, "by": by}
+               for at, a, b, by in history if lo <= at <= hi]
+    return {"mode_at_start": mode_at(history, now_mode, start), "mode_changes": changes,
+            "topology": settings.site.topology,
+            "topology_title": method.TOPOLOGY[settings.site.topology][0],
+            "topology_note": "as configured when the report was made (not recorded per "
+                             "meeting)"}
+
+
+# ---------------------------------------------------------------------------- events → members
+@dataclass(slots=True)
+class _Row:
+    """One event as a report needs it (also fits allowlist.episodes.Lookup)."""
+
+    id: int
+    ts: datetime
+    kind: str
+    action: str
+    device_id: int | None
+    mac: str | None
+    member_id: int | None
+    meeting_id: int | None
+    platform: str | None
+    domain: str | None
+    detail: str | None
+
+
+_COLS = (Event.id, Event.ts, Event.kind, Event.action, Event.device_id, Event.mac,
+         Event.member_id, Event.meeting_id, Event.platform, Event.domain, Event.detail)
+
+
+def _fetch(s: Session, *conds: Any) -> list[_Row]:
+    q = select(*_COLS).where(*conds).order_by(Event.ts, Event.id)
+    return [_Row(*r) for r in s.execute(q)]
+
+
+def _bypass_text(detail: str | None, domain: str | None) -> str:
+    how = BYPASS_WORDS.get(detail or "", detail or "a way round the filter")
+    return f"tried {how}" + (f" ({domain})" if domain else "")
+
+
+def _member_docs(rows: list[_Row], eps: list[Episode], members: dict[int, str],
+                 devices: dict[int, Device], extra_present: dict[int, set[int]]
+                 ) -> list[dict[str, Any]]:
+    """Per member: devices with their evidence of presence, episodes and lookups per
+    platform, bypass attempts, first/last contact, and the episode list (for the timeline)."""
+    names = platform_names()
+    by_member: dict[int, dict[str, Any]] = {}
+
+    def entry(mid: int) -> dict[str, Any]:
+        e = by_member.get(mid)
+        if e is None:
+            e = {"member_id": mid, "name": members.get(mid, f"Member {mid} (removed)"),
+                 "devices": {}, "platforms": {}, "episodes": 0, "lookups": 0,
+                 "bypass_attempts": 0, "other_refused": 0, "first": None, "last": None,
+                 "episode_list": [], "bypass_list": []}
+            by_member[mid] = e
+        return e
+
+    def device(e: dict[str, Any], device_id: int | None, mac: str | None, why: str) -> str:
+        d = devices.get(device_id) if device_id is not None else None
+        key = str(device_id) if device_id is not None else f"mac:{mac}"
+        label = (d.label or d.mac) if d is not None else (mac or "unknown device")
+        got = e["devices"].setdefault(key, {"device_id": device_id, "label": label,
+                                            "mac": d.mac if d is not None else mac,
+                                            "evidence": []})
+        if why not in got["evidence"]:
+            got["evidence"].append(why)
+        return str(label)
+
+    for r in rows:
+        if r.member_id is None or r.kind not in ("attempt", "bypass"):
+            continue
+        e = entry(r.member_id)
+        label = device(e, r.device_id, r.mac, "recorded events")
+        if e["first"] is None or r.ts < e["first"]:
+            e["first"] = r.ts
+        if e["last"] is None or r.ts > e["last"]:
+            e["last"] = r.ts
+        if r.kind == "bypass":
+            e["bypass_attempts"] += 1
+            e["bypass_list"].append({"at": london(r.ts), "device": label,
+                                     "text": _bypass_text(r.detail, r.domain),
+                                     "blocked": r.action == "refused"})
+        elif not r.platform:
+            e["other_refused"] += 1
+    for mid, device_ids in extra_present.items():
+        e = entry(mid)
+        for did in device_ids:
+            device(e, did, None, "last seen on the chamber Wi-Fi during the meeting")
+    for ep in eps:
+        if ep.member_id is None:
+            continue
+        e = entry(ep.member_id)
+        name = names.get(ep.platform, ep.platform)
+        p = e["platforms"].setdefault(ep.platform, {"platform": ep.platform, "name": name,
+                                                    "episodes": 0, "lookups": 0,
+                                                    "first": ep.first, "last": ep.last})
+        p["episodes"] += 1
+        p["lookups"] += ep.lookups
+        p["first"] = min(p["first"], ep.first)
+        p["last"] = max(p["last"], ep.last)
+        e["episodes"] += 1
+        e["lookups"] += ep.lookups
+        label = device(e, ep.device_id, ep.mac, "recorded events")
+        e["episode_list"].append({"device": label, "platform": ep.platform, "name": name,
+                                  "start": ep.first, "end": ep.last, "lookups": ep.lookups})
+    out = []
+    for e in sorted(by_member.values(), key=lambda e: str(e["name"]).casefold()):
+        plats = sorted(e["platforms"].values(), key=lambda p: (-p["episodes"], p["name"]))
+        out.append({
+            "member_id": e["member_id"], "name": e["name"],
+            "devices": sorted(e["devices"].values(), key=lambda d: str(d["label"])),
+            "episodes": e["episodes"], "lookups": e["lookups"],
+            "bypass_attempts": e["bypass_attempts"], "other_refused": e["other_refused"],
+            "first": london(e["first"]), "last": london(e["last"]),
+            "platforms": [{**p, "first": london(p["first"]), "last": london(p["last"])}
+                          for p in plats],
+            "episode_list": [{**x, "start": london(x["start"]), "end": london(x["end"]),
+                              "minutes": minutes(x["end"] - x["start"])}
+                             for x in e["episode_list"]],
+            "bypass_list": e["bypass_list"],
+        })
+    return out
+
+
+def _totals(member_docs: list[dict[str, Any]], eps: list[Episode]) -> dict[str, Any]:
+    names = platform_names()
+    plats: dict[str, dict[str, Any]] = {}
+    for ep in eps:
+        p = plats.setdefault(ep.platform, {"platform": ep.platform,
+                                           "name": names.get(ep.platform, ep.platform),
+                                           "episodes": 0, "lookups": 0})
+        p["episodes"] += 1
+        p["lookups"] += ep.lookups
+    return {
+        "members_listed": len(member_docs),
+        "members_with_contacts": sum(1 for m in member_docs
+                                     if m["episodes"] or m["bypass_attempts"]),
+        "episodes": sum(p["episodes"] for p in plats.values()),
+        "lookups": sum(p["lookups"] for p in plats.values()),
+        "bypass_attempts": sum(m["bypass_attempts"] for m in member_docs),
+        "platforms": sorted(plats.values(), key=lambda p: (-p["episodes"], p["name"])),
+    }
+
+
+def _evidence(conn: Connection, rows: list[_Row]) -> dict[str, Any]:
+    """What ties the report to the chain: the last event it covers and the chain head."""
+    last_id = max((r.id for r in rows), default=None)
+    head_id, head_hash = chain.last_chained(conn)
+    st = chain.read_state(conn)
+    return {"events_covered": len(rows),
+            "first_event_id": min((r.id for r in rows), default=None),
+            "last_event_id": last_id,
+            "last_event_hash": chain.event_hash(conn, last_id) if last_id is not None else None,
+            "chain_head_id": head_id, "chain_head_hash": head_hash,
+            "chain_anchor_hash": st.anchor_hash}
+
+
+# ---------------------------------------------------------------------------- meeting report
+def _meeting_doc(m: Meeting, sessions: Sessions, grace: timedelta) -> dict[str, Any]:
+    acts = sorted(m.clerk_actions, key=lambda a: aware(a.at))
+    starts = [aware(a.at) for a in acts if a.action == ClerkAction.START.value]
+    ends = [aware(a.at) for a in acts if a.action == ClerkAction.END.value]
+    in_session = sum((b - a for a, b in sessions.intervals), timedelta(0))
+    return {
+        "id": m.id, "title": m.title, "committee": m.committee_title or m.title,
+        "status": m.status, "in_scope": m.in_scope, "room": m.room, "location": m.location,
+        "scheduled_start": london(m.start), "scheduled_end": london(m.end),
+        "actual_start": london(starts[0]) if starts else None,
+        "actual_end": london(ends[-1]) if ends else None,
+        "clerk_actions": [{"action": a.action, "at": london(a.at), "by": a.by_user}
+                          for a in acts],
+        "session_source": sessions.source,
+        "sessions": [{"start": london(a), "end": london(b), "minutes": minutes(b - a)}
+                     for a, b in sessions.intervals],
+        "in_session_minutes": minutes(in_session),
+        "in_session_at_report": sessions.open_at_report,
+        "grace_minutes": minutes(grace),
+    }
+
+
+def meeting_report(s: Session, settings: Settings, meeting_id: int, *,
+                   now: datetime | None = None, actor: str = "cli") -> dict[str, Any]:
+    """The per-meeting compliance report document."""
+    now = now or datetime.now(UTC)
+    m = s.execute(select(Meeting).options(selectinload(Meeting.clerk_actions))
+                  .where(Meeting.id == meeting_id)).scalar_one_or_none()
+    if m is None:
+        raise ReportError(f"there is no meeting {meeting_id}")
+    grace = timedelta(minutes=settings.policy.grace_minutes)
+    gap = timedelta(minutes=settings.policy.episode_gap_minutes)
+    sess = sessions_of(m, grace, now)
+    lo = min([aware(m.start)] + [a for a, _ in sess.intervals])
+    hi = max([aware(m.end)] + [b for _, b in sess.intervals])
+    rows = _fetch(s, Event.meeting_id == meeting_id)
+    lookups = [r for r in rows if r.kind == "attempt" and r.platform]
+    eps = group_episodes(lookups, gap)
+    # Presence beyond events: a member's device whose last sighting fell inside a session.
+    extra: dict[int, set[int]] = defaultdict(set)
+    dev_ids = {r.device_id for r in rows if r.device_id is not None}
+    devices: dict[int, Device] = {}
+    q = select(Device).where(Device.member_id.is_not(None) | Device.id.in_(dev_ids))
+    for d in s.execute(q).scalars():
+        devices[d.id] = d
+        if d.member_id is not None and d.last_seen is not None and any(
+                a <= aware(d.last_seen) <= b for a, b in sess.intervals):
+            extra[d.member_id].add(d.id)
+    mids = {r.member_id for r in rows if r.member_id is not None} | set(extra)
+    members = {i: n for i, n in s.execute(select(Member.id, Member.name)
+                                          .where(Member.id.in_(mids)))}
+    member_docs = _member_docs(rows, eps, members, devices, extra)
+    outs, incidents = outages_in(s, m.room or settings.site.room, lo, hi, now)
+    conn = s.connection()
+    doc = _base("meeting", settings, now, actor)
+    doc["subject"] = f"{m.committee_title or m.title}, {london(m.start)}"
+    doc["meeting"] = _meeting_doc(m, sess, grace)
+    cond = _conditions(s, settings, sess, lo, hi)
+    cond["refused"] = sum(1 for r in rows if r.kind in ("attempt", "bypass")
+                          and r.action == "refused")
+    cond["observed_only"] = sum(1 for r in rows if r.kind in ("attempt", "bypass")
+                                and r.action == "observed")
+    cond["gate"] = _outage_doc(outs, incidents, sess, now)
+    cond["unregistered_devices_seen"] = sum(1 for r in rows if r.kind == "device-seen")
+    doc["conditions"] = cond
+    doc["members"] = member_docs
+    doc["totals"] = _totals(member_docs, eps)
+    doc["window"] = {"start": london(lo), "end": london(hi)}
+    doc["method"] = method.meeting_method(settings, cond)
+    doc["evidence"] = _evidence(conn, rows)
+    return doc
+
+
+# ---------------------------------------------------------------------------- member report
+def find_member(s: Session, name_or_id: str | int) -> Member:
+    if isinstance(name_or_id, int) or str(name_or_id).isdigit():
+        m = s.get(Member, int(name_or_id))
+        if m is not None:
+            return m
+    m = s.execute(select(Member).where(Member.name == str(name_or_id))).scalar_one_or_none()
+    if m is None:
+        found = s.execute(select(Member).where(
+            Member.name.ilike(f"%{name_or_id}%"))).scalars().all()
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise ReportError(f"{name_or_id!r} matches {len(found)} members: "
+                              + ", ".join(f.name for f in found))
+        raise ReportError(f"there is no member {name_or_id!r}")
+    return m
+
+
+def member_report(s: Session, settings: Settings, member: str | int, since: datetime,
+                  until: datetime, *, now: datetime | None = None,
+                  actor: str = "cli") -> dict[str, Any]:
+    """One member across a date range (for a complaint): per meeting, then totals."""
+    now = now or datetime.now(UTC)
+    mem = find_member(s, member)
+    gap = timedelta(minutes=settings.policy.episode_gap_minutes)
+    grace = timedelta(minutes=settings.policy.grace_minutes)
+    rows = _fetch(s, Event.member_id == mem.id, Event.ts >= since, Event.ts < until)
+    meeting_ids = sorted({r.meeting_id for r in rows if r.meeting_id is not None})
+    meetings = {m.id: m for m in s.execute(
+        select(Meeting).options(selectinload(Meeting.clerk_actions))
+        .where(Meeting.id.in_(meeting_ids))).scalars()}
+    devices = {d.id: d for d in s.execute(select(Device).where(
+        (Device.member_id == mem.id) | Device.id.in_({r.device_id for r in rows
+                                                      if r.device_id is not None}))).scalars()}
+    per_meeting = []
+    all_eps: list[Episode] = []
+    for mid in sorted(meeting_ids, key=lambda i: aware(meetings[i].start) if i in meetings
+                      else now):
+        mrows = [r for r in rows if r.meeting_id == mid]
+        eps = group_episodes([r for r in mrows if r.kind == "attempt" and r.platform], gap)
+        all_eps.extend(eps)
+        docs = _member_docs(mrows, eps, {mem.id: mem.name}, devices, {})
+        m = meetings.get(mid)
+        sess = sessions_of(m, grace, now) if m is not None else Sessions([], "schedule", False)
+        entry = docs[0] if docs else {"episodes": 0, "lookups": 0, "bypass_attempts": 0,
+                                      "platforms": [], "episode_list": [], "bypass_list": [],
+                                      "devices": [], "first": None, "last": None,
+                                      "other_refused": 0}
+        per_meeting.append({
+            "meeting_id": mid,
+            "committee": (m.committee_title or m.title) if m is not None else "(removed)",
+            "title": m.title if m is not None else "",
+            "scheduled_start": london(m.start) if m is not None else None,
+            "in_session_minutes": minutes(sum((b - a for a, b in sess.intervals),
+                                              timedelta(0))),
+            **{k: entry[k] for k in ("episodes", "lookups", "bypass_attempts",
+                                     "other_refused", "first", "last", "platforms",
+                                     "episode_list", "bypass_list", "devices")},
+        })
+    outside = [r for r in rows if r.meeting_id is None and r.kind in ("attempt", "bypass")]
+    totals = _totals(per_meeting, all_eps)
+    totals.pop("members_listed")
+    totals.pop("members_with_contacts")
+    totals["meetings_with_contacts"] = sum(1 for p in per_meeting
+                                           if p["episodes"] or p["bypass_attempts"])
+    totals["events_outside_meetings"] = len(outside)
+    doc = _base("member", settings, now, actor)
+    doc["subject"] = f"{mem.name}, {london(since)} to {london(until)}"
+    doc["member"] = {"id": mem.id, "name": mem.name, "active": mem.active,
+                     "devices": [{"device_id": d.id, "label": d.label or d.mac, "mac": d.mac,
+                                  "registered_to_member_now": d.member_id == mem.id}
+                                 for d in sorted(devices.values(), key=lambda d: d.id)]}
+    doc["period"] = {"from": london(since), "to": london(until)}
+    doc["meetings"] = per_meeting
+    doc["totals"] = totals
+    doc["conditions"] = {"topology": settings.site.topology,
+                         "topology_title": method.TOPOLOGY[settings.site.topology][0]}
+    doc["method"] = method.range_method(settings)
+    doc["evidence"] = _evidence(s.connection(), rows)
+    return doc
+
+
+# ---------------------------------------------------------------------------- site summary
+def site_report(s: Session, settings: Settings, since: datetime, until: datetime, *,
+                now: datetime | None = None, actor: str = "cli") -> dict[str, Any]:
+    """Every meeting of this room in the period: totals, gate uptime, and per member."""
+    now = now or datetime.now(UTC)
+    gap = timedelta(minutes=settings.policy.episode_gap_minutes)
+    grace = timedelta(minutes=settings.policy.grace_minutes)
+    meetings = [m for m in s.execute(
+        select(Meeting).options(selectinload(Meeting.clerk_actions))
+        .where(Meeting.start >= since, Meeting.start < until, Meeting.removed_at.is_(None))
+        .order_by(Meeting.start, Meeting.id)).scalars()
+        if m.room in (None, settings.site.room)]
+    ids = [m.id for m in meetings]
+    rows = _fetch(s, Event.meeting_id.in_(ids)) if ids else []
+    by_meeting: dict[int, list[_Row]] = defaultdict(list)
+    for r in rows:
+        if r.meeting_id is not None:
+            by_meeting[r.meeting_id].append(r)
+    outs, incidents = outages_in(s, settings.site.room, since, until, now)
+    all_eps: list[Episode] = []
+    mrows = []
+    for m in meetings:
+        sess = sessions_of(m, grace, now)
+        mr = by_meeting.get(m.id, [])
+        eps = group_episodes([r for r in mr if r.kind == "attempt" and r.platform], gap)
+        all_eps.extend(eps)
+        gate = _outage_doc([o for o in outs if any(
+            (o.end or now) >= a and o.start <= b for a, b in sess.intervals)], [], sess, now)
+        mrows.append({
+            "meeting_id": m.id, "committee": m.committee_title or m.title, "title": m.title,
+            "scheduled_start": london(m.start), "status": m.status, "in_scope": m.in_scope,
+            "in_session_minutes": minutes(sum((b - a for a, b in sess.intervals),
+                                              timedelta(0))),
+            "members_with_contacts": len({e.member_id for e in eps if e.member_id}
+                                         | {r.member_id for r in mr if r.kind == "bypass"
+                                            and r.member_id}),
+            "episodes": len(eps), "lookups": sum(e.lookups for e in eps),
+            "bypass_attempts": sum(1 for r in mr if r.kind == "bypass"),
+            "outage_minutes": gate["outage_minutes"], "uptime_percent": gate["uptime_percent"],
+        })
+    names = {i: n for i, n in s.execute(select(Member.id, Member.name))}
+    per_member: dict[int, dict[str, Any]] = {}
+    for ep in all_eps:
+        if ep.member_id is None:
+            continue
+        e = per_member.setdefault(ep.member_id, {"member_id": ep.member_id,
+                                                 "name": names.get(ep.member_id, "?"),
+                                                 "meetings": set(), "episodes": 0,
+                                                 "lookups": 0, "bypass_attempts": 0})
+        e["episodes"] += 1
+        e["lookups"] += ep.lookups
+        e["meetings"].update(ep.meeting_ids)
+    for r in rows:
+        if r.kind == "bypass" and r.member_id is not None:
+            e = per_member.setdefault(r.member_id, {"member_id": r.member_id,
+                                                    "name": names.get(r.member_id, "?"),
+                                                    "meetings": set(), "episodes": 0,
+                                                    "lookups": 0, "bypass_attempts": 0})
+            e["bypass_attempts"] += 1
+            if r.meeting_id is not None:
+                e["meetings"].add(r.meeting_id)
+    members = [{**e, "meetings": len(e["meetings"])} for e in
+               sorted(per_member.values(), key=lambda e: str(e["name"]).casefold())]
+    totals = _totals([], all_eps)
+    totals.pop("members_listed")
+    totals["members_with_contacts"] = len(members)
+    totals["bypass_attempts"] = sum(m["bypass_attempts"] for m in mrows)
+    totals["meetings"] = len(meetings)
+    totals["outage_minutes"] = sum(m["outage_minutes"] for m in mrows)
+    doc = _base("site", settings, now, actor)
+    doc["subject"] = f"{settings.site.name} ({settings.site.room}), {london(since)} to " \
+                     f"{london(until)}"
+    doc["period"] = {"from": london(since), "to": london(until)}
+    doc["meetings"] = mrows
+    doc["members"] = members
+    doc["totals"] = totals
+    doc["incidents"] = [{"at": london(t), "detail": d} for t, d in incidents]
+    doc["conditions"] = {"topology": settings.site.topology,
+                         "topology_title": method.TOPOLOGY[settings.site.topology][0]}
+    doc["method"] = method.range_method(settings)
+    doc["evidence"] = _evidence(s.connection(), rows)
+    return doc

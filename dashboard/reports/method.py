@@ -1,0 +1,123 @@
+"""The "method and limits" section, generated from the settings and conditions in force.
+
+A standards hearing weighs what the numbers can and cannot show; the report says it in
+the same document, from the real configuration (gap, grace, topology, mode), never as a
+fixed boilerplate that might not match the installation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.settings import Settings
+
+TOPOLOGY: dict[str, tuple[str, str]] = {
+    "inline": ("Inline gateway",
+               "The chamber Wi-Fi was routed through chamberguard: refused names were "
+               "answered as non-existent and connections outside the agenda, webcast and "
+               "essential services were blocked, and attempts were recorded."),
+    "resolver-only": ("Resolver only",
+                      "chamberguard answered the chamber's DNS only; routing stayed on the "
+                      "council's equipment. A device that used another resolver or a typed-in "
+                      "address was not stopped, and only its DNS lookups were seen."),
+    "mirror": ("Mirror port",
+               "chamberguard observed a copy of the chamber traffic and blocked nothing: "
+               "every contact in this report was observed, not prevented."),
+}
+MODE_TEXT = {
+    "enforce": "enforce (members' registered devices were restricted while in session)",
+    "monitor-only": "monitor-only (attempts were recorded, nothing was blocked)",
+}
+
+
+def _common(settings: Settings) -> list[dict[str, str]]:
+    gap = settings.policy.episode_gap_minutes
+    title, text = TOPOLOGY[settings.site.topology]
+    return [
+        {"title": "What was monitored",
+         "text": f"Only traffic on the chamber Wi-Fi in room \"{settings.site.room}\" that "
+                 "passed through chamberguard. A device using mobile data (4G/5G), a "
+                 "personal hotspot or any other network is invisible to it, so the absence "
+                 "of a record does not show that a device was not used."},
+        {"title": "Deployment",
+         "text": f"{title}. {text}"},
+        {"title": "What counts as an episode",
+         "text": f"A device's lookups of one platform belong to one episode while each comes "
+                 f"less than {gap} minute{'s' if gap != 1 else ''} after the previous one "
+                 f"(setting policy.episode_gap_minutes = {gap}); a lookup {gap} minute"
+                 f"{'s' if gap != 1 else ''} or more after the previous one starts a new "
+                 "episode. Episodes are counted first; the raw lookups are shown beside "
+                 "them."},
+        {"title": "Background traffic",
+         "text": "Phones and tablets contact platforms on their own — notifications, "
+                 "background refresh, sync, and content from other sites or apps that embed "
+                 "a platform. A recorded contact shows that the device contacted the "
+                 "platform, not that the member opened an app or looked at it."},
+        {"title": "Attribution",
+         "text": "Devices are attributed to members by registration: the device's Wi-Fi "
+                 "(MAC) address was registered to the member by IT or by the member. A lent "
+                 "or shared device, a wrong registration, or a device using a rotating "
+                 "private address would be attributed wrongly or not at all."},
+        {"title": "What is recorded",
+         "text": "Only contacts with social platforms and attempts to get round the filter "
+                 "(other DNS resolvers, encrypted DNS, QUIC, bypass check names). Page "
+                 "addresses, content and other browsing are never recorded."},
+        {"title": "Times",
+         "text": "Times are UK local time (Europe/London), stored in UTC."},
+        {"title": "Integrity",
+         "text": "Every event is hash-chained as it is written (SHA-256, each event linked "
+                 "to the one before). This report names the last event it covers and the "
+                 "chain head when it was made, and is signed with this installation's "
+                 "Ed25519 key; `chamberguard report verify FILE` detects any change to it, "
+                 "and `chamberguard verify-chain` any removed or altered event."},
+        {"title": "Retention",
+         "text": f"Events are kept {settings.retention.events_days} days and the register "
+                 f"of issued reports {settings.retention.reports_years} years; a purge keeps "
+                 "the chain verifiable from the oldest event retained."},
+    ]
+
+
+def meeting_method(settings: Settings, cond: dict[str, Any]) -> list[dict[str, str]]:
+    """Method and limits for one meeting (``cond``: the report's conditions section)."""
+    grace = settings.policy.grace_minutes
+    out = _common(settings)
+    mode = MODE_TEXT.get(cond["mode_at_start"], cond["mode_at_start"])
+    changes = cond.get("mode_changes") or []
+    mode_text = f"The site mode at the start of the meeting was {mode}"
+    if changes:
+        mode_text += "; it was changed during the meeting (" + "; ".join(
+            f"{c['from']} to {c['to']} at {c['at']} by {c['by']}" for c in changes) + ")"
+    mode_text += (f". Of the contacts recorded, {cond.get('refused', 0)} were refused and "
+                  f"{cond.get('observed_only', 0)} observed only.")
+    out.insert(2, {"title": "Mode", "text": mode_text})
+    out.insert(3, {"title": "When a contact counts for this meeting",
+                   "text": "When the gate recorded it while the meeting was in session: from "
+                           "the clerk's start (or resume) to the clerk's adjournment or end; "
+                           "where the clerk did not act, from the scheduled start less "
+                           f"{grace} minutes to the scheduled end plus {grace} minutes "
+                           f"(setting policy.grace_minutes = {grace}). Adjournments are not "
+                           "in session."})
+    out.insert(4, {"title": "Gate outages",
+                   "text": "During an outage nothing was restricted or recorded: the chamber "
+                           "fails open so members keep their papers. Outages and uptime come "
+                           "from the outage records the gate writes when it fails open and "
+                           "when it restarts; an outage whose end is not recorded is counted "
+                           "up to the time of this report."})
+    out.insert(5, {"title": "Who is listed",
+                   "text": "A member is listed when a device registered to them was recorded "
+                           "during the meeting, or was last seen on the chamber Wi-Fi during "
+                           "it. Not being listed says nothing about attendance."})
+    return out
+
+
+def range_method(settings: Settings) -> list[dict[str, str]]:
+    """Method and limits for a member's or the site's report over a period."""
+    out = _common(settings)
+    out.insert(2, {"title": "Mode",
+                   "text": "Each meeting's mode is in its own meeting report; contacts "
+                           "observed in monitor-only mode were not blocked."})
+    out.insert(3, {"title": "When a contact counts",
+                   "text": "Contacts are counted for the meeting the gate found in session "
+                           "when it recorded them (clerk actions, or the schedule ± "
+                           f"{settings.policy.grace_minutes} minutes)."})
+    return out
