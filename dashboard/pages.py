@@ -50,7 +50,9 @@ def build_router(templates: Jinja2Templates) -> APIRouter:
         next: Annotated[str, Form(max_length=500)] = "/",
     ) -> Response:
         # Double-submit: the form's token must equal the pre-login cookie (login CSRF).
-        if not secrets.compare_digest(csrf_token, request.cookies.get(PRELOGIN_COOKIE, "")):
+        expected = request.cookies.get(PRELOGIN_COOKIE, "")
+        # Bytes, not str: compare_digest refuses non-ASCII text (a crafted token → a 500).
+        if not secrets.compare_digest(csrf_token.encode(), expected.encode()):
             return RedirectResponse("/login?error=Please+try+again", status_code=303)
         settings = request.app.state.settings
         db = database(request)

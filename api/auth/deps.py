@@ -58,7 +58,8 @@ async def principal(request: Request) -> Principal | None:
                 form = await request.form()
                 value = form.get("csrf_token")
                 sent = value if isinstance(value, str) else None
-            if not sent or not hmac.compare_digest(sent, p.csrf):
+            # Bytes, not str: compare_digest refuses non-ASCII text (a crafted token → a 500).
+            if not sent or not hmac.compare_digest(sent.encode(), p.csrf.encode()):
                 raise HTTPException(403, "missing or wrong CSRF token")
     request.state.principal = p
     return p

@@ -102,7 +102,10 @@ class ChamberNet:
         for ns in (gw, inet):
             _run("ip", "netns", "add", ns)
             _run("ip", "-n", ns, "link", "set", "lo", "up")
-        _run("ip", "-n", gw, "link", "add", CHAMBER_IF, "type", "bridge")
+        # A fixed bridge MAC: otherwise Linux takes the lowest port's MAC, which changes as
+        # devices join and leaves their ARP entries for the gate pointing at the old one.
+        _run("ip", "-n", gw, "link", "add", CHAMBER_IF, "address", "02:00:5e:00:00:01", "type",
+             "bridge")
         _run("ip", "-n", gw, "addr", "add", f"{GATE_IP}/24", "dev", CHAMBER_IF)
         _run("ip", "-n", gw, "addr", "add", "2001:db8:c::1/64", "dev", CHAMBER_IF, "nodad")
         _run("ip", "-n", gw, "link", "set", CHAMBER_IF, "up")
