@@ -113,3 +113,27 @@ def create_app(settings: Settings, db: Database) -> FastAPI:
     app.include_router(registration_pages)
     mount_dashboard(app)
     return app
+
+
+def create_registration_app(settings: Settings, db: Database) -> FastAPI:
+    """Only the members' registration pages, for a listener on the chamber network.
+
+    The full app (staff login, API) stays on its own address; phones on the chamber Wi-Fi
+    reach just /register (and its stylesheet) on ``web.registration_host``.
+    """
+    from fastapi.staticfiles import StaticFiles
+
+    from dashboard.pages import HERE
+    from dashboard.registration import router as registration_pages
+
+    app = FastAPI(title="chamberguard registration", openapi_url=None, docs_url=None,
+                  redoc_url=None)
+    app.state.settings = settings
+    app.state.db = db
+    app.add_middleware(BodyLimit, max_body=64 * 1024)
+    app.add_middleware(SecurityHeaders)
+    install_error_handlers(app)
+    app.include_router(registration_pages)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    return app
+

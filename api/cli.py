@@ -300,14 +300,32 @@ def cmd_web(args: argparse.Namespace) -> int:
     async def serve() -> None:
         stop = asyncio.Event()
         sync = asyncio.create_task(run_periodic_sync(settings, db, stop))
+        extra = _registration_server(settings, db)
+        reg = asyncio.create_task(extra.serve()) if extra else None
         try:
             await server.serve()
         finally:
             stop.set()
+            if extra is not None and reg is not None:
+                extra.should_exit = True
+                await reg
             await sync
 
     asyncio.run(serve())
     return 0
+
+
+def _registration_server(settings: Settings, db: Database) -> Any:
+    """A second listener with only the registration pages, when configured."""
+    if not settings.web.registration_host:
+        return None
+    import uvicorn
+
+    from api.app import create_registration_app
+
+    return uvicorn.Server(uvicorn.Config(
+        create_registration_app(settings, db), host=settings.web.registration_host,
+        port=settings.web.registration_port, log_level="warning", proxy_headers=False))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -336,11 +354,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         task = asyncio.create_task(gate.run())
         stop = asyncio.Event()
         sync = asyncio.create_task(run_periodic_sync(settings, db, stop))
+        extra = _registration_server(settings, db)
+        reg = asyncio.create_task(extra.serve()) if extra else None
         try:
             await server.serve()
         finally:
             gate.stop()
             stop.set()
+            if extra is not None and reg is not None:
+                extra.should_exit = True
+                await reg
             await task
             await sync
 

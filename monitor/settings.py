@@ -115,6 +115,10 @@ class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8000
     secure_cookies: bool = False  # set true behind TLS
+    # Members' self-registration page, served alone on the chamber side (e.g. the gate's
+    # chamber address) so phones never see the staff login; empty: not served separately.
+    registration_host: str = ""
+    registration_port: int = Field(8080, ge=1, le=65535)
     session_hours: int = 12
 
 
