@@ -22,6 +22,7 @@ from api.meetings.cli import register as register_meetings_cli
 from api.ops_cli import register as register_ops_cli
 from api.reports.cli import register as register_reports_cli
 from monitor.settings import ConfigError, Settings, load_settings
+from monitor.store.db import Database
 
 log = logging.getLogger("chamberguard")
 
