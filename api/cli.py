@@ -284,6 +284,7 @@ def cmd_web(args: argparse.Namespace) -> int:
 
     from api.app import create_app
     from api.meetings.sync import run_periodic_sync
+    from monitor.evidence.retention import run_daily_purge
 
     settings, db = _ctx(args)
     _upgrade(settings)
@@ -301,6 +302,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     async def serve() -> None:
         stop = asyncio.Event()
         sync = asyncio.create_task(run_periodic_sync(settings, db, stop))
+        purge = asyncio.create_task(run_daily_purge(settings, db, stop))
         extra = _registration_server(settings, db)
         reg = asyncio.create_task(extra.serve()) if extra else None
         try:
@@ -311,6 +313,7 @@ def cmd_web(args: argparse.Namespace) -> int:
                 extra.should_exit = True
                 await reg
             await sync
+            await purge
 
     asyncio.run(serve())
     return 0
@@ -350,16 +353,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     async def both() -> None:
         from api.meetings.sync import run_periodic_sync
+        from monitor.evidence.retention import run_daily_purge
 
         gate = GateDaemon(settings, db, config_path=args.config)
         task = asyncio.create_task(gate.run())
         stop = asyncio.Event()
         sync = asyncio.create_task(run_periodic_sync(settings, db, stop))
+        purge = asyncio.create_task(run_daily_purge(settings, db, stop))
         extra = _registration_server(settings, db)
         reg = asyncio.create_task(extra.serve()) if extra else None
         try:
             await server.serve()
         finally:
+            purge.cancel()
             gate.stop()
             stop.set()
             if extra is not None and reg is not None:
