@@ -24,9 +24,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from allowlist.categories import Mode
 from allowlist.clock import CLERK_SESSION_CAP, LONDON, ClerkAction
-from allowlist.episodes import Episode, group_episodes
 from api.events.service import platform_names
-from dashboard.reports import method
+from dashboard.reports import method, query
 from monitor.evidence import chain
 from monitor.settings import Settings
 from monitor.store.models import AuditRow, Device, Event, Meeting, Member
@@ -234,38 +233,16 @@ def _conditions(s: Session, settings: Settings, sessions: Sessions, lo: datetime
 
 
 # ---------------------------------------------------------------------------- events → members
-@dataclass(slots=True)
-class _Row:
-    """One event as a report needs it (also fits allowlist.episodes.Lookup)."""
-
-    id: int
-    ts: datetime
-    kind: str
-    action: str
-    device_id: int | None
-    mac: str | None
-    member_id: int | None
-    meeting_id: int | None
-    platform: str | None
-    domain: str | None
-    detail: str | None
-
-
-_COLS = (Event.id, Event.ts, Event.kind, Event.action, Event.device_id, Event.mac,
-         Event.member_id, Event.meeting_id, Event.platform, Event.domain, Event.detail)
-
-
-def _fetch(s: Session, *conds: Any) -> list[_Row]:
-    q = select(*_COLS).where(*conds).order_by(Event.ts, Event.id)
-    return [_Row(*r) for r in s.execute(q)]
-
-
 def _bypass_text(detail: str | None, domain: str | None) -> str:
     how = BYPASS_WORDS.get(detail or "", detail or "a way round the filter")
     return f"tried {how}" + (f" ({domain})" if domain else "")
 
 
-def _member_docs(rows: list[_Row], eps: list[Episode], members: dict[int, str],
+CONTACT = ("attempt", "bypass")
+
+
+def _member_docs(tallies: list[query.Tally], eps: list[query.EpisodeRow],
+                 bypasses: list[query.BypassRow], members: dict[int, str],
                  devices: dict[int, Device], extra_present: dict[int, set[int]]
                  ) -> list[dict[str, Any]]:
     """Per member: devices with their evidence of presence, episodes and lookups per
@@ -286,51 +263,60 @@ def _member_docs(rows: list[_Row], eps: list[Episode], members: dict[int, str],
     def device(e: dict[str, Any], device_id: int | None, mac: str | None, why: str) -> str:
         d = devices.get(device_id) if device_id is not None else None
         key = str(device_id) if device_id is not None else f"mac:{mac}"
-        label = (d.label or d.mac) if d is not None else (mac or "unknown device")
-        got = e["devices"].setdefault(key, {"device_id": device_id, "label": label,
-                                            "mac": d.mac if d is not None else mac,
-                                            "evidence": []})
+        got = e["devices"].get(key)
+        if got is None:
+            label = (d.label or d.mac) if d is not None else (mac or "unknown device")
+            got = e["devices"][key] = {"device_id": device_id, "label": label,
+                                       "mac": d.mac if d is not None else mac,
+                                       "evidence": []}
         if why not in got["evidence"]:
             got["evidence"].append(why)
-        return str(label)
+        return str(got["label"])
 
-    for r in rows:
-        if r.member_id is None or r.kind not in ("attempt", "bypass"):
+    for t in tallies:
+        if t.member_id is None or t.kind not in CONTACT:
+            continue
+        e = entry(t.member_id)
+        device(e, t.device_id, t.mac, "recorded events")
+        if e["first"] is None or t.first < e["first"]:
+            e["first"] = t.first
+        if e["last"] is None or t.last > e["last"]:
+            e["last"] = t.last
+        if t.kind == "bypass":
+            e["bypass_attempts"] += t.count
+        elif not t.platform:
+            e["other_refused"] += t.count
+    for r in bypasses:
+        if r.member_id is None:
             continue
         e = entry(r.member_id)
-        label = device(e, r.device_id, r.mac, "recorded events")
-        if e["first"] is None or r.ts < e["first"]:
-            e["first"] = r.ts
-        if e["last"] is None or r.ts > e["last"]:
-            e["last"] = r.ts
-        if r.kind == "bypass":
-            e["bypass_attempts"] += 1
-            e["bypass_list"].append({"at": london(r.ts), "device": label,
-                                     "text": _bypass_text(r.detail, r.domain),
-                                     "blocked": r.action == "refused"})
-        elif not r.platform:
-            e["other_refused"] += 1
+        e["bypass_list"].append({"at": london(r.ts),
+                                 "device": device(e, r.device_id, r.mac, "recorded events"),
+                                 "text": _bypass_text(r.detail, r.domain),
+                                 "blocked": r.action == "refused"})
     for mid, device_ids in extra_present.items():
         e = entry(mid)
-        for did in device_ids:
+        for did in sorted(device_ids):
             device(e, did, None, "last seen on the chamber Wi-Fi during the meeting")
     for ep in eps:
         if ep.member_id is None:
             continue
         e = entry(ep.member_id)
         name = names.get(ep.platform, ep.platform)
-        p = e["platforms"].setdefault(ep.platform, {"platform": ep.platform, "name": name,
-                                                    "episodes": 0, "lookups": 0,
-                                                    "first": ep.first, "last": ep.last})
+        p = e["platforms"].get(ep.platform)
+        if p is None:
+            p = e["platforms"][ep.platform] = {"platform": ep.platform, "name": name,
+                                               "episodes": 0, "lookups": 0,
+                                               "first": ep.first, "last": ep.last}
         p["episodes"] += 1
         p["lookups"] += ep.lookups
-        p["first"] = min(p["first"], ep.first)
-        p["last"] = max(p["last"], ep.last)
+        if ep.first < p["first"]:
+            p["first"] = ep.first
+        if ep.last > p["last"]:
+            p["last"] = ep.last
         e["episodes"] += 1
         e["lookups"] += ep.lookups
-        label = device(e, ep.device_id, ep.mac, "recorded events")
-        e["episode_list"].append({"device": label, "platform": ep.platform, "name": name,
-                                  "start": ep.first, "end": ep.last, "lookups": ep.lookups})
+        e["episode_list"].append((device(e, ep.device_id, ep.mac, "recorded events"), ep, name))
     out = []
     for e in sorted(by_member.values(), key=lambda e: str(e["name"]).casefold()):
         plats = sorted(e["platforms"].values(), key=lambda p: (-p["episodes"], p["name"]))
@@ -342,21 +328,24 @@ def _member_docs(rows: list[_Row], eps: list[Episode], members: dict[int, str],
             "first": london(e["first"]), "last": london(e["last"]),
             "platforms": [{**p, "first": london(p["first"]), "last": london(p["last"])}
                           for p in plats],
-            "episode_list": [{**x, "start": london(x["start"]), "end": london(x["end"]),
-                              "minutes": minutes(x["end"] - x["start"])}
-                             for x in e["episode_list"]],
+            "episode_list": [{"device": label, "platform": ep.platform, "name": name,
+                              "start": london(ep.first), "end": london(ep.last),
+                              "lookups": ep.lookups, "minutes": minutes(ep.last - ep.first)}
+                             for label, ep, name in e["episode_list"]],
             "bypass_list": e["bypass_list"],
         })
     return out
 
 
-def _totals(member_docs: list[dict[str, Any]], eps: list[Episode]) -> dict[str, Any]:
+def _totals(member_docs: list[dict[str, Any]], eps: list[query.EpisodeRow]) -> dict[str, Any]:
     names = platform_names()
     plats: dict[str, dict[str, Any]] = {}
     for ep in eps:
-        p = plats.setdefault(ep.platform, {"platform": ep.platform,
-                                           "name": names.get(ep.platform, ep.platform),
-                                           "episodes": 0, "lookups": 0})
+        p = plats.get(ep.platform)
+        if p is None:
+            p = plats[ep.platform] = {"platform": ep.platform,
+                                      "name": names.get(ep.platform, ep.platform),
+                                      "episodes": 0, "lookups": 0}
         p["episodes"] += 1
         p["lookups"] += ep.lookups
     return {
@@ -370,13 +359,13 @@ def _totals(member_docs: list[dict[str, Any]], eps: list[Episode]) -> dict[str, 
     }
 
 
-def _evidence(conn: Connection, rows: list[_Row]) -> dict[str, Any]:
+def _evidence(conn: Connection, tallies: list[query.Tally]) -> dict[str, Any]:
     """What ties the report to the chain: the last event it covers and the chain head."""
-    last_id = max((r.id for r in rows), default=None)
+    last_id = max((t.last_id for t in tallies), default=None)
     head_id, head_hash = chain.last_chained(conn)
     st = chain.read_state(conn)
-    return {"events_covered": len(rows),
-            "first_event_id": min((r.id for r in rows), default=None),
+    return {"events_covered": sum(t.count for t in tallies),
+            "first_event_id": min((t.first_id for t in tallies), default=None),
             "last_event_id": last_id,
             "last_event_hash": chain.event_hash(conn, last_id) if last_id is not None else None,
             "chain_head_id": head_id, "chain_head_hash": head_hash,
@@ -419,12 +408,13 @@ def meeting_report(s: Session, settings: Settings, meeting_id: int, *,
     sess = sessions_of(m, grace, now)
     lo = min([aware(m.start)] + [a for a, _ in sess.intervals])
     hi = max([aware(m.end)] + [b for _, b in sess.intervals])
-    rows = _fetch(s, Event.meeting_id == meeting_id)
-    lookups = [r for r in rows if r.kind == "attempt" and r.platform]
-    eps = group_episodes(lookups, gap)
+    conn = s.connection()
+    sc = query.scan(conn, gap, "meeting_id = ?", [meeting_id], order="member_id, ts, id",
+                    meeting_id=meeting_id)
+    tallies, eps, bypasses = sc.tallies, sc.episodes, sc.bypasses
     # Presence beyond events: a member's device whose last sighting fell inside a session.
     extra: dict[int, set[int]] = defaultdict(set)
-    dev_ids = {r.device_id for r in rows if r.device_id is not None}
+    dev_ids = {t.device_id for t in tallies if t.device_id is not None}
     devices: dict[int, Device] = {}
     q = select(Device).where(Device.member_id.is_not(None) | Device.id.in_(dev_ids))
     for d in s.execute(q).scalars():
@@ -432,28 +422,28 @@ def meeting_report(s: Session, settings: Settings, meeting_id: int, *,
         if d.member_id is not None and d.last_seen is not None and any(
                 a <= aware(d.last_seen) <= b for a, b in sess.intervals):
             extra[d.member_id].add(d.id)
-    mids = {r.member_id for r in rows if r.member_id is not None} | set(extra)
+    mids = {t.member_id for t in tallies if t.member_id is not None} | set(extra)
     members = {i: n for i, n in s.execute(select(Member.id, Member.name)
                                           .where(Member.id.in_(mids)))}
-    member_docs = _member_docs(rows, eps, members, devices, extra)
+    member_docs = _member_docs(tallies, eps, bypasses, members, devices, extra)
     outs, incidents = outages_in(s, m.room or settings.site.room, lo, hi, now)
-    conn = s.connection()
     doc = _base("meeting", settings, now, actor)
     doc["subject"] = f"{m.committee_title or m.title}, {london(m.start)}"
     doc["meeting"] = _meeting_doc(m, sess, grace)
     cond = _conditions(s, settings, sess, lo, hi)
-    cond["refused"] = sum(1 for r in rows if r.kind in ("attempt", "bypass")
-                          and r.action == "refused")
-    cond["observed_only"] = sum(1 for r in rows if r.kind in ("attempt", "bypass")
-                                and r.action == "observed")
+    cond["refused"] = sum(t.count for t in tallies if t.kind in CONTACT
+                          and t.action == "refused")
+    cond["observed_only"] = sum(t.count for t in tallies if t.kind in CONTACT
+                                and t.action == "observed")
     cond["gate"] = _outage_doc(outs, incidents, sess, now)
-    cond["unregistered_devices_seen"] = sum(1 for r in rows if r.kind == "device-seen")
+    cond["unregistered_devices_seen"] = sum(t.count for t in tallies
+                                            if t.kind == "device-seen")
     doc["conditions"] = cond
     doc["members"] = member_docs
     doc["totals"] = _totals(member_docs, eps)
     doc["window"] = {"start": london(lo), "end": london(hi)}
     doc["method"] = method.meeting_method(settings, cond)
-    doc["evidence"] = _evidence(conn, rows)
+    doc["evidence"] = _evidence(conn, tallies)
     return doc
 
 
@@ -484,28 +474,30 @@ def member_report(s: Session, settings: Settings, member: str | int, since: date
     mem = find_member(s, member)
     gap = timedelta(minutes=settings.policy.episode_gap_minutes)
     grace = timedelta(minutes=settings.policy.grace_minutes)
-    rows = _fetch(s, Event.member_id == mem.id, Event.ts >= since, Event.ts < until)
-    meeting_ids = sorted({r.meeting_id for r in rows if r.meeting_id is not None})
+    conn = s.connection()
+    sc = query.scan(conn, gap, "member_id = ? AND ts >= ? AND ts < ?", [mem.id, since, until])
+    tallies, eps, bypasses = sc.tallies, sc.episodes, sc.bypasses
+    contact_meetings = {t.meeting_id for t in tallies
+                        if t.meeting_id is not None and t.kind in CONTACT}
     meetings = {m.id: m for m in s.execute(
         select(Meeting).options(selectinload(Meeting.clerk_actions))
-        .where(Meeting.id.in_(meeting_ids))).scalars()}
+        .where(Meeting.id.in_(contact_meetings))).scalars()}
     devices = {d.id: d for d in s.execute(select(Device).where(
-        (Device.member_id == mem.id) | Device.id.in_({r.device_id for r in rows
-                                                      if r.device_id is not None}))).scalars()}
+        (Device.member_id == mem.id) | Device.id.in_({t.device_id for t in tallies
+                                                      if t.device_id is not None}))).scalars()}
     per_meeting = []
-    all_eps: list[Episode] = []
-    for mid in sorted(meeting_ids, key=lambda i: aware(meetings[i].start) if i in meetings
-                      else now):
-        mrows = [r for r in rows if r.meeting_id == mid]
-        eps = group_episodes([r for r in mrows if r.kind == "attempt" and r.platform], gap)
-        all_eps.extend(eps)
-        docs = _member_docs(mrows, eps, {mem.id: mem.name}, devices, {})
+    empty = {"episodes": 0, "lookups": 0, "bypass_attempts": 0, "platforms": [],
+             "episode_list": [], "bypass_list": [], "devices": [], "first": None,
+             "last": None, "other_refused": 0}
+    for mid in sorted(contact_meetings, key=lambda i: (aware(meetings[i].start)
+                                                       if i in meetings else now, i)):
+        docs = _member_docs([t for t in tallies if t.meeting_id == mid],
+                            [e for e in eps if e.meeting_id == mid],
+                            [b for b in bypasses if b.meeting_id == mid], {mem.id: mem.name},
+                            devices, {})
+        entry = docs[0] if docs else empty
         m = meetings.get(mid)
         sess = sessions_of(m, grace, now) if m is not None else Sessions([], "schedule", False)
-        entry = docs[0] if docs else {"episodes": 0, "lookups": 0, "bypass_attempts": 0,
-                                      "platforms": [], "episode_list": [], "bypass_list": [],
-                                      "devices": [], "first": None, "last": None,
-                                      "other_refused": 0}
         per_meeting.append({
             "meeting_id": mid,
             "committee": (m.committee_title or m.title) if m is not None else "(removed)",
@@ -517,13 +509,13 @@ def member_report(s: Session, settings: Settings, member: str | int, since: date
                                      "other_refused", "first", "last", "platforms",
                                      "episode_list", "bypass_list", "devices")},
         })
-    outside = [r for r in rows if r.meeting_id is None and r.kind in ("attempt", "bypass")]
-    totals = _totals(per_meeting, all_eps)
+    totals = _totals(per_meeting, [e for e in eps if e.meeting_id is not None])
     totals.pop("members_listed")
     totals.pop("members_with_contacts")
     totals["meetings_with_contacts"] = sum(1 for p in per_meeting
                                            if p["episodes"] or p["bypass_attempts"])
-    totals["events_outside_meetings"] = len(outside)
+    totals["events_outside_meetings"] = sum(t.count for t in tallies
+                                            if t.meeting_id is None and t.kind in CONTACT)
     doc = _base("member", settings, now, actor)
     doc["subject"] = f"{mem.name}, {london(since)} to {london(until)}"
     doc["member"] = {"id": mem.id, "name": mem.name, "active": mem.active,
@@ -536,7 +528,7 @@ def member_report(s: Session, settings: Settings, member: str | int, since: date
     doc["conditions"] = {"topology": settings.site.topology,
                          "topology_title": method.TOPOLOGY[settings.site.topology][0]}
     doc["method"] = method.range_method(settings)
-    doc["evidence"] = _evidence(s.connection(), rows)
+    doc["evidence"] = _evidence(conn, tallies)
     return doc
 
 
@@ -553,19 +545,19 @@ def site_report(s: Session, settings: Settings, since: datetime, until: datetime
         .order_by(Meeting.start, Meeting.id)).scalars()
         if m.room in (None, settings.site.room)]
     ids = [m.id for m in meetings]
-    rows = _fetch(s, Event.meeting_id.in_(ids)) if ids else []
-    by_meeting: dict[int, list[_Row]] = defaultdict(list)
-    for r in rows:
-        if r.meeting_id is not None:
-            by_meeting[r.meeting_id].append(r)
+    conn = s.connection()
+    tallies: list[query.Tally] = []
+    eps: list[query.EpisodeRow] = []
+    if ids:
+        sc = query.scan(conn, gap, f"meeting_id IN ({', '.join('?' * len(ids))})", ids,
+                        order="meeting_id, member_id, ts, id")
+        tallies, eps = sc.tallies, sc.episodes
     outs, incidents = outages_in(s, settings.site.room, since, until, now)
-    all_eps: list[Episode] = []
     mrows = []
     for m in meetings:
         sess = sessions_of(m, grace, now)
-        mr = by_meeting.get(m.id, [])
-        eps = group_episodes([r for r in mr if r.kind == "attempt" and r.platform], gap)
-        all_eps.extend(eps)
+        mt = [t for t in tallies if t.meeting_id == m.id]
+        me = [e for e in eps if e.meeting_id == m.id]
         gate = _outage_doc([o for o in outs if any(
             (o.end or now) >= a and o.start <= b for a, b in sess.intervals)], [], sess, now)
         mrows.append({
@@ -573,37 +565,39 @@ def site_report(s: Session, settings: Settings, since: datetime, until: datetime
             "scheduled_start": london(m.start), "status": m.status, "in_scope": m.in_scope,
             "in_session_minutes": minutes(sum((b - a for a, b in sess.intervals),
                                               timedelta(0))),
-            "members_with_contacts": len({e.member_id for e in eps if e.member_id}
-                                         | {r.member_id for r in mr if r.kind == "bypass"
-                                            and r.member_id}),
-            "episodes": len(eps), "lookups": sum(e.lookups for e in eps),
-            "bypass_attempts": sum(1 for r in mr if r.kind == "bypass"),
+            "members_with_contacts": len({e.member_id for e in me if e.member_id}
+                                         | {t.member_id for t in mt if t.kind == "bypass"
+                                            and t.member_id}),
+            "episodes": len(me), "lookups": sum(e.lookups for e in me),
+            "bypass_attempts": sum(t.count for t in mt if t.kind == "bypass"),
             "outage_minutes": gate["outage_minutes"], "uptime_percent": gate["uptime_percent"],
         })
     names = {i: n for i, n in s.execute(select(Member.id, Member.name))}
     per_member: dict[int, dict[str, Any]] = {}
-    for ep in all_eps:
-        if ep.member_id is None:
-            continue
-        e = per_member.setdefault(ep.member_id, {"member_id": ep.member_id,
-                                                 "name": names.get(ep.member_id, "?"),
-                                                 "meetings": set(), "episodes": 0,
-                                                 "lookups": 0, "bypass_attempts": 0})
-        e["episodes"] += 1
-        e["lookups"] += ep.lookups
-        e["meetings"].update(ep.meeting_ids)
-    for r in rows:
-        if r.kind == "bypass" and r.member_id is not None:
-            e = per_member.setdefault(r.member_id, {"member_id": r.member_id,
-                                                    "name": names.get(r.member_id, "?"),
-                                                    "meetings": set(), "episodes": 0,
-                                                    "lookups": 0, "bypass_attempts": 0})
-            e["bypass_attempts"] += 1
-            if r.meeting_id is not None:
-                e["meetings"].add(r.meeting_id)
+
+    def member(mid: int) -> dict[str, Any]:
+        e = per_member.get(mid)
+        if e is None:
+            e = per_member[mid] = {"member_id": mid, "name": names.get(mid, "?"),
+                                   "meetings": set(), "episodes": 0, "lookups": 0,
+                                   "bypass_attempts": 0}
+        return e
+
+    for ep in eps:
+        if ep.member_id is not None:
+            e = member(ep.member_id)
+            e["episodes"] += 1
+            e["lookups"] += ep.lookups
+            e["meetings"].update(ep.meeting_ids)
+    for t in tallies:
+        if t.kind == "bypass" and t.member_id is not None:
+            e = member(t.member_id)
+            e["bypass_attempts"] += t.count
+            if t.meeting_id is not None:
+                e["meetings"].add(t.meeting_id)
     members = [{**e, "meetings": len(e["meetings"])} for e in
                sorted(per_member.values(), key=lambda e: str(e["name"]).casefold())]
-    totals = _totals([], all_eps)
+    totals = _totals([], eps)
     totals.pop("members_listed")
     totals["members_with_contacts"] = len(members)
     totals["bypass_attempts"] = sum(m["bypass_attempts"] for m in mrows)
@@ -620,5 +614,5 @@ def site_report(s: Session, settings: Settings, since: datetime, until: datetime
     doc["conditions"] = {"topology": settings.site.topology,
                          "topology_title": method.TOPOLOGY[settings.site.topology][0]}
     doc["method"] = method.range_method(settings)
-    doc["evidence"] = _evidence(s.connection(), rows)
+    doc["evidence"] = _evidence(conn, tallies)
     return doc

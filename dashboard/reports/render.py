@@ -112,7 +112,9 @@ def pdf(doc: dict[str, Any]) -> bytes:
 
 
 def json_body(doc: dict[str, Any]) -> bytes:
-    return json.dumps(doc, indent=2, ensure_ascii=False).encode("utf-8")
+    """Compact (one line; ``jq .`` shows it indented): the C encoder, 5x faster than
+    ``indent=``, and the report's bytes are what is signed, not its layout."""
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")

@@ -1,0 +1,215 @@
+"""Report queries: one pass over the events a report covers.
+
+A heavy meeting holds tens of thousands of lookups (background sync). The report reads
+them once, through the driver's cursor, and in that single pass builds everything it needs:
+
+* **episodes** by the gap rule of :mod:`allowlist.episodes` — lookups are ``attempt`` events
+  with a platform; per (meeting, device key, platform), where the device key is the device
+  id, else the MAC; a lookup joins the open episode when it comes *strictly less* than
+  ``gap`` after that episode's previous lookup, else starts a new one. The loop is that
+  rule written for speed (no per-row objects); ``tests/reports/test_query.py`` checks it
+  equals :func:`allowlist.episodes.group_episodes` on edge cases and random data;
+* **tallies** per (meeting, member, device, kind, action, platform named?) — count, first
+  and last time and id: presence, bypass counts, refused vs observed, events covered;
+* the **bypass** events themselves (few), for the report to list.
+
+Rows come in index order (member, time, id) where that needs no sort; if a device's lookups
+ever arrive out of time order (its member changed during the meeting), the pass is redone
+in (time, id) order, so the result never depends on the order rows were read in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from monitor.evidence.sink import ts_text
+
+
+@dataclass(slots=True)
+class EpisodeRow:
+    """One episode (the fields of allowlist.episodes.Episode that reports use)."""
+
+    meeting_id: int | None
+    device_id: int | None
+    mac: str | None
+    member_id: int | None
+    platform: str
+    first: datetime
+    last: datetime
+    lookups: int
+    first_id: int = 0
+    meeting_ids: set[int] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class Tally:
+    """Events of one (meeting, member, device, kind, action, platform named?) group."""
+
+    meeting_id: int | None
+    member_id: int | None
+    device_id: int | None
+    mac: str | None
+    kind: str
+    action: str
+    platform: bool
+    count: int
+    first_id: int
+    last_id: int
+    first: datetime
+    last: datetime
+
+
+@dataclass(slots=True)
+class BypassRow:
+    id: int
+    ts: datetime
+    action: str
+    device_id: int | None
+    mac: str | None
+    member_id: int | None
+    meeting_id: int | None
+    domain: str | None
+    detail: str | None
+
+
+@dataclass(slots=True)
+class Scan:
+    episodes: list[EpisodeRow]
+    tallies: list[Tally]
+    bypasses: list[BypassRow]
+
+
+class _OutOfOrder(Exception):
+    pass
+
+
+# Kind and action come back as small integers (no string made per row; a kind this version
+# does not know is "other"); mac only where it is the device key (no device id). Bypass
+# details are read afterwards, by id (a few rows).
+KINDS = ("attempt", "bypass", "device-seen", "outage", "allowed-sample")
+ACTIONS = ("refused", "observed", "allowed")
+_K = {i: k for i, k in enumerate(KINDS, 1)}
+_A = {i: a for i, a in enumerate(ACTIONS, 1)}
+ATTEMPT, BYPASS = 1, 2
+_COLS = ("id, ts, CASE kind " + " ".join(f"WHEN '{k}' THEN {i}" for i, k in _K.items())
+         + " ELSE 0 END, CASE action " + " ".join(f"WHEN '{a}' THEN {i}"
+                                                  for i, a in _A.items())
+         + " ELSE 0 END, device_id, member_id, platform, "
+         "CASE WHEN device_id IS NULL THEN mac END")
+
+
+def _sql(conn: Connection, where: str, params: list[Any]) -> tuple[str, list[Any]]:
+    """``where`` uses ``?`` placeholders; datetimes become the dialect's form."""
+    if conn.dialect.name == "sqlite":
+        return where, [ts_text(p) if isinstance(p, datetime) else p for p in params]
+    return where.replace("?", "%s"), list(params)
+
+
+def scan(conn: Connection, gap: timedelta, where: str, params: list[Any], *,
+         order: str = "ts, id", meeting_id: int | None = None) -> Scan:
+    """Read the events matching ``where`` (``?`` placeholders, values in ``params``) once.
+    ``order``: an ORDER BY the index serves for free (e.g. ``member_id, ts, id``); any
+    order that keeps each device's lookups in time order gives the same result.
+    ``meeting_id``: set when ``where`` selects one meeting (its id is then not read per
+    row)."""
+    try:
+        return _scan(conn, gap, where, params, order, meeting_id)
+    except _OutOfOrder:
+        return _scan(conn, gap, where, params, "ts, id", meeting_id)
+
+
+def _fetch(conn: Connection, sql: str, args: list[Any]) -> list[Any]:
+    cur = conn.connection.cursor()
+    try:
+        cur.execute(sql, args)
+        return list(cur.fetchall())
+    finally:
+        cur.close()
+
+
+def _scan(conn: Connection, gap: timedelta, where: str, params: list[Any], order: str,
+          meeting_id: int | None) -> Scan:
+    cond, args = _sql(conn, where, params)
+    cols = _COLS if meeting_id is not None else _COLS + ", meeting_id"
+    rows = _fetch(conn, f"SELECT {cols} FROM events WHERE {cond} ORDER BY {order}", args)
+    sqlite = conn.dialect.name == "sqlite"
+    parse = datetime.fromisoformat
+    utc = UTC
+    open_: dict[tuple[Any, ...], list[Any]] = {}
+    eps: list[list[Any]] = []
+    tal: dict[tuple[Any, ...], list[Any]] = {}
+    bypass_ids: list[int] = []
+    mid = meeting_id
+    for row in rows:
+        if meeting_id is None:
+            eid, ts, kind, action, dev, mem, plat, mac, mid = row
+        else:
+            eid, ts, kind, action, dev, mem, plat, mac = row
+        # naive UTC inside the loop (PostgreSQL hands back the session's time zone)
+        t = parse(ts) if sqlite else ts.astimezone(utc).replace(tzinfo=None)
+        key = (mid, mem, dev, kind, action, plat)
+        x = tal.get(key)
+        if x is None:
+            tal[key] = [1, eid, eid, t, t, mac]
+        else:  # rows of one key come in time order (the ORDER BY keeps member and time)
+            x[0] += 1
+            x[4] = t
+            if eid > x[2]:
+                x[2] = eid
+            elif eid < x[1]:
+                x[1] = eid
+        if plat and kind == ATTEMPT:
+            ek = (mid, dev, mac, plat)
+            ep = open_.get(ek)
+            if ep is None or t - ep[1] >= gap:
+                if ep is not None and t < ep[1]:
+                    raise _OutOfOrder()
+                ep = [t, t, 0, dev, mac, mem, eid, mid, plat]
+                open_[ek] = ep
+                eps.append(ep)
+            elif t < ep[1]:
+                raise _OutOfOrder()
+            ep[1] = t
+            ep[2] += 1
+            if ep[5] is None:
+                ep[5] = mem
+        elif kind == BYPASS:
+            bypass_ids.append(eid)
+    eps.sort(key=lambda e: (e[0], e[6]))  # by first lookup (time, id), as group_episodes
+    episodes = [EpisodeRow(e[7], e[3], e[4], e[5], e[8], e[0].replace(tzinfo=utc),
+                           e[1].replace(tzinfo=utc), e[2], e[6],
+                           {e[7]} if e[7] is not None else set()) for e in eps]
+    merged: dict[tuple[Any, ...], list[Any]] = {}
+    for (m, mem, dev, kind, action, plat), v in tal.items():  # per platform → named or not
+        k = (m, mem, dev, _K.get(kind, "other"), _A.get(action, "other"), bool(plat))
+        y = merged.get(k)
+        if y is None:
+            merged[k] = list(v)
+        else:
+            y[0] += v[0]
+            y[1], y[2] = min(y[1], v[1]), max(y[2], v[2])
+            y[3], y[4] = min(y[3], v[3]), max(y[4], v[4])
+    tallies = [Tally(k[0], k[1], k[2], v[5], k[3], k[4], k[5], v[0], v[1], v[2],
+                     v[3].replace(tzinfo=utc), v[4].replace(tzinfo=utc))
+               for k, v in merged.items()]
+    return Scan(episodes, tallies, _bypasses(conn, bypass_ids))
+
+
+def _bypasses(conn: Connection, ids: list[int]) -> list[BypassRow]:
+    out: list[BypassRow] = []
+    sqlite = conn.dialect.name == "sqlite"
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        marks = ", ".join(("?" if sqlite else "%s") for _ in chunk)
+        for eid, ts, action, dev, mac, mem, mid, dom, det in _fetch(
+                conn, "SELECT id, ts, action, device_id, mac, member_id, meeting_id, domain, "
+                      f"detail FROM events WHERE id IN ({marks})", chunk):
+            t = datetime.fromisoformat(ts) if sqlite else ts
+            out.append(BypassRow(eid, t.replace(tzinfo=UTC) if t.tzinfo is None
+                                 else t.astimezone(UTC), action, dev, mac, mem, mid, dom, det))
+    out.sort(key=lambda b: (b.ts, b.id))
+    return out
