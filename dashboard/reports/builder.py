@@ -51,7 +51,7 @@ def london(t: datetime | None) -> str | None:
     """ISO 8601 in Europe/London, to the second, with its offset."""
     if t is None:
         return None
-    return aware(t).astimezone(LONDON).replace(microsecond=0).isoformat()
+    return aware(t).astimezone(LONDON).isoformat(timespec="seconds")
 
 
 def minutes(d: timedelta) -> int:

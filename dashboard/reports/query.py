@@ -84,7 +84,7 @@ class Scan:
 
 
 class _OutOfOrder(Exception):
-    pass
+    """A device's rows came out of time order: sort and group again."""
 
 
 # Kind and action come back as small integers (no string made per row; a kind this version
@@ -110,20 +110,40 @@ def _sql(conn: Connection, where: str, params: list[Any]) -> tuple[str, list[Any
 
 
 def scan(conn: Connection, gap: timedelta, where: str, params: list[Any], *,
-         order: str = "ts, id", meeting_id: int | None = None) -> Scan:
+         order: str | None = "ts, id", meeting_id: int | None = None) -> Scan:
     """Read the events matching ``where`` (``?`` placeholders, values in ``params``) once.
-    ``order``: an ORDER BY the index serves for free (e.g. ``member_id, ts, id``); any
-    order that keeps each device's lookups in time order gives the same result.
-    ``meeting_id``: set when ``where`` selects one meeting (its id is then not read per
-    row)."""
+
+    ``order``: an ORDER BY the index serves for free on SQLite (e.g. ``member_id, ts,
+    id``); PostgreSQL reads without one (its sort cost more than the rest of the report).
+    Any order gives the same result: rows found out of time order for their device are
+    sorted here by (time, id) and the pass is redone. ``meeting_id``: set when ``where``
+    selects one meeting (its id is then not read per row)."""
+    cond, args = _sql(conn, where, params)
+    sqlite = conn.dialect.name == "sqlite"
+    cols = _COLS if sqlite else _COLS.replace("id, ts,", f"id, {_PG_US},", 1)
+    if meeting_id is None:
+        cols += ", meeting_id"
+    sql = f"SELECT {cols} FROM events WHERE {cond}"
+    if sqlite and order:
+        sql += f" ORDER BY {order}"
+    rows = _fetch(conn, sql, args, binary=not sqlite)
+    # SQLite: times as naive UTC datetimes (parsed from the stored text); PostgreSQL:
+    # integer microseconds since the epoch (no datetime made per row).
+    gap_t: timedelta | int = gap if sqlite else gap // timedelta(microseconds=1)
     try:
-        return _scan(conn, gap, where, params, order, meeting_id)
+        return _group(conn, rows, gap_t, meeting_id, sqlite)
     except _OutOfOrder:
-        return _scan(conn, gap, where, params, "ts, id", meeting_id)
+        rows.sort(key=lambda r: (r[1], r[0]))  # stored text sorts as time; ints as ints
+        return _group(conn, rows, gap_t, meeting_id, sqlite)
 
 
-def _fetch(conn: Connection, sql: str, args: list[Any]) -> list[Any]:
-    cur = conn.connection.cursor()
+_PG_US = "CAST(EXTRACT(EPOCH FROM ts) * 1000000 AS BIGINT)"
+EPOCH = datetime(1970, 1, 1)
+
+
+def _fetch(conn: Connection, sql: str, args: list[Any], *, binary: bool = False) -> list[Any]:
+    raw: Any = conn.connection.driver_connection
+    cur = raw.cursor(binary=True) if binary else raw.cursor()
     try:
         cur.execute(sql, args)
         return list(cur.fetchall())
@@ -131,12 +151,8 @@ def _fetch(conn: Connection, sql: str, args: list[Any]) -> list[Any]:
         cur.close()
 
 
-def _scan(conn: Connection, gap: timedelta, where: str, params: list[Any], order: str,
-          meeting_id: int | None) -> Scan:
-    cond, args = _sql(conn, where, params)
-    cols = _COLS if meeting_id is not None else _COLS + ", meeting_id"
-    rows = _fetch(conn, f"SELECT {cols} FROM events WHERE {cond} ORDER BY {order}", args)
-    sqlite = conn.dialect.name == "sqlite"
+def _group(conn: Connection, rows: list[Any], gap: Any, meeting_id: int | None,
+           sqlite: bool) -> Scan:
     parse = datetime.fromisoformat
     utc = UTC
     open_: dict[tuple[Any, ...], list[Any]] = {}
@@ -149,13 +165,14 @@ def _scan(conn: Connection, gap: timedelta, where: str, params: list[Any], order
             eid, ts, kind, action, dev, mem, plat, mac, mid = row
         else:
             eid, ts, kind, action, dev, mem, plat, mac = row
-        # naive UTC inside the loop (PostgreSQL hands back the session's time zone)
-        t = parse(ts) if sqlite else ts.astimezone(utc).replace(tzinfo=None)
+        t = parse(ts) if sqlite else ts
         key = (mid, mem, dev, kind, action, plat)
         x = tal.get(key)
         if x is None:
             tal[key] = [1, eid, eid, t, t, mac]
-        else:  # rows of one key come in time order (the ORDER BY keeps member and time)
+        else:
+            if t < x[4]:
+                raise _OutOfOrder()
             x[0] += 1
             x[4] = t
             if eid > x[2]:
@@ -179,9 +196,12 @@ def _scan(conn: Connection, gap: timedelta, where: str, params: list[Any], order
                 ep[5] = mem
         elif kind == BYPASS:
             bypass_ids.append(eid)
+
+    def when(v: Any) -> datetime:
+        return (v if sqlite else EPOCH + timedelta(microseconds=v)).replace(tzinfo=utc)
+
     eps.sort(key=lambda e: (e[0], e[6]))  # by first lookup (time, id), as group_episodes
-    episodes = [EpisodeRow(e[7], e[3], e[4], e[5], e[8], e[0].replace(tzinfo=utc),
-                           e[1].replace(tzinfo=utc), e[2], e[6],
+    episodes = [EpisodeRow(e[7], e[3], e[4], e[5], e[8], when(e[0]), when(e[1]), e[2], e[6],
                            {e[7]} if e[7] is not None else set()) for e in eps]
     merged: dict[tuple[Any, ...], list[Any]] = {}
     for (m, mem, dev, kind, action, plat), v in tal.items():  # per platform → named or not
@@ -194,8 +214,7 @@ def _scan(conn: Connection, gap: timedelta, where: str, params: list[Any], order
             y[1], y[2] = min(y[1], v[1]), max(y[2], v[2])
             y[3], y[4] = min(y[3], v[3]), max(y[4], v[4])
     tallies = [Tally(k[0], k[1], k[2], v[5], k[3], k[4], k[5], v[0], v[1], v[2],
-                     v[3].replace(tzinfo=utc), v[4].replace(tzinfo=utc))
-               for k, v in merged.items()]
+                     when(v[3]), when(v[4])) for k, v in merged.items()]
     return Scan(episodes, tallies, _bypasses(conn, bypass_ids))
 
 
