@@ -274,49 +274,13 @@ def cmd_gate(args: argparse.Namespace) -> int:
     return guard.run()
 
 
-def cmd_web(args: argparse.Namespace) -> int:
-    """The unprivileged web app, plus the periodic meeting sync (modern.gov/iCal).
-
-    The sync lives here, not in the gate: it is plain HTTP and database work, and the gate
-    reads meetings from the database whether or not this process is up.
-    """
+def _web_server(settings: Settings, db: Database, host: str, port: int) -> Any:
     import uvicorn
 
     from api.app import create_app
-    from api.meetings.sync import run_periodic_sync
-    from monitor.evidence.retention import run_daily_purge
 
-    settings, db = _ctx(args)
-    _upgrade(settings)
-    app = create_app(settings, db)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=args.host or settings.web.host,
-            port=args.port or settings.web.port,
-            log_level="warning",
-            proxy_headers=True,
-        )
-    )
-
-    async def serve() -> None:
-        stop = asyncio.Event()
-        sync = asyncio.create_task(run_periodic_sync(settings, db, stop))
-        purge = asyncio.create_task(run_daily_purge(settings, db, stop))
-        extra = _registration_server(settings, db)
-        reg = asyncio.create_task(extra.serve()) if extra else None
-        try:
-            await server.serve()
-        finally:
-            stop.set()
-            if extra is not None and reg is not None:
-                extra.should_exit = True
-                await reg
-            await sync
-            await purge
-
-    asyncio.run(serve())
-    return 0
+    return uvicorn.Server(uvicorn.Config(create_app(settings, db), host=host, port=port,
+                                         log_level="warning", proxy_headers=True))
 
 
 def _registration_server(settings: Settings, db: Database) -> Any:
@@ -332,12 +296,46 @@ def _registration_server(settings: Settings, db: Database) -> Any:
         port=settings.web.registration_port, log_level="warning", proxy_headers=False))
 
 
+async def _serve_web(settings: Settings, db: Database, server: Any) -> None:
+    """The web app with what runs beside it: the periodic meeting sync, the daily retention
+    purge and, when configured, the chamber-side registration listener.
+
+    These live with the web process, not the gate: plain HTTP and database work, and the gate
+    reads everything it needs from the database whether or not this process is up.
+    """
+    from api.meetings.sync import run_periodic_sync
+    from monitor.evidence.retention import run_daily_purge
+
+    stop = asyncio.Event()
+    jobs = [asyncio.create_task(run_periodic_sync(settings, db, stop)),
+            asyncio.create_task(run_daily_purge(settings, db, stop))]
+    extra = _registration_server(settings, db)
+    if extra is not None:
+        jobs.append(asyncio.create_task(extra.serve()))
+    try:
+        await server.serve()
+    finally:
+        stop.set()
+        if extra is not None:
+            extra.should_exit = True
+        await asyncio.gather(*jobs, return_exceptions=True)
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    """The unprivileged web app (dashboard, API) and its periodic jobs."""
+    settings, db = _ctx(args)
+    server = _web_server(settings, db, args.host or settings.web.host,
+                         args.port or settings.web.port)
+    try:
+        asyncio.run(_serve_web(settings, db, server))
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C once it has shut down cleanly
+        pass
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Gate and web in one process (small installs). With no Wi-Fi interface configured,
     the simulated chamber (the demo) instead."""
-    import uvicorn
-
-    from api.app import create_app
     from monitor.daemon import GateDaemon
 
     settings, db = _ctx(args)
@@ -345,37 +343,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         from api.ops_cli import demo_for_run
 
         return demo_for_run(settings)
-    _upgrade(settings)
-    app = create_app(settings, db)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=settings.web.host, port=settings.web.port, log_level="warning")
-    )
+    server = _web_server(settings, db, settings.web.host, settings.web.port)
 
     async def both() -> None:
-        from api.meetings.sync import run_periodic_sync
-        from monitor.evidence.retention import run_daily_purge
-
         gate = GateDaemon(settings, db, config_path=args.config)
         task = asyncio.create_task(gate.run())
-        stop = asyncio.Event()
-        sync = asyncio.create_task(run_periodic_sync(settings, db, stop))
-        purge = asyncio.create_task(run_daily_purge(settings, db, stop))
-        extra = _registration_server(settings, db)
-        reg = asyncio.create_task(extra.serve()) if extra else None
         try:
-            await server.serve()
+            await _serve_web(settings, db, server)
         finally:
-            purge.cancel()
             gate.stop()
-            stop.set()
-            if extra is not None and reg is not None:
-                extra.should_exit = True
-                await reg
             await task
-            await sync
 
     _use_uvloop()
-    asyncio.run(both())
+    try:
+        asyncio.run(both())
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C once it has shut down cleanly
+        pass
     return 0
 
 
