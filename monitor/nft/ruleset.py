@@ -102,31 +102,20 @@ class Builder:
             cmds.append(self._elements("doh6", list(sp.doh6)))
         # DNS to any other resolver is redirected to the gate's second port, where it is
         # answered like any query but recorded as a bypass attempt.
+        gates = [(fam, l3, addr) for fam, l3, addr in (("ip", "ip", sp.gate4),
+                                                        ("ip6", "ip6", sp.gate6)) if addr]
         for proto in ("udp", "tcp"):
-            if sp.gate4:
+            for fam, l3, addr in gates:
                 cmds.append(
                     self._rule(
                         "prerouting",
                         from_chamber,
                         restricted,
                         _eq(_payload(proto, "dport"), sp.dns_port),
-                        _eq(_payload("ip", "daddr"), sp.gate4, "!="),
+                        _eq(_payload(l3, "daddr"), addr, "!="),
                         {"counter": None},
-                        {"dnat": {"family": "ip", "addr": sp.gate4, "port": sp.redirect_port}},
-                        comment="foreign resolver -> gate",
-                    )
-                )
-            if sp.gate6:
-                cmds.append(
-                    self._rule(
-                        "prerouting",
-                        from_chamber,
-                        restricted,
-                        _eq(_payload(proto, "dport"), sp.dns_port),
-                        _eq(_payload("ip6", "daddr"), sp.gate6, "!="),
-                        {"counter": None},
-                        {"dnat": {"family": "ip6", "addr": sp.gate6, "port": sp.redirect_port}},
-                        comment="foreign resolver -> gate (v6)",
+                        {"dnat": {"family": fam, "addr": addr, "port": sp.redirect_port}},
+                        comment=f"foreign resolver -> gate ({fam})",
                     )
                 )
         refuse = {"jump": {"target": "refuse"}}
