@@ -98,9 +98,8 @@ def issue(db: Database, settings: Settings, doc: dict[str, Any], fmt: str, *,
     if fmt not in render.FORMATS:
         raise Invalid(f"unknown format {fmt!r}: html, pdf, csv or json")
     key = signing_key(settings)
-    with db.session() as s:
-        if s.get(IssuedReport, doc["report_id"]) is not None:  # one document, two formats
-            doc = {**doc, "report_id": str(uuid.uuid4())}
+    if doc["report_id"] in _issued:  # one document issued again (another format)
+        doc = {**doc, "report_id": str(uuid.uuid4())}
     data = render.signed(doc, fmt, key)
     body, block, _ = signing.split(data)
     ev = doc["evidence"]
@@ -117,7 +116,15 @@ def issue(db: Database, settings: Settings, doc: dict[str, Any], fmt: str, *,
             generated_by=actor[:100], sha256=hashlib.sha256(body).hexdigest(),
             key_id=str(block["key_id"]), chain_event_id=ev["chain_head_id"],
             chain_hash=ev["chain_head_hash"]))
+    _issued[doc["report_id"]] = None
+    while len(_issued) > 1000:
+        _issued.pop(next(iter(_issued)))
     return data
+
+
+# Report ids this process has registered (a document is built with a fresh uuid4, so only
+# issuing the same document twice can collide); saves a look-up per issued report.
+_issued: dict[str, None] = {}
 
 
 def report_file(db: Database, settings: Settings, kind: str, fmt: str, *, actor: str,

@@ -362,14 +362,12 @@ def _totals(member_docs: list[dict[str, Any]], eps: list[query.EpisodeRow]) -> d
 def _evidence(conn: Connection, tallies: list[query.Tally]) -> dict[str, Any]:
     """What ties the report to the chain: the last event it covers and the chain head."""
     last_id = max((t.last_id for t in tallies), default=None)
-    head_id, head_hash = chain.last_chained(conn)
-    st = chain.read_state(conn)
+    snap = chain.snapshot(conn, last_id)
     return {"events_covered": sum(t.count for t in tallies),
             "first_event_id": min((t.first_id for t in tallies), default=None),
-            "last_event_id": last_id,
-            "last_event_hash": chain.event_hash(conn, last_id) if last_id is not None else None,
-            "chain_head_id": head_id, "chain_head_hash": head_hash,
-            "chain_anchor_hash": st.anchor_hash}
+            "last_event_id": last_id, "last_event_hash": snap.covered_hash,
+            "chain_head_id": snap.head_id, "chain_head_hash": snap.head_hash,
+            "chain_anchor_hash": snap.anchor_hash}
 
 
 # ---------------------------------------------------------------------------- meeting report
