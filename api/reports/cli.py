@@ -124,14 +124,12 @@ def _verify(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"cannot read {args.name}: {exc.strerror}") from None
     settings = load_settings(args.config)
+    # The database is consulted if there is one (register, chain) — never created or
+    # migrated: verifying a file must work on any machine.
+    url = settings.database_url
     db: Database | None = None
-    try:
-        from monitor.store.migrate import upgrade
-
-        upgrade(settings.database_url)
-        db = Database(settings.database_url)
-    except Exception:  # noqa: BLE001 — verifying a file must not need the database
-        db = None
+    if not url.startswith("sqlite") or Path(url.split("///", 1)[-1]).exists():
+        db = Database(url)
     key = Path(args.public_key) if args.public_key else None
     v = service.verify_file(data, settings, db, public_key=key)
     if args.json:

@@ -17,6 +17,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from api.errors import Invalid, NotFound
 from dashboard.reports import builder, render, signing, subject
@@ -151,25 +152,37 @@ def verify_file(data: bytes, settings: Settings, db: Database | None = None,
     """Signature and content first (the verdict); then, where the database is at hand, what
     it still knows: the register entry and whether the events covered are unchanged."""
     pub: Ed25519PublicKey
-    if public_key is not None:
-        pub = signing.load_public(public_key)
-    else:
-        pub = signing_key(settings).public_key()
+    try:
+        pub = signing.load_public(public_key) if public_key is not None else \
+            signing.installation_public(settings.site.data_dir)
+    except (OSError, ValueError, signing.VerifyFailed) as exc:
+        raise Invalid(f"no key to verify with: {exc}") from None
     v = signing.verify(data, pub)
     out = Verification(v.ok, v.reason, signature=v.as_dict()["signature"])
     if not v.ok or db is None:
         return out
+    try:
+        out.details.extend(_database_checks(db, v))
+    except SQLAlchemyError as exc:
+        out.details.append(f"database not consulted ({type(exc).__name__})")
+    return out
+
+
+def _database_checks(db: Database, v: signing.Verified) -> list[str]:
+    """What the database still knows of a verified report: its register entry, and
+    whether the events it covers are unchanged."""
+    details: list[str] = []
     block = v.block
     digest = hashlib.sha256(v.body).hexdigest()
     with db.session() as s:
         reg = s.execute(select(IssuedReport).where(IssuedReport.sha256 == digest)).scalars(
         ).first()
         if reg is not None:
-            out.details.append(f"register: issued {builder.london(reg.generated_at)} by "
-                               f"{reg.generated_by} ({reg.kind}, {reg.format})")
+            details.append(f"register: issued {builder.london(reg.generated_at)} by "
+                           f"{reg.generated_by} ({reg.kind}, {reg.format})")
         else:
-            out.details.append("register: no entry (issued by another installation, or "
-                               "purged after the retention period)")
+            details.append("register: no entry (issued by another installation, or "
+                           "purged after the retention period)")
         ch = block.get("chain") or {}
         conn = s.connection()
         for label, eid, h in (("last event covered", ch.get("last_event_id"),
@@ -182,13 +195,13 @@ def verify_file(data: bytes, settings: Settings, db: Database | None = None,
                 state = chain.read_state(conn)
                 gone = ("purged under the retention policy" if int(eid)
                         <= state.anchor_event_id else "no longer in the database")
-                out.details.append(f"chain: {label} (event {eid}) is {gone}")
+                details.append(f"chain: {label} (event {eid}) is {gone}")
             elif now_h == h:
-                out.details.append(f"chain: {label} (event {eid}) is unchanged")
+                details.append(f"chain: {label} (event {eid}) is unchanged")
             else:
-                out.details.append(f"chain: {label} (event {eid}) has a different hash now: "
-                                   "the events were altered after this report was made")
-    return out
+                details.append(f"chain: {label} (event {eid}) has a different hash now: "
+                               "the events were altered after this report was made")
+    return details
 
 
 def verify_events(db: Database) -> chain.ChainReport:

@@ -101,6 +101,17 @@ def load_or_create_key(data_dir: Path) -> Ed25519PrivateKey:
     return loaded
 
 
+def installation_public(data_dir: Path) -> Ed25519PublicKey:
+    """This installation's public key, for verifying — never creates a key (a verifier on
+    another machine passes the issuer's public key instead)."""
+    d = key_dir(data_dir)
+    for name in (PUB_FILE, KEY_FILE):
+        if (d / name).exists():
+            return load_public(d / name)
+    raise VerifyFailed(f"this installation has no report signing key yet ({d}); pass the "
+                       "issuer's public key (report-signing.pub.pem) with --public-key")
+
+
 def _write_public(d: Path, pub: Ed25519PublicKey) -> None:
     pem = pub.public_bytes(serialization.Encoding.PEM,
                            serialization.PublicFormat.SubjectPublicKeyInfo)

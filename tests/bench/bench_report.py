@@ -14,7 +14,8 @@ Timed, best of ``--repeat`` interleaved runs:
 * **aggregate** — the bare SQL the report's numbers need: per member, platform and kind,
   ``count(*)``, ``min(ts)``, ``max(ts)`` of the meeting's events, through the driver, rows
   fetched;
-* **report** — ``chamberguard report MEETING_ID --format json`` minus the process start:
+* **report** — ``chamberguard report MEETING_ID --format json`` minus the process start
+  (one pass over the meeting's rows, see dashboard.reports.query):
   build the document (every event of the meeting read, grouped into episodes per the gap
   rule, members, devices, sessions, outages, mode history, chain head), render, sign
   (Ed25519) and enter it in the register;

@@ -167,3 +167,21 @@ def test_cli_report_and_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "no meeting 999" in capsys.readouterr().err
     assert _cli(g, "report", "site", "--format", "json") == 2
     g.db.dispose()
+
+
+def test_verifying_elsewhere_needs_the_issuers_public_key(
+        files: tuple[Golden, dict[str, bytes]], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A third party's machine has no key of its own: verify says so (and makes none);
+    with the issuer's public key the report verifies."""
+    g, f = files
+    report = tmp_path / "r.json"
+    report.write_bytes(f["json"])
+    cfg = tmp_path / "other.toml"
+    cfg.write_text(f'[site]\ndata_dir = "{tmp_path / "other"}"\n', encoding="utf-8")
+    assert main(["--config", str(cfg), "report", "verify", str(report)]) == 2
+    assert "--public-key" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()  # neither a key nor a database was made
+    pub = signing.key_dir(g.settings.site.data_dir) / signing.PUB_FILE
+    assert main(["--config", str(cfg), "report", "verify", str(report), "--public-key",
+                 str(pub)]) == 0
