@@ -29,7 +29,11 @@ CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                "--no-first-run", "--disable-background-networking",
                "--disable-component-update", "--disable-sync"]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# Test artefacts go to artifacts/screenshots (ignored by git); set
+# CHAMBERGUARD_UPDATE_SCREENSHOTS=1 to refresh the README's copies in docs/screenshots.
+_ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = (_ROOT / "docs" / "screenshots" if os.environ.get("CHAMBERGUARD_UPDATE_SCREENSHOTS")
+               else _ROOT / "artifacts" / "screenshots")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
