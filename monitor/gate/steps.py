@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 
 from allowlist.categories import BypassKind
 from allowlist.decision import Kind, Policy, Restriction
-from allowlist.names import fast_normalise
 from monitor import dnswire
 from monitor.events import EventAction, EventKind, EventRecord
 from monitor.gate.exchange import Exchange
@@ -57,10 +56,9 @@ class ParseQuery(Step):
 
     def before(self, ex: Exchange) -> None:
         try:
+            # The codec already gives the name in canonical form: lower-case ASCII (anything
+            # else is a DnsError), no trailing dot — nothing more to normalise on this path.
             q = dnswire.parse_query(ex.raw)
-            name = fast_normalise(q.name) if q.name else ""
-            if name is None:
-                raise dnswire.DnsError("name is not ASCII")
         except dnswire.DnsError:
             self.stats.malformed += 1
             if len(ex.raw) >= 12 and not ex.raw[2] & 0x80:
@@ -124,8 +122,7 @@ class Decide(Step):
 
     def before(self, ex: Exchange) -> None:
         assert ex.query is not None and ex.restriction is not None
-        name = fast_normalise(ex.query.name) or ""
-        d = self.policy().decide_for(name, ex.restriction)
+        d = self.policy().decide_for(ex.query.name, ex.restriction)
         ex.decision = d
         if d.refused:
             self.stats.refused += 1
