@@ -244,31 +244,32 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_gate(args: argparse.Namespace) -> int:
     """`gate`: the guard, which runs `gate --worker` and fails open if it dies.
     `gate --fail-open`: install the fail-open table and exit (systemd ExecStopPost)."""
-    from monitor.daemon import GateDaemon
+    from monitor.daemon import GateDaemon, table_spec
     from monitor.guard import Guard, fail_open, record_outage, worker_command
+    from monitor.nft.enforcer import Enforcer
 
     settings, db = _ctx(args)
     if args.sensor:
         from monitor.sensor import sensor_main
 
         return sensor_main(settings, db)
-    daemon_for_spec = GateDaemon(settings, db, config_path=args.config)
+    spec = table_spec(settings)
     if args.fail_open:
-        if daemon_for_spec.enforcer is not None:
-            fail_open(settings, daemon_for_spec.enforcer)
+        if spec is not None:
+            fail_open(settings, Enforcer(spec))
         record_outage(db, settings.site.room, "gate service stopped; the chamber failed open")
         print("fail-open table installed: nobody restricted, DNS forwarded upstream")
         return 0
     _upgrade(settings)
     if args.worker:
         _use_uvloop()
-        asyncio.run(daemon_for_spec.run())
+        asyncio.run(GateDaemon(settings, db, config_path=args.config).run())
         return 0
     guard = Guard(
         settings,
         db,
         worker_command(args.config),
-        daemon_for_spec.enforcer,
+        Enforcer(spec) if spec is not None else None,
         hang_seconds=args.hang_seconds,
     )
     return guard.run()

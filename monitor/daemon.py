@@ -53,14 +53,40 @@ HEARTBEAT_EVERY = 2.0
 OUTAGE_AFTER = timedelta(seconds=10)
 
 
+def doh_addresses(settings: Settings) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Known DoH/DoT resolver addresses (the shipped bypass list plus [dns] doh_addresses),
+    as (IPv4, IPv6)."""
+    extra = [ipaddress.ip_address(a) for a in settings.dns.doh_addresses]
+    v4 = [*resolver_addresses(4), *(x for x in extra if x.version == 4)]
+    v6 = [*resolver_addresses(6), *(x for x in extra if x.version == 6)]
+    return tuple(str(a) for a in v4), tuple(str(a) for a in v6)
+
+
+def table_spec(settings: Settings) -> TableSpec | None:
+    """Our nftables table for these settings; None where this gate does not enforce at the
+    IP level (resolver-only and mirror topologies, or nftables switched off)."""
+    if not settings.nftables.enabled or settings.site.topology != "inline":
+        return None
+    doh4, doh6 = doh_addresses(settings)
+    return TableSpec(
+        table=settings.nftables.table,
+        chamber_ifaces=(settings.chamber.interface or "chamber0",),
+        gate4=settings.chamber.gate_address,
+        gate6=settings.chamber.gate_address6 or None,
+        dns_port=settings.dns.port,
+        redirect_port=settings.dns.redirect_port,
+        web_port=settings.web.port,
+        doh4=doh4,
+        doh6=doh6,
+    )
+
+
 class GateDaemon:
     def __init__(
         self,
         settings: Settings,
         db: Database,
         *,
-        enforce_nft: bool | None = None,
-        chamber_ifaces: tuple[str, ...] | None = None,
         config_path: str | None = None,
     ) -> None:
         self.settings = settings
@@ -76,32 +102,13 @@ class GateDaemon:
             room=settings.site.room,
             spool_dir=spool_dir(settings.site.data_dir, settings.site.room, "gate"),
         )
-        use_nft = settings.nftables.enabled and settings.site.topology == "inline"
-        self.use_nft = use_nft if enforce_nft is None else enforce_nft
-        ifaces = chamber_ifaces or (settings.chamber.interface or "chamber0",)
-        self.enforcer: Enforcer | None = None
-        extra = [ipaddress.ip_address(a) for a in settings.dns.doh_addresses]
-        v4 = [*resolver_addresses(4), *(x for x in extra if x.version == 4)]
-        v6 = [*resolver_addresses(6), *(x for x in extra if x.version == 6)]
-        doh4, doh6 = tuple(str(a) for a in v4), tuple(str(a) for a in v6)
-        if self.use_nft:
-            self.enforcer = Enforcer(
-                TableSpec(
-                    table=settings.nftables.table,
-                    chamber_ifaces=ifaces,
-                    gate4=settings.chamber.gate_address,
-                    gate6=settings.chamber.gate_address6 or None,
-                    dns_port=settings.dns.port,
-                    redirect_port=settings.dns.redirect_port,
-                    web_port=settings.web.port,
-                    doh4=doh4,
-                    doh6=doh6,
-                )
-            )
+        spec = table_spec(settings)
+        self.enforcer: Enforcer | None = Enforcer(spec) if spec is not None else None
         self.address_names = AddressNames()
         self.learn = LearnRecorder()
         self.refusals = RefusalRecorder(
-            self.writer.submit, settings.site.room, doh4 + doh6, self.address_names
+            self.writer.submit, settings.site.room, [a for fam in doh_addresses(settings)
+                                                     for a in fam], self.address_names
         )
         self._stop = asyncio.Event()
         self._started = datetime.now(UTC)
