@@ -463,7 +463,7 @@ def check_upstream(settings: Settings, offline: bool = False) -> Check:
         return Check("upstream dns", "skip", "topology mirror: the gate answers nobody")
     if offline:
         return Check("upstream dns", "skip", "--offline: nothing sent", True)
-    from monitor.daemon import parse_hostport
+    from monitor.hostport import parse_hostport
 
     host, port = parse_hostport(settings.dns.upstream)
     name = settings.policy.democracy_host
