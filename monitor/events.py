@@ -33,6 +33,7 @@ from pathlib import Path
 
 from sqlalchemy import exc as sa_exc
 
+from allowlist.decision import Decision, Kind
 from monitor.evidence.devices import PresenceNote, touch_devices
 from monitor.evidence.sink import COLUMNS, insert_events, ts_text
 from monitor.evidence.spool import SegmentContents, Spool, SpoolBusy, read_segment
@@ -101,6 +102,32 @@ class EventRecord:
         return (uid, when, str(self.kind), str(self.action), self.room, self.mac,
                 self.device_id, self.member_id, self.meeting_id, self.domain, self.platform,
                 self.category, self.channels, self.rule, self.detail)
+
+
+# Decisions that become events. Unlisted refusals are counted, never stored: chamberguard
+# records social platforms and ways round the gate, not a member's other browsing.
+RECORDED_KINDS = frozenset({Kind.PLATFORM, Kind.BYPASS, Kind.BLOCKED})
+
+
+def decision_event(d: Decision, *, ts: float, room: str | None, mac: str | None,
+                   channels: str, action: EventAction) -> EventRecord:
+    """The event for a decision of a RECORDED_KIND: one construction for every sensor."""
+    return EventRecord(
+        ts=datetime.fromtimestamp(ts, UTC),
+        kind=EventKind.BYPASS if d.kind is Kind.BYPASS else EventKind.ATTEMPT,
+        action=action,
+        room=room,
+        mac=mac,
+        device_id=d.device_id,
+        member_id=d.member_id,
+        meeting_id=d.meeting_id,
+        domain=d.domain,
+        platform=d.platform,
+        category=d.category.value,
+        channels=channels,
+        rule=d.rule.describe() if d.rule else None,
+        detail=d.bypass.value if d.bypass else None,
+    )
 
 
 def spool_dir(data_dir: Path, room: str | None, process: str) -> Path:

@@ -20,10 +20,17 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from allowlist.decision import Kind, Policy, Restriction
+from allowlist.decision import Policy, Restriction
 from allowlist.observation import Channel, Observation
 from monitor.capture.pipeline import PacketPipeline, PipelineConfig
-from monitor.events import EventAction, EventKind, EventRecord, EventWriter, spool_dir
+from monitor.events import (
+    RECORDED_KINDS,
+    EventAction,
+    EventRecord,
+    EventWriter,
+    decision_event,
+    spool_dir,
+)
 from monitor.settings import Settings
 from monitor.store.db import Database
 from monitor.store.policy_loader import load_policy
@@ -31,7 +38,6 @@ from monitor.store.revision import current_revision
 
 log = logging.getLogger(__name__)
 GUEST = Restriction(False, "unknown device")
-RECORDED_KINDS = {Kind.PLATFORM, Kind.BYPASS, Kind.BLOCKED}
 
 
 class ObservationRecorder:
@@ -66,23 +72,9 @@ class ObservationRecorder:
         channels = getattr(obs, "channels", None) or {obs.channel}
         # The sensor sees, it does not refuse: whether nftables let this flow through (an
         # allowed CDN address carrying another name does pass) is not its to say.
-        action = EventAction.OBSERVED
-        rec = EventRecord(
-            ts=datetime.fromtimestamp(obs.ts, UTC),
-            kind=EventKind.BYPASS if d.kind is Kind.BYPASS else EventKind.ATTEMPT,
-            action=action,
-            room=self.settings.site.room,
-            mac=obs.mac,
-            device_id=d.device_id,
-            member_id=d.member_id,
-            meeting_id=d.meeting_id,
-            domain=d.domain,
-            platform=d.platform,
-            category=d.category.value,
-            channels=",".join(sorted(c.value for c in channels)),
-            rule=d.rule.describe() if d.rule else None,
-            detail=d.bypass.value if d.bypass else None,
-        )
+        rec = decision_event(d, ts=obs.ts, room=self.settings.site.room, mac=obs.mac,
+                             channels=",".join(sorted(c.value for c in channels)),
+                             action=EventAction.OBSERVED)
         self.submit(rec)  # type: ignore[operator]
         self.recorded += 1
         return rec

@@ -7,13 +7,18 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from allowlist.categories import BypassKind
 from allowlist.decision import Kind, Policy, Restriction
 from monitor import dnswire
-from monitor.events import EventAction, EventKind, EventRecord
+from monitor.events import (
+    RECORDED_KINDS,
+    EventAction,
+    EventKind,
+    EventRecord,
+    decision_event,
+)
 from monitor.gate.exchange import Exchange
 from monitor.gate.stats import GateStats
 
@@ -218,48 +223,19 @@ class Record(Step):
         d = ex.decision
         if d is None or not d.restricted:
             return
-        ts = datetime.fromtimestamp(ex.received, UTC)
-        base = EventRecord(
-            ts=ts,
-            kind=EventKind.ATTEMPT,
-            action=EventAction.OBSERVED,
-            room=self.room,
-            mac=ex.mac,
-            device_id=d.device_id,
-            member_id=d.member_id,
-            meeting_id=d.meeting_id,
-            channels="dns",
-        )
         if ex.redirected:
             self.stats.events += 1
-            self.submit(
-                replace(
-                    base,
-                    kind=EventKind.BYPASS,
-                    domain=d.domain,
-                    category="bypass",
-                    detail=_BYPASS_DETAIL[BypassKind.RESOLVER],
-                )
-            )
-        if d.kind in (Kind.UNRESTRICTED, Kind.ALLOWED):
+            self.submit(EventRecord(
+                ts=datetime.fromtimestamp(ex.received, UTC), kind=EventKind.BYPASS,
+                action=EventAction.OBSERVED, room=self.room, mac=ex.mac,
+                device_id=d.device_id, member_id=d.member_id, meeting_id=d.meeting_id,
+                domain=d.domain, category="bypass", channels="dns",
+                detail=_BYPASS_DETAIL[BypassKind.RESOLVER]))
+        if d.kind not in RECORDED_KINDS:
+            if d.kind is Kind.UNLISTED:
+                self.stats.unlisted_refused += 1  # counted, never stored (privacy)
             return
-        if d.kind is Kind.UNLISTED:
-            # Privacy: other refused names are counted, never stored — chamberguard records
-            # social platforms and bypasses, not a member's other browsing.
-            self.stats.unlisted_refused += 1
-            return
-        kind = EventKind.BYPASS if d.kind is Kind.BYPASS else EventKind.ATTEMPT
         action = EventAction.REFUSED if d.refused else EventAction.OBSERVED
         self.stats.events += 1
-        self.submit(
-            replace(
-                base,
-                kind=kind,
-                action=action,
-                domain=d.domain,
-                platform=d.platform,
-                category=d.category.value,
-                rule=d.rule.describe() if d.rule else None,
-                detail=d.bypass.value if d.bypass else None,
-            )
-        )
+        self.submit(decision_event(d, ts=ex.received, room=self.room, mac=ex.mac,
+                                   channels="dns", action=action))
