@@ -21,7 +21,7 @@ from api.errors import ServiceError
 from api.meetings.cli import register as register_meetings_cli
 from api.ops_cli import register as register_ops_cli
 from api.reports.cli import register as register_reports_cli
-from monitor.settings import ConfigError, Settings, load_settings
+from monitor.settings import ConfigError, Settings
 from monitor.store.db import Database
 
 log = logging.getLogger("chamberguard")
@@ -30,16 +30,9 @@ log = logging.getLogger("chamberguard")
 _ctx = ctx  # kept short: every command starts with it
 
 
-def _upgrade(settings: Settings) -> None:
-    from monitor.store.migrate import upgrade
-
-    upgrade(settings.database_url)
-
-
 # -- commands ------------------------------------------------------------------------------
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config)
-    _upgrade(settings)
+    settings, _ = _ctx(args)  # ctx brings the schema to head
     print(f"database at revision head ({settings.database_url.split('://')[0]})")
     return 0
 
@@ -260,7 +253,6 @@ def cmd_gate(args: argparse.Namespace) -> int:
         record_outage(db, settings.site.room, "gate service stopped; the chamber failed open")
         print("fail-open table installed: nobody restricted, DNS forwarded upstream")
         return 0
-    _upgrade(settings)
     if args.worker:
         _use_uvloop()
         asyncio.run(GateDaemon(settings, db, config_path=args.config).run())
