@@ -42,7 +42,9 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 extras="test"
 [ "$what" = run ] && extras="postgres,pdf"
-stamp="$VENV/.installed-$what-$(sha256sum pyproject.toml | cut -c1-16)"
+# The stamp covers pyproject.toml and the C accelerators' sources: a change to either rebuilds.
+srchash="$(cat pyproject.toml $(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.c' -not -path './.venv/*') 2>/dev/null | sha256sum | cut -c1-16)"
+stamp="$VENV/.installed-$what-$srchash"
 if [ ! -f "$stamp" ]; then
   "$VENV/bin/pip" install -q -U pip
   "$VENV/bin/pip" install -q -e ".[$extras]"
