@@ -34,6 +34,7 @@ from pathlib import Path
 from sqlalchemy import exc as sa_exc
 
 from allowlist.decision import Decision, Kind
+from monitor.evidence.chain import compact_json, encode_rows
 from monitor.evidence.devices import PresenceNote, touch_devices
 from monitor.evidence.sink import COLUMNS, insert_events, ts_text
 from monitor.evidence.spool import SegmentContents, Spool, SpoolBusy, read_segment
@@ -104,6 +105,54 @@ class EventRecord:
                 self.category, self.channels, self.rule, self.detail)
 
 
+class RowEncoder:
+    """Records → storage rows (:data:`FIELDS` order), each row's compact JSON for the spool
+    and its canonical body for the hash chain (the same string: rows made here are in
+    storage form). Exactly ``chain.encode_rows([r.wire(uid) for …])``, cheaper.
+
+    Why it caches: a phone's background sync makes dozens of identical lookups a minute, so
+    everything after ``uid`` and ``ts`` repeats from event to event. That tail's tuple and
+    its JSON are kept (bounded; cleared when full); rows whose ids are not plain ints (a
+    bool equals 1 as a dict key but encodes as ``true``) take the exact, uncached path.
+    ``uid`` must be the writer's own (hex, ``-``, digits: nothing to escape)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._tails: dict[tuple[object, ...], str] = {}
+
+    def encode(self, recs: Sequence[EventRecord], uids: Sequence[str]
+               ) -> tuple[list[tuple[object, ...]], list[str], list[str]]:
+        rows: list[tuple[object, ...]] = []
+        raw: list[str] = []
+        bodies: list[str] = []
+        tails = self._tails
+        for u, r in zip(uids, recs, strict=True):
+            ts = r.ts
+            when = ts.isoformat(" ", "microseconds")[:26] if ts.tzinfo is UTC else ts_text(ts)
+            tail = (str(r.kind), str(r.action), r.room, r.mac, r.device_id, r.member_id,
+                    r.meeting_id, r.domain, r.platform, r.category, r.channels, r.rule,
+                    r.detail)
+            row = (u, when, *tail)
+            rows.append(row)
+            a, b, c = r.device_id, r.member_id, r.meeting_id
+            if not ((a is None or type(a) is int) and (b is None or type(b) is int)
+                    and (c is None or type(c) is int)):  # checked before the cache is asked
+                one_raw, one_body = encode_rows([row])
+                raw.append(one_raw[0])
+                bodies.append(one_body[0])
+                continue
+            j = tails.get(tail)
+            if j is None:
+                j = compact_json(tail)[1:]  # the tail's elements and the closing bracket
+                if len(tails) >= self._size:
+                    tails.clear()
+                tails[tail] = j
+            text = f'["{u}","{when}",{j}' if when is not None else f'["{u}",null,{j}'
+            raw.append(text)
+            bodies.append(text)
+        return rows, raw, bodies
+
+
 # Decisions that become events. Unlisted refusals are counted, never stored: chamberguard
 # records social platforms and ways round the gate, not a member's other browsing.
 RECORDED_KINDS = frozenset({Kind.PLATFORM, Kind.BYPASS, Kind.BLOCKED})
@@ -162,6 +211,7 @@ class _Batch:
     rows: list[tuple[object, ...]]  # FIELDS order, storage form
     submitted: int  # how many of the rows came through submit() (the rest are the writer's own)
     durable: bool  # in the spool already
+    bodies: list[str]  # each row's canonical JSON for the hash chain, encoded once (spool too)
 
 
 TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError,
@@ -191,6 +241,7 @@ class EventWriter:
         self._max_pending = max_pending
         self._on_durable = on_durable
         self._on_written = on_written
+        self._encoder = RowEncoder()
         self._buf: deque[EventRecord] = deque()
         self._internal: deque[EventRecord] = deque()  # the writer's own outage/device-seen rows
         self._presence: deque[PresenceNote] = deque()
@@ -316,11 +367,11 @@ class EventWriter:
         first = self._seq + 1
         self._seq += len(recs)
         uids = [f"{self.boot}-{n}" for n in range(first, self._seq + 1)]
-        rows = [r.wire(u) for u, r in zip(uids, recs, strict=True)]
+        rows, encoded, bodies = self._encoder.encode(recs, uids)
         durable = False
         if self.spool is not None:
             try:
-                self.spool.append(self._seq, rows)
+                self.spool.append(self._seq, rows, encoded)
                 durable = True
             except (OSError, TypeError, ValueError):
                 log.exception("event spool write failed; %d events are not crash-safe", len(recs))
@@ -331,7 +382,7 @@ class EventWriter:
             self.acknowledged += len(items)
             if self._on_durable is not None:
                 self._on_durable(self.acknowledged)
-        batch = _Batch(self._seq, rows, len(items), durable)
+        batch = _Batch(self._seq, rows, len(items), durable, bodies)
         with self._cv:
             self._pending.append(batch)
             self._pending_rows += len(recs)
@@ -369,7 +420,8 @@ class EventWriter:
 
     def _commit(self, batches: list[_Batch]) -> bool:
         rows = [r for b in batches for r in b.rows]
-        if not self._insert(rows):
+        bodies = [x for b in batches for x in b.bodies]
+        if not self._insert(rows, bodies):
             return False
         for b in batches:
             if b.durable and self.spool is not None:
@@ -383,14 +435,16 @@ class EventWriter:
             self._on_written(len(rows))
         return True
 
-    def _insert(self, rows: Sequence[tuple[object, ...]]) -> bool:
+    def _insert(self, rows: Sequence[tuple[object, ...]],
+                bodies: Sequence[str] | None = None) -> bool:
         """Insert with retries; True once committed (or once bad rows have been set aside),
-        False only when stopping and the database stayed unreachable."""
+        False only when stopping and the database stayed unreachable. ``bodies``: the rows'
+        canonical JSON from the flusher (recomputed when None)."""
         attempt = 0
         while True:
             try:
                 with self.db.engine.begin() as conn:
-                    insert_events(conn, rows, notify=self.room or "")
+                    insert_events(conn, rows, notify=self.room or "", bodies=bodies)
                 return True
             except TRANSIENT:
                 attempt += 1
@@ -404,7 +458,8 @@ class EventWriter:
             except Exception as exc:  # a row the database will never take: set it aside
                 if len(rows) > 1:
                     mid = len(rows) // 2
-                    return self._insert(rows[:mid]) and self._insert(rows[mid:])
+                    return (self._insert(rows[:mid], bodies and bodies[:mid])
+                            and self._insert(rows[mid:], bodies and bodies[mid:]))
                 log.error("event rejected by the database: %s (%r)", exc, rows[0])
                 self.rejected += 1
                 self._internal.append(EventRecord(

@@ -54,6 +54,11 @@ _c = None if _c_make is None else _c_make(None, None, json.encoder.encode_basest
                                           None, ":", ",", False, False, True)
 
 
+def compact_json(values: Sequence[object]) -> str:
+    """``json.dumps(values, separators=(",", ":"))`` (ASCII), at the C encoder's speed."""
+    return _fast(values)
+
+
 def _fast(values: Sequence[object]) -> str:
     if _c is None:  # pragma: no cover - CPython always has the C encoder
         return _encode(values)
@@ -93,21 +98,39 @@ def link(prev_hash: str, values: Sequence[object]) -> str:
     return hashlib.sha256(f"{VERSION}\n{prev_hash}\n{canonical(values)}".encode()).hexdigest()
 
 
-def chain_rows(prev_hash: str, rows: Sequence[Sequence[object]]
-               ) -> tuple[list[tuple[object, ...]], str]:
-    """Rows extended with (prev_hash, hash), and the new head. The hot loop of the sink:
-    one JSON encode and one SHA-256 per row."""
-    out: list[tuple[object, ...]] = []
-    sha = hashlib.sha256
+def encode_rows(rows: Sequence[Sequence[object]]) -> tuple[list[str], list[str]]:
+    """Each row's compact JSON (what the spool stores) and its canonical body (what is
+    hashed). For rows already in storage form — every row the writer makes — they are the
+    same string, encoded once: the writer's flusher encodes a batch for the spool and hands
+    the bodies on, so the database thread only hashes (see :func:`chain_rows`)."""
+    raw: list[str] = []
+    bodies: list[str] = []
     enc = _fast
-    prev = prev_hash
     for r in rows:
-        ts, a, b, c = r[1], r[6], r[7], r[8]  # ts and the ids (asserted below)
+        ts, a, b, c = r[1], r[6], r[7], r[8]  # ts and the ids (asserted above)
+        j = enc(r)
+        raw.append(j)
         if (type(ts) is str and len(ts) == 26 and (a is None or type(a) is int)
                 and (b is None or type(b) is int) and (c is None or type(c) is int)):
-            body = enc(r)
+            bodies.append(j)
         else:
-            body = canonical(r)
+            bodies.append(canonical(r))
+    return raw, bodies
+
+
+def chain_rows(prev_hash: str, rows: Sequence[Sequence[object]],
+               bodies: Sequence[str] | None = None) -> tuple[list[tuple[object, ...]], str]:
+    """Rows extended with (prev_hash, hash), and the new head. The hot loop of the sink:
+    one SHA-256 per row, plus one JSON encode unless ``bodies`` (from :func:`encode_rows`
+    of the same rows) are given."""
+    if bodies is None:
+        bodies = encode_rows(rows)[1]
+    elif len(bodies) != len(rows):
+        raise ValueError("one canonical body per row")
+    out: list[tuple[object, ...]] = []
+    sha = hashlib.sha256
+    prev = prev_hash
+    for r, body in zip(rows, bodies, strict=True):
         h = sha(f"{VERSION}\n{prev}\n{body}".encode()).hexdigest()
         out.append((*r, prev, h))
         prev = h
@@ -169,16 +192,18 @@ def set_anchor(conn: Connection, *, anchor_hash: str, anchor_event_id: int,
 
 
 # -- insert (called by the sink, lock held) --------------------------------------------------
-def insert_chained(conn: Connection, sql: str, rows: Sequence[Sequence[object]]) -> int:
+def insert_chained(conn: Connection, sql: str, rows: Sequence[Sequence[object]],
+                   bodies: Sequence[str] | None = None) -> int:
     """Insert rows (content in :data:`CONTENT` order; ``sql`` takes them plus prev_hash and
     hash) linked onto the head, and move the head. Returns how many rows were new.
 
     The insert is ``ON CONFLICT (uid) DO NOTHING`` (spool replay): a skipped row must not be
     linked, so when fewer rows than offered went in, the attempt is rolled back to a
     savepoint and repeated with only the new rows. That path is rare (a replay after a crash)
-    and the common one costs no extra query."""
+    and the common one costs no extra query. ``bodies``: the rows' canonical bodies, when
+    the caller has them already (:func:`encode_rows`)."""
     state = read_state(conn)
-    linked, head = chain_rows(state.head_hash, rows)
+    linked, head = chain_rows(state.head_hash, rows, bodies)
     conn.exec_driver_sql("SAVEPOINT cg_chain")
     res = conn.exec_driver_sql(sql, linked)
     if res.rowcount != len(linked):

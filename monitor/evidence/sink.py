@@ -60,10 +60,12 @@ def _insert_sql(dialect: str) -> str:
     return f"INSERT INTO events ({cols}) VALUES ({', '.join(marks)}) ON CONFLICT (uid) DO NOTHING"
 
 
-def insert_events(conn: Connection, rows: Sequence[Sequence[object]], *, notify: str = "") -> None:
+def insert_events(conn: Connection, rows: Sequence[Sequence[object]], *, notify: str = "",
+                  bodies: Sequence[str] | None = None) -> None:
     """Insert event rows (values in :data:`COLUMNS` order, ``uid`` set) in the caller's
     transaction; the caller commits. A plain driver ``executemany``: this is the hot loop of
-    the write path, and the rows are already in storage form."""
+    the write path, and the rows are already in storage form. ``bodies``: the rows'
+    canonical JSON if the caller encoded them already (``chain.encode_rows``)."""
     if not rows:
         return
     dialect = conn.dialect.name
@@ -71,6 +73,6 @@ def insert_events(conn: Connection, rows: Sequence[Sequence[object]], *, notify:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_KEY})
     else:
         chain.begin_write(conn)
-    chain.insert_chained(conn, _insert_sql(dialect), rows)
+    chain.insert_chained(conn, _insert_sql(dialect), rows, bodies)
     if dialect == "postgresql":
         conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": notify})

@@ -47,8 +47,16 @@ class SpoolBusy(RuntimeError):
     """Another live process owns this spool directory (two gates configured for one room?)."""
 
 
-def encode_batch(rows: Sequence[Sequence[Any]]) -> bytes:
-    body = json.dumps(rows, separators=(",", ":")).encode()  # ASCII: \u-escapes, no newlines
+def encode_batch(rows: Sequence[Sequence[Any]], encoded: Sequence[str] | None = None) -> bytes:
+    """One batch line. ``encoded``: each row's compact JSON already made (the writer makes
+    it once for the spool and the hash chain alike); the line is the same either way."""
+    if encoded is None:
+        text = json.dumps(rows, separators=(",", ":"))  # ASCII: \u-escapes, no newlines
+    else:
+        if len(encoded) != len(rows):
+            raise ValueError("one encoded row per row")
+        text = "[" + ",".join(encoded) + "]"
+    body = text.encode()
     return b"%08x %d %s\n" % (zlib.crc32(body), len(rows), body)
 
 
@@ -178,9 +186,11 @@ class Spool:
         self._fh = fh
         self._cur = _Segment(path, self._committed, len(header))
 
-    def append(self, last_seq: int, rows: Sequence[Sequence[Any]]) -> None:
-        """Write rows (values in ``fields`` order) and fsync; durable when this returns."""
-        data = encode_batch(rows)
+    def append(self, last_seq: int, rows: Sequence[Sequence[Any]],
+               encoded: Sequence[str] | None = None) -> None:
+        """Write rows (values in ``fields`` order) and fsync; durable when this returns.
+        ``encoded``: the rows' compact JSON, if already made."""
+        data = encode_batch(rows, encoded)
         with self._lock:
             cur = self._cur
             if cur is not None and cur.size >= self.rotate_bytes:

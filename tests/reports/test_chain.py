@@ -69,6 +69,29 @@ def test_canonical_form_is_documented_json() -> None:
     assert chain.link(chain.GENESIS, odd) == want
 
 
+def test_rows_encoded_once_hash_and_spool_exactly_as_encoded_apart() -> None:
+    """The writer encodes each row once for the spool and the chain: the spool line and
+    the hashes must be byte for byte what each would make on its own, odd rows included."""
+    from monitor.evidence.spool import decode_batch, encode_batch
+
+    good = ("u-1", "2026-06-10 18:00:00.000000", "attempt", "refused", "chamber",
+            "02:00:5e:10:00:01", 1, 2, None, "bücher.example", "instagram", "platform", "dns",
+            None, 'a "quoted" détail\nline')
+    odd = ("u-2", None, "outage", "observed", None, None, True, "3", None, None, None, None,
+           "dns", None, None)  # naive time stored as None; ids of other types
+    rows = [good, odd, good]
+    raw, bodies = chain.encode_rows(rows)
+    assert raw == [json.dumps(list(r), separators=(",", ":")) for r in rows]
+    assert bodies[0] is raw[0] and bodies[1] == chain.canonical(odd) != raw[1]
+    assert encode_batch(rows, raw) == encode_batch(rows)
+    assert decode_batch(encode_batch(rows, raw))[0] == [list(r) for r in rows]
+    assert chain.chain_rows("ab" * 32, rows, bodies) == chain.chain_rows("ab" * 32, rows)
+    with pytest.raises(ValueError):
+        chain.chain_rows(chain.GENESIS, rows, bodies[:2])
+    with pytest.raises(ValueError):
+        encode_batch(rows, raw[:1])
+
+
 def test_every_sink_row_is_linked_and_the_chain_verifies(db: Database) -> None:
     store_now(db, [rec(i) for i in range(5)])
     store_now(db, [rec(i, kind=EventKind.BYPASS, platform=None, detail="doh")
