@@ -137,8 +137,15 @@ def scan(conn: Connection, gap: timedelta, where: str, params: list[Any], *,
         return _group(conn, rows, gap_t, meeting_id, sqlite)
 
 
-_PG_US = "CAST(EXTRACT(EPOCH FROM ts) * 1000000 AS BIGINT)"
-EPOCH = datetime(1970, 1, 1)
+# Microseconds since the epoch, exactly, without numeric arithmetic per row (EXTRACT returns
+# numeric since PostgreSQL 14: a third of the scan's server time). Whole seconds from the
+# float8 epoch are exact under floor (its error, < 1 µs for centuries, never crosses a second
+# that is >= 1 µs away), and the sub-second part comes from the seconds field, a small exact
+# float8 that no time zone offset (whole seconds) changes. Checked against EXTRACT in
+# tests/reports/test_query.py on edge times.
+_PG_US = ("(floor(date_part('epoch', ts))::bigint * 1000000"
+          " + mod(date_part('microseconds', ts)::bigint, 1000000))")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _fetch(conn: Connection, sql: str, args: list[Any], *, binary: bool = False) -> list[Any]:
@@ -198,7 +205,7 @@ def _group(conn: Connection, rows: list[Any], gap: Any, meeting_id: int | None,
             bypass_ids.append(eid)
 
     def when(v: Any) -> datetime:
-        return (v if sqlite else EPOCH + timedelta(microseconds=v)).replace(tzinfo=utc)
+        return v.replace(tzinfo=utc) if sqlite else EPOCH + timedelta(microseconds=v)
 
     eps.sort(key=lambda e: (e[0], e[6]))  # by first lookup (time, id), as group_episodes
     episodes = [EpisodeRow(e[7], e[3], e[4], e[5], e[8], when(e[0]), when(e[1]), e[2], e[6],

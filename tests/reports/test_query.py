@@ -137,3 +137,33 @@ def test_edge_cases_and_random_data_postgresql(pg_cluster) -> None:  # noqa: F81
             compare(d)
         finally:
             d.dispose()
+
+
+@pytest.mark.postgres
+def test_postgresql_microseconds_expression_is_exact(pg_cluster) -> None:  # noqa: F811
+    """The scan's float8-based epoch microseconds equal EXTRACT's exact numeric ones, around
+    second and minute edges, before 1970, centuries ahead, in a non-UTC session zone with a
+    historical non-whole-minute offset (London's LMT) — and on a sweep of random instants."""
+    edges = ["1969-12-31 23:59:59.999999", "1970-01-01 00:00:00", "1900-01-01 00:00:00.5",
+             "1847-12-01 00:00:00.000001", "2026-03-29 00:59:59.999999",
+             "2026-03-29 01:00:00.000001", "2099-12-31 23:59:59.999999",
+             "2262-04-11 23:47:16.854775"]
+    rng = random.Random(5)
+    sweep = [datetime(1970, 1, 1) + timedelta(microseconds=rng.randrange(0, 2**62 // 1000))
+             for _ in range(2000)]
+    values = edges + [t.isoformat(" ") for t in sweep]
+    d = Database(pg_cluster.new_database())
+    try:
+        with d.engine.connect() as c:
+            c.execute(text("SET TIME ZONE 'Europe/London'"))
+            expr = query._PG_US.replace("ts", "v.t")
+            got = c.execute(text(
+                f"SELECT v.t, {expr}, CAST(EXTRACT(EPOCH FROM v.t) * 1000000 AS BIGINT) "
+                "FROM unnest(CAST(:vs AS text[])) AS u(s), "
+                "LATERAL (SELECT CAST(u.s || '+00' AS timestamptz) AS t) AS v"),
+                {"vs": values}).all()
+    finally:
+        d.dispose()
+    assert len(got) == len(values)
+    bad = [(t, ours, exact) for t, ours, exact in got if ours != exact]
+    assert not bad
