@@ -20,6 +20,7 @@ from allowlist.categories import Mode
 from allowlist.decision import Policy, Restriction
 from monitor.events import EventAction, EventKind, EventRecord, EventWriter, spool_dir
 from monitor.evidence.presence import Presence
+from monitor.gate import fast
 from monitor.gate.chain import Chain
 from monitor.gate.refusals import AddressNames, RefusalRecorder
 from monitor.gate.server import listen_udp
@@ -34,6 +35,7 @@ from monitor.gate.steps import (
     ParseQuery,
     RateLimit,
     Record,
+    Step,
 )
 from monitor.gate.tcp import listen_tcp
 from monitor.gate.upstream import UpstreamPool
@@ -116,6 +118,10 @@ class GateDaemon:
         self.upstream = UpstreamPool(
             parse_hostport(settings.dns.upstream), timeout=settings.dns.upstream_timeout
         )
+        self.fast: fast.FastPath | None = None  # the native UDP fast path, when it runs
+        self.fast_reason: str | None = "not started"
+        self.presence = Presence(self.writer.note_presence, lambda: self.policy)
+        self._fast_seen: tuple[object, ...] | None = None
 
     # -- policy -----------------------------------------------------------------------
     def _load(self) -> Policy:
@@ -148,16 +154,41 @@ class GateDaemon:
     def _allow(self, mac: str, addrs: list[str], ttl: int) -> int:
         if self.enforcer is None or mac not in self.enforcer.restricted:
             return 0
+        if self.fast is not None:  # one writer, one memory of what the sets hold
+            return self.fast.allow(mac, addrs, ttl)
         return self.enforcer.allow(mac, addrs, ttl)
+
+    def _fast_tick(self) -> None:
+        """Keep the fast path's copies honest: clients are re-taught every tick; verdicts
+        whenever the policy, anyone's restriction or the restricted MAC set changed."""
+        if self.fast is None:
+            return
+        seen = (
+            id(self.policy),
+            self.restrictions,
+            self.enforcer.restricted if self.enforcer is not None else None,
+        )
+        self.fast.forget(verdicts=seen != self._fast_seen)
+        self._fast_seen = seen
+        self.fast.fold_stats()
+
+    def _presence_due(self, mac: str) -> float:
+        last = self.presence._last.get(mac)  # noqa: SLF001 - the step's own throttle
+        return float("-inf") if last is None else last + self.presence.every
 
     def build_chain(self) -> Chain:
         st, cfg = self.stats, self.settings
+        rate: Step = (
+            fast.SharedRateLimit(self.fast.gate.take_token, st)
+            if self.fast is not None
+            else RateLimit(cfg.dns.rate_limit_qps, cfg.dns.rate_limit_burst, st)
+        )
         steps = [
             ClientScope(cfg.chamber.subnets, st),
             ParseQuery(st),
-            RateLimit(cfg.dns.rate_limit_qps, cfg.dns.rate_limit_burst, st),
+            rate,
             Identify(self.neighbours.lookup, lambda: self.restrictions),
-            Presence(self.writer.note_presence, lambda: self.policy),
+            self.presence,
             Record(self.writer.submit, cfg.site.room, st),
             LearnNames(self.learn.note),
             Decide(lambda: self.policy, st, cfg.dns.block_address, cfg.dns.max_ttl),  # type: ignore[arg-type, return-value]
@@ -226,6 +257,7 @@ class GateDaemon:
                     rev = new_rev
                 self.recompute()
                 await loop.run_in_executor(None, self._sync_learning)
+                self._fast_tick()
                 if self.enforcer is not None:
                     flows = await loop.run_in_executor(None, self.enforcer.refused)
                     self.refusals.update(flows, self.restrictions)
@@ -266,18 +298,64 @@ class GateDaemon:
             log.info("mirror topology: passive monitoring only, no DNS gate")
             return
         await self.upstream.start()
-        chain = self.build_chain()
         cfg = self.settings.dns
         hosts = [cfg.listen] + (
             [self.settings.chamber.gate_address6] if self.settings.chamber.gate_address6 else []
         )
+        self._start_fast(hosts)
+        chain = self.build_chain()
+        if self.fast is not None:
+            self.fast.start(chain, asyncio.get_running_loop())
+            log.info("gate fast path: native UDP on port %d", cfg.port)
+        else:
+            log.info("gate fast path: off (%s); Python handles every query", self.fast_reason)
         for host in hosts:
-            self._transports.append(await listen_udp(chain, host, cfg.port))
+            if self.fast is None:
+                self._transports.append(await listen_udp(chain, host, cfg.port))
             self._transports.append(await listen_tcp(chain, host, cfg.port))
             if self.enforcer is not None:
                 self._transports.append(await listen_udp(chain, host, cfg.redirect_port, True))
                 self._transports.append(await listen_tcp(chain, host, cfg.redirect_port, True))
         log.info("gate listening on %s:%d (room %s)", cfg.listen, cfg.port, self.settings.site.room)
+
+    def _start_fast(self, hosts: list[str]) -> None:
+        """The native fast path owns the main UDP port when it is built and switched on;
+        any failure leaves the Python listeners in charge (never no DNS)."""
+        cfg = self.settings
+        self.fast_reason = fast.unavailable_reason(cfg.dns.fast_path)
+        if self.fast_reason is not None:
+            return
+        socks = []
+        try:
+            for host in hosts:
+                socks.append(fast.bind_udp(host, cfg.dns.port))
+            enf = self.enforcer
+            self.fast = fast.FastPath(
+                socks,
+                parse_hostport(cfg.dns.upstream),
+                stats=self.stats,
+                submit=self.writer.submit,
+                room=cfg.site.room,
+                max_ttl=cfg.dns.max_ttl,
+                margin=cfg.policy.set_timeout_margin,
+                rate_qps=cfg.dns.rate_limit_qps,
+                rate_burst=cfg.dns.rate_limit_burst,
+                timeout=cfg.dns.upstream_timeout,
+                nft_table=enf.builder.spec.table if enf is not None else "",
+                block_address=cfg.dns.block_address,
+                learning=lambda mac: mac in self.learn.active,
+                sets_for=lambda mac: enf is not None and mac in enf.restricted,
+                presence_due=self._presence_due,
+            )
+        except (OSError, ValueError) as exc:
+            log.exception("gate fast path unavailable; Python handles every query")
+            self.fast_reason = f"failed to start: {exc}"
+            for s in socks:
+                s.close()
+            self.fast = None
+            return
+        self._fast_seen = None
+        self._fast_tick()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -299,6 +377,9 @@ class GateDaemon:
                 self._sensor.wait(10)
             except Exception:
                 self._sensor.kill()
+        if self.fast is not None:
+            self.fast.stop()
+            log.info("gate fast path counters: %s", self.fast.counters)
         for t in self._transports:
             t.close()
         self.upstream.close()

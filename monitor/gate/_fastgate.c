@@ -19,6 +19,7 @@
  * Every byte parsed here comes from the network: all reads are bounds-checked, and the
  * parsers mirror monitor/dnswire.py exactly (tests compare them on random and mutated input).
  */
+#define _GNU_SOURCE
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -55,6 +56,10 @@
 #define EXPIRY_CAP (1 << 19)
 #define EXPIRY_PRUNE 200000
 #define MAX_ADDRS 256
+/* At most this many queries wait on the upstream at once (dnsmasq's dns-forward-max): a
+ * forwarder faster than its upstream must not overrun the upstream's socket buffer; the
+ * rest wait in our own listening socket until answers come back. */
+#define MAX_INFLIGHT 96
 
 #define TYPE_A 1
 #define TYPE_CNAME 5
@@ -446,6 +451,8 @@ typedef struct {
     pending_t *pend;
     int free_head;
     int *free_next;
+    int inflight;
+    int paused; /* listeners out of epoll while MAX_INFLIGHT queries are upstream */
     randpool_t rnd;
     int epfd;
     int stop_fd;
@@ -870,12 +877,24 @@ static void epoll_add(Gate *g, int fd, uint32_t tag) {
     epoll_ctl(g->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
+/* Flow control towards the upstream: stop reading clients while MAX_INFLIGHT are out. */
+static void listeners_flow(Gate *g) {
+    int want = g->inflight >= MAX_INFLIGHT;
+    if (want == g->paused) return;
+    g->paused = want;
+    for (int i = 0; i < g->nlisten; i++) {
+        struct epoll_event ev = {.events = want ? 0 : EPOLLIN, .data.u32 = EP_LISTEN | (uint32_t)i};
+        epoll_ctl(g->epfd, EPOLL_CTL_MOD, g->listen_fd[i], &ev);
+    }
+}
+
 static void pending_free(Gate *g, int slot) {
     pending_t *p = &g->pend[slot];
     g->pmap[(size_t)p->sock * 65536 + p->upid] = 0;
     p->used = 0;
     g->free_next[slot] = g->free_head;
     g->free_head = slot;
+    g->inflight--;
 }
 
 typedef struct {
@@ -1015,6 +1034,7 @@ static void handle_query(Gate *g, work_t *w, int li, const unsigned char *data, 
     }
     int slot = g->free_head;
     g->free_head = g->free_next[slot];
+    g->inflight++;
     pending_t *p = &g->pend[slot];
     p->used = 1;
     p->orig_id = q.qid;
@@ -1206,6 +1226,7 @@ static void *thread_main(void *arg) {
         rx->iov[i].iov_base = rx->buf + (size_t)i * PKT_MAX;
         rx->iov[i].iov_len = PKT_MAX;
     }
+    pthread_setname_np(pthread_self(), "cg-fastgate");
     struct epoll_event evs[16];
     double next_sweep = now_mono() + 0.25;
     for (;;) {
@@ -1230,7 +1251,13 @@ static void *thread_main(void *arg) {
                     rx->hdr[i].msg_hdr.msg_name = &rx->addr[i];
                     rx->hdr[i].msg_hdr.msg_namelen = sizeof rx->addr[i];
                 }
-                int n = recvmmsg(fd, rx->hdr, BATCH, MSG_DONTWAIT, NULL);
+                int want = BATCH;
+                if (tag & EP_LISTEN) {
+                    if (g->paused) break;
+                    int room = MAX_INFLIGHT - g->inflight;
+                    want = room < 1 ? 1 : (room < BATCH ? room : BATCH);
+                }
+                int n = recvmmsg(fd, rx->hdr, (unsigned)want, MSG_DONTWAIT, NULL);
                 if (n <= 0) break;
                 if (tag & EP_LISTEN) {
                     double ts = now_real();
@@ -1241,18 +1268,21 @@ static void *thread_main(void *arg) {
                                      &rx->addr[i], rx->hdr[i].msg_hdr.msg_namelen, ts);
                     }
                     pthread_mutex_unlock(&g->lk);
+                    listeners_flow(g);
                 } else {
                     handle_answers(g, w, idx, rx, n, el, ans);
+                    listeners_flow(g);
                 }
                 flush_all(g, w);
                 publish(g, w);
-                if (n < BATCH) break;
+                if (n < want) break;
             }
         }
         double now = now_mono();
         if (now >= next_sweep) {
             next_sweep = now + 0.25;
             sweep(g, w);
+            listeners_flow(g);
             flush_all(g, w);
             publish(g, w);
             pthread_mutex_lock(&g->lk);

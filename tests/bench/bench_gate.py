@@ -176,6 +176,10 @@ enabled = false
         sets = net.run(net.gw, "nft", "list", "set", "inet", "chamberguard", "allowed4").stdout
         results["gate"]["set_elements"] = sets.count("203.0.113.")
         net.stop(gate)
+        glog = (tmp / "gate.log").read_text(errors="replace")
+        path = [ln.split("gate fast path", 1)[1].strip(" :") for ln in glog.splitlines()
+                if "gate fast path" in ln]
+        print("    path: " + ("; ".join(path) or "unknown (no fast path line in the gate log)"))
 
         # -- dnsmasq in the same role --------------------------------------------------------
         args = [

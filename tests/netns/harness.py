@@ -150,6 +150,8 @@ port = {self.web_port}
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHAMBERGUARD_")}
+        if "CHAMBERGUARD_DNS__FAST_PATH" in os.environ:  # run the suite on either gate path
+            env["CHAMBERGUARD_DNS__FAST_PATH"] = os.environ["CHAMBERGUARD_DNS__FAST_PATH"]
         env["CHAMBERGUARD_CONFIG"] = str(self.config)
         return env
 
