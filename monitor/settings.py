@@ -68,7 +68,7 @@ class DnsSettings(_Section):
     max_ttl: int = Field(60, ge=1, le=86400)
     upstream_timeout: float = 2.0
     block_address: str = ""  # empty → NXDOMAIN for refused names
-    fast_path: bool = True  # native UDP fast path when built (CHAMBERGUARD_DNS__FAST_PATH=false: off)
+    fast_path: bool = True  # native UDP fast path if built (CHAMBERGUARD_DNS__FAST_PATH=false)
     doh_addresses: list[str] = Field(default_factory=list)  # extra DoH/DoT resolver addresses
 
     @field_validator("doh_addresses")

@@ -137,8 +137,8 @@ def py_allow(raw: bytes, answer: bytes, max_ttl: int, margin: int) -> tuple[byte
     ex.decision = pol.decide_for("democracy.example.gov.uk", pol.restriction(MEMBER, NOW))
     ex.response = answer
     calls: list[Any] = []
-    step = AllowAnswers(lambda m, a, t: calls.append((a, t)) or len(a), GateStats(), max_ttl, margin)
-    step.after(ex)
+    AllowAnswers(lambda m, a, t: calls.append((a, t)) or len(a), GateStats(), max_ttl,
+                 margin).after(ex)
     assert ex.response is not None
     return ex.response, calls
 
