@@ -59,7 +59,9 @@ from typing import Any
 from allowlist.names import DomainError, fast_normalise, normalise_domain
 from allowlist.observation import Channel, Observation
 from monitor import dnswire
+from monitor.capture import accel
 from monitor.capture import dhcp as dhcpmod
+from monitor.capture.accel import sni_from_stream as fast_sni_from_stream
 from monitor.capture.frames import (
     DLT_EN10MB,
     ETH_P_ARP,
@@ -205,6 +207,9 @@ class PipelineConfig:
     quic_timeout: float = 10.0
     address_book_size: int = 65536
     dedup_size: int = 65536
+    #: Use the C accelerator when it is built and not switched off (``CG_CAPTURE_ACCEL=0``);
+    #: False forces the pure-Python path. Results are identical either way.
+    accelerate: bool = True
 
 
 @dataclass(slots=True)
@@ -311,8 +316,13 @@ class PacketPipeline:
             max_total_bytes=cfg.max_flow_total_bytes,
             idle_timeout=cfg.flow_idle_timeout,
         )
+        #: True when this pipeline runs the C accelerator (see :mod:`monitor.capture.accel`).
+        self.accelerated = cfg.accelerate and accel.enabled()
         self._quic = QuicSniTracker(
-            max_conns=cfg.quic_max_conns, max_bytes=cfg.max_flow_bytes, timeout=cfg.quic_timeout
+            max_conns=cfg.quic_max_conns,
+            max_bytes=cfg.max_flow_bytes,
+            timeout=cfg.quic_timeout,
+            accelerate=self.accelerated,
         )
         self._attempts: OrderedDict[tuple[str, ...], _Attempt] = OrderedDict()
         self._next_attempt = 0
@@ -328,6 +338,29 @@ class PacketPipeline:
         self._names: dict[str, str] = {}
         # raw (MAC, address) of a frame's end → (address, MAC, eligible); see _source().
         self._sources: dict[tuple[bytes, bytes], tuple[str, str, bool]] = {}
+        # The lean path: _lean, or its port to C (which calls back into the methods above).
+        self._lean_impl: Any = self._lean
+        if self.accelerated:
+            self._lean_impl = accel.module().Lean(
+                counters=self.counters,
+                entries=self._book.entries,
+                flows=self._flows,
+                qnames=self._qnames,
+                classify=self._classify,
+                learn=self._learn,
+                wire_name=self._wire_name,
+                record=self._record,
+                stream=self._stream,
+                emit=self._emit,
+                quic_datagram=self._quic.datagram,
+                looks_like_http=looks_like_http,
+                dns_channel=_DNS,
+                quic_channel=_QUIC,
+                dns_ports=self._dns_ports,
+                quic_ports=self._quic_ports,
+                method_first_bytes=METHOD_FIRST_BYTES,
+                cache_limit=_CACHE_LIMIT,
+            )
 
     # ----------------------------------------------------------------- public
 
@@ -374,7 +407,7 @@ class PacketPipeline:
         if linktype is None:
             linktype = self.config.linktype
         try:
-            if linktype == DLT_EN10MB and self.use_fast_path and self._lean(ts, frame, out):
+            if linktype == DLT_EN10MB and self.use_fast_path and self._lean_impl(ts, frame, out):
                 return out
             pkt = decode(frame, linktype)
             if pkt is None:
@@ -812,7 +845,7 @@ class PacketPipeline:
             c.dns_queries += 1
             return Channel.DNS, q.name
         if prefix[0] == 0x16:
-            res = sni_from_stream(prefix)
+            res = fast_sni_from_stream(prefix) if self.accelerated else sni_from_stream(prefix)
             if res is NEED_MORE:
                 if self._tcp.is_full(len(prefix)):
                     c.tls_gave_up += 1

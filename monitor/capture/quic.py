@@ -24,6 +24,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from monitor.capture import accel
 from monitor.capture.reassembly import StreamBuffer
 from monitor.capture.tls import NEED_MORE, TlsStatus, sni_from_handshake
 
@@ -412,12 +413,32 @@ class _Conn:
         self.last_seen = ts
 
 
+#: A parsed long header as the tracker uses it: (version, is_initial, dcid, pn_offset, end);
+#: or None (nothing more to walk), or a QuicError reason.
+HeaderTuple = tuple[int, bool, bytes, int, int]
+
+
+def header_tuple(b: bytes, pos: int) -> HeaderTuple | str | None:
+    """:func:`parse_long_header` in the shape the C accelerator's ``quic_header`` returns."""
+    try:
+        h = parse_long_header(b, pos)
+    except QuicError as exc:
+        return exc.reason
+    if h is None:
+        return None
+    return h.version, h.is_initial, h.dcid, h.pn_offset, h.end
+
+
 class QuicSniTracker:
     """Reassembles client CRYPTO streams across Initial packets; yields each SNI once.
 
     Bounded: at most ``max_conns`` connections of at most ``max_bytes`` of CRYPTO data each,
     idle ones dropped after ``timeout`` seconds. A connection whose name was found stays as a
     buffer-less tombstone so retransmissions are not decrypted again.
+
+    ``accelerate`` (default: :func:`accel.enabled`): parse headers, derive keys, decrypt and
+    walk frames in C (:mod:`monitor.capture._fastcap`, libcrypto) — the same results, and
+    the tracking logic below stays the same Python either way.
     """
 
     def __init__(
@@ -426,6 +447,7 @@ class QuicSniTracker:
         max_bytes: int = 16384,
         timeout: float = 10.0,
         key_cache: int = 256,
+        accelerate: bool | None = None,
     ) -> None:
         self.max_conns = max_conns
         self.max_bytes = max_bytes
@@ -434,6 +456,32 @@ class QuicSniTracker:
         self._conns: OrderedDict[bytes, _Conn] = OrderedDict()
         self._keys: OrderedDict[tuple[bytes, int], InitialKeys] = OrderedDict()
         self.stats = QuicStats()
+        if accelerate is None:
+            accelerate = accel.enabled()
+        self.accelerated = bool(accelerate) and accel.available()
+        if self.accelerated:
+            fc = accel.module()
+            self._header: Any = fc.quic_header
+            self._open: Any = fc.quic_open
+            self._frames: Any = fc.crypto_frames
+            self._sni: Any = accel.sni_from_handshake
+        else:
+            self._header = header_tuple
+            self._open = self._open_py
+            self._frames = crypto_frames
+            self._sni = sni_from_handshake
+
+    def _open_py(
+        self, data: bytes, pos: int, pn_offset: int, end: int, dcid: bytes, version: int
+    ) -> tuple[int, bytes] | None:
+        """(packet number, plaintext) of the Initial at ``pos``; None if it does not open."""
+        h = LongHeader()
+        h.version, h.dcid, h.pn_offset, h.end = version, dcid, pn_offset, end
+        try:
+            pkt = decrypt_initial(data, pos, h, self._keys_for(dcid, version))
+        except QuicError:
+            return None
+        return pkt.pn, pkt.payload
 
     def __len__(self) -> int:
         return len(self._conns)
@@ -469,28 +517,31 @@ class QuicSniTracker:
         names: list[str] = []
         pos = 0
         n = len(data)
+        header = self._header
         while pos < n:
-            try:
-                h = parse_long_header(data, pos)
-            except QuicError:
-                if pos == 0:
-                    raise
-                break  # trailing junk after coalesced packets: keep what was read
+            h = header(data, pos)
             if h is None:
                 break
-            if not h.is_initial:
+            if h.__class__ is str:
+                if pos == 0:
+                    raise QuicError(h)
+                break  # trailing junk after coalesced packets: keep what was read
+            version, is_initial, dcid, pn_offset, end = h
+            if not is_initial:
                 self.stats.other_packets += 1
-                pos = h.end
+                pos = end
                 continue
             self.stats.initials += 1
-            name = self._initial(ts, data, pos, h)
+            name = self._initial(ts, data, pos, version, dcid, pn_offset, end)
             if name is not None:
                 names.append(name)
-            pos = h.end
+            pos = end
         return names
 
-    def _initial(self, ts: float, data: bytes, pos: int, h: LongHeader) -> str | None:
-        key = h.dcid + h.version.to_bytes(4, "big")
+    def _initial(
+        self, ts: float, data: bytes, pos: int, version: int, dcid: bytes, pn_offset: int, end: int
+    ) -> str | None:
+        key = dcid + version.to_bytes(4, "big")
         conns = self._conns
         conn = conns.get(key)
         if conn is not None:
@@ -498,13 +549,14 @@ class QuicSniTracker:
             conns.move_to_end(key)
             if conn.stream is None:
                 return None  # already done with this connection
-        try:
-            pkt = decrypt_initial(data, pos, h, self._keys_for(h.dcid, h.version))
-        except QuicError:
+        opened = self._open(data, pos, pn_offset, end, dcid, version)
+        if opened is None:
             self.stats.decrypt_failed += 1
             return None
         self.stats.decrypted += 1
-        frames = crypto_frames(pkt.payload)
+        frames = self._frames(opened[1])
+        if frames.__class__ is str:
+            raise QuicError(frames)
         if not frames:
             return None
         if conn is None:
@@ -520,7 +572,7 @@ class QuicSniTracker:
             grew |= stream.add(off, chunk)
         if not grew:
             return None
-        res = sni_from_handshake(stream.prefix())
+        res = self._sni(stream.prefix())
         if res is NEED_MORE:
             if stream.prefix_len >= self.max_bytes or len(stream.ranges) > 64:
                 self.stats.overflowed += 1
