@@ -21,8 +21,11 @@
 #include <stdint.h>
 #include <string.h>
 
+/* The low-level SHA-256 API is deprecated in OpenSSL 3 but still there, and it has no
+ * per-call provider lookup: HKDF here is a dozen tiny hashes per new connection. */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/sha.h>
 
 #define V1 0x00000001u
 #define V2 0x6B3343CFu
@@ -349,9 +352,40 @@ static const unsigned char SALT_V1[20] = {0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x
 static const unsigned char SALT_V2[20] = {0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93,
                                           0x81, 0xbe, 0x6e, 0x26, 0x9d, 0xcb, 0xf9, 0xbd, 0x2e, 0xd9};
 
+/* HMAC-SHA256 with a key of at most one block, as its inner and outer states after the
+ * key block: reused for every message under the same key. */
+typedef struct {
+    SHA256_CTX inner, outer;
+} HmacKey;
+
+static void hmac_key(HmacKey *h, const unsigned char *key, size_t klen)
+{
+    unsigned char pad[64];
+    memset(pad, 0x36, sizeof pad);
+    for (size_t i = 0; i < klen; i++)
+        pad[i] ^= key[i];
+    SHA256_Init(&h->inner);
+    SHA256_Update(&h->inner, pad, 64);
+    for (size_t i = 0; i < 64; i++)
+        pad[i] ^= 0x36 ^ 0x5c;
+    SHA256_Init(&h->outer);
+    SHA256_Update(&h->outer, pad, 64);
+}
+
+static void hmac(const HmacKey *h, const unsigned char *msg, size_t len, unsigned char out[32])
+{
+    SHA256_CTX c = h->inner;
+    unsigned char inner[32];
+    SHA256_Update(&c, msg, len);
+    SHA256_Final(inner, &c);
+    c = h->outer;
+    SHA256_Update(&c, inner, 32);
+    SHA256_Final(out, &c);
+}
+
 /* HKDF-Expand-Label (RFC 8446 §7.1), empty context, one SHA-256 block (length ≤ 32). */
-static int expand_label(const unsigned char *secret, const char *label, size_t length,
-                        unsigned char *out)
+static void expand_label(const HmacKey *secret, const char *label, size_t length,
+                         unsigned char *out)
 {
     unsigned char info[64];
     size_t ll = strlen(label);
@@ -366,12 +400,12 @@ static int expand_label(const unsigned char *secret, const char *label, size_t l
     info[i++] = 0;
     info[i++] = 1;
     unsigned char block[32];
-    unsigned int bl = 0;
-    if (HMAC(EVP_sha256(), secret, 32, info, i, block, &bl) == NULL || bl != 32)
-        return -1;
+    hmac(secret, info, i, block);
     memcpy(out, block, length);
-    return 0;
 }
+
+static HmacKey salt_v1, salt_v2;
+static EVP_CIPHER *aes_gcm, *aes_ecb;
 
 static KeySlot *keys_for(const unsigned char *dcid, size_t dlen, uint32_t version)
 {
@@ -384,23 +418,23 @@ static KeySlot *keys_for(const unsigned char *dcid, size_t dlen, uint32_t versio
     s->used = 0;
     int v1 = version == V1;
     unsigned char initial[32], secret[32], key[16], hp[16];
-    unsigned int il = 0;
-    if (HMAC(EVP_sha256(), v1 ? SALT_V1 : SALT_V2, 20, dcid, dlen, initial, &il) == NULL)
-        return NULL;
-    if (expand_label(initial, "client in", 32, secret) < 0 ||
-        expand_label(secret, v1 ? "quic key" : "quicv2 key", 16, key) < 0 ||
-        expand_label(secret, v1 ? "quic iv" : "quicv2 iv", 12, s->iv) < 0 ||
-        expand_label(secret, v1 ? "quic hp" : "quicv2 hp", 16, hp) < 0)
-        return NULL;
+    HmacKey hk;
+    hmac(v1 ? &salt_v1 : &salt_v2, dcid, dlen, initial);
+    hmac_key(&hk, initial, 32);
+    expand_label(&hk, "client in", 32, secret);
+    hmac_key(&hk, secret, 32);
+    expand_label(&hk, v1 ? "quic key" : "quicv2 key", 16, key);
+    expand_label(&hk, v1 ? "quic iv" : "quicv2 iv", 12, s->iv);
+    expand_label(&hk, v1 ? "quic hp" : "quicv2 hp", 16, hp);
     if (s->gcm == NULL && (s->gcm = EVP_CIPHER_CTX_new()) == NULL)
         return NULL;
     if (s->hp == NULL && (s->hp = EVP_CIPHER_CTX_new()) == NULL)
         return NULL;
-    if (EVP_DecryptInit_ex(s->gcm, EVP_aes_128_gcm(), NULL, NULL, NULL) != 1 ||
+    if (EVP_DecryptInit_ex(s->gcm, aes_gcm, NULL, NULL, NULL) != 1 ||
         EVP_CIPHER_CTX_ctrl(s->gcm, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) != 1 ||
         EVP_DecryptInit_ex(s->gcm, NULL, NULL, key, NULL) != 1)
         return NULL;
-    if (EVP_EncryptInit_ex(s->hp, EVP_aes_128_ecb(), NULL, hp, NULL) != 1)
+    if (EVP_EncryptInit_ex(s->hp, aes_ecb, NULL, hp, NULL) != 1)
         return NULL;
     EVP_CIPHER_CTX_set_padding(s->hp, 0);
     s->version = version;
@@ -1129,6 +1163,14 @@ PyMODINIT_FUNC PyInit__fastcap(void)
 {
     if (PyType_Ready(&LeanType) < 0)
         return NULL;
+    hmac_key(&salt_v1, SALT_V1, sizeof SALT_V1);
+    hmac_key(&salt_v2, SALT_V2, sizeof SALT_V2);
+    aes_gcm = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
+    aes_ecb = EVP_CIPHER_fetch(NULL, "AES-128-ECB", NULL);
+    if (aes_gcm == NULL || aes_ecb == NULL) {
+        PyErr_SetString(PyExc_ImportError, "libcrypto has no AES-128-GCM/ECB");
+        return NULL;
+    }
     one = PyLong_FromLong(1);
     s_dns_queries = PyUnicode_InternFromString("dns_queries");
     s_dns_responses = PyUnicode_InternFromString("dns_responses");
