@@ -8,9 +8,10 @@ in here touches a socket, a file or the database.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import FrozenInstanceError, dataclass, field, fields
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from allowlist.categories import ALLOWED_CATEGORIES, BypassKind, Category, Mode
 from allowlist.clock import MeetingClock, meeting_in_session
@@ -56,8 +57,17 @@ class Restriction:
     device: Device | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
+    """One answer: what happens to ``domain`` for this device now, and why.
+
+    Immutable like the frozen dataclass it replaced (assignment raises
+    :class:`dataclasses.FrozenInstanceError`, equality and hashing are by value and only
+    between Decisions, no ordering), but a tuple underneath: the gate makes one for every
+    never-seen name, and building a tuple costs a tenth of a frozen dataclass's ``__init__``
+    (which goes through ``object.__setattr__`` once per field). ``_replace`` stands in for
+    ``dataclasses.replace``.
+    """
+
     action: Action
     kind: Kind
     category: Category
@@ -92,6 +102,40 @@ class Decision:
             "bypass": None if self.bypass is None else self.bypass.value,
         }
 
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    # A Decision equals only another Decision: a plain tuple of the same values is not one
+    # (returning NotImplemented would let tuple.__eq__ answer for it, reflected).
+    def __eq__(self, other: object) -> bool:
+        if type(other) is Decision:
+            return tuple.__eq__(self, other)
+        return False if isinstance(other, tuple) else NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        if type(other) is Decision:
+            return tuple.__ne__(self, other)
+        return True if isinstance(other, tuple) else NotImplemented
+
+    # __hash__ stays tuple's: NamedTuple sets the methods above on the class after creating
+    # it, so defining __eq__ here does not reset __hash__ to None (tests check both).
+
+    # Unordered, as the dataclass was: "is this decision less than that one" means nothing.
+    def __lt__(self, other: object) -> bool:
+        return NotImplemented
+
+    def __le__(self, other: object) -> bool:
+        return NotImplemented
+
+    def __gt__(self, other: object) -> bool:
+        return NotImplemented
+
+    def __ge__(self, other: object) -> bool:
+        return NotImplemented
+
 
 _KIND_OF = {
     Category.PLATFORM: Kind.PLATFORM,
@@ -100,17 +144,116 @@ _KIND_OF = {
     Category.UNLISTED: Kind.UNLISTED,
 }
 
-# Enum members bound once for Policy.decide_uncached (see there for why).
+# Enum members bound once (class attribute access on an Enum is slow in CPython 3.11).
 _ALLOW, _REFUSE, _OBSERVE = Action.ALLOW, Action.REFUSE, Action.OBSERVE
 _UNRESTRICTED, _ALLOWED = Kind.UNRESTRICTED, Kind.ALLOWED
 _K_PLATFORM, _K_BYPASS, _K_BLOCKED = Kind.PLATFORM, Kind.BYPASS, Kind.BLOCKED
 _UNLISTED, _ENFORCE = Category.UNLISTED, Mode.ENFORCE
+_new_tuple: Callable[..., Any] = tuple.__new__
+_UNKNOWN: Any = object()  # not in a cache (None is a cached answer there)
 
 # Bounds of one policy's decision memo. A phone asks for the same few hundred names all day,
 # so a few thousand entries per device cover it; the caps only matter for odd traffic (random
 # subdomains, a long-lived snapshot seeing many devices) and then the memo is just emptied.
 MEMO_MAX_DECISIONS = 200_000
 MEMO_MAX_RESTRICTIONS = 4_096
+MEMO_RECENT = 1_024  # first sightings kept before a name earns a place (see _DecisionMemo)
+
+# Everything in a Decision but the name: action, kind, category, platform, rule, reason,
+# whether the reason starts with the name (then it is stored without it), bypass.
+_Template = tuple[Action, Kind, Category, "str | None", "Rule | None", str, bool,
+                  "BypassKind | None"]
+
+
+def _template(
+    rule: Rule | None, r: Restriction, mode: Mode, platform_names: Mapping[str, str]
+) -> _Template:
+    """The decision for any name that ``rule`` (``None``: no rule) decides, under ``r``.
+
+    Only three reasons mention the name (bypass, blocked, unlisted refusals); for those the
+    text after the name is kept and the name is put in front when a decision is made.
+    """
+    if rule is None:
+        category, platform, bypass = _UNLISTED, None, None
+    else:
+        category, platform, bypass = rule.category, rule.platform, rule.bypass
+    if not r.restricted:
+        return (_ALLOW, _UNRESTRICTED, category, platform, rule, r.reason, False, bypass)
+    if category in ALLOWED_CATEGORIES:
+        scope = rule.describe() if rule is not None else ""
+        reason = f"{category} is allowed during meetings ({scope})"
+        return (_ALLOW, _ALLOWED, category, platform, rule, reason, False, None)
+    kind = _KIND_OF[category]
+    if mode is _ENFORCE:
+        action, verb = _REFUSE, "refused"
+    else:
+        action, verb = _OBSERVE, "would be refused (monitor-only)"
+    tail = f"; {verb} while {r.reason}"
+    if kind is _K_PLATFORM:
+        name = None if platform is None else platform_names.get(platform, platform)
+        return (action, kind, category, platform, rule, f"{name} is a social platform{tail}",
+                False, bypass)
+    if kind is _K_BYPASS:
+        how = bypass if bypass is not None else "bypass"
+        what = f" is a way round the gate ({how})"
+    elif kind is _K_BLOCKED:
+        what = " is blocked by IT"
+    else:
+        what = " is not on the allowlist"
+    return (action, kind, category, platform, rule, what + tail, True, bypass)
+
+
+class _Answers:
+    """What one policy says under one restriction value: the memo tables for names, and
+    per matched rule a :func:`_template`, so a never-seen name costs a probe or two and one
+    tuple, not a suffix walk, a reason formatted and a Decision built field by field."""
+
+    __slots__ = ("restriction", "decisions", "recent", "templates", "by_parent", "rules",
+                 "mode", "platform_names", "ids")
+
+    def __init__(self, rules: RuleSet, mode: Mode, platform_names: Mapping[str, str],
+                 r: Restriction) -> None:
+        self.restriction = r
+        self.decisions: dict[str, Decision] = {}  # names seen at least twice
+        self.recent: dict[str, Decision] = {}  # first sightings, on the memo's ring
+        # By id(rule): the RuleSet keeps its rules alive as long as the policy.
+        self.templates: dict[int, _Template] = {}
+        self.by_parent: dict[str, _Template] = {}  # parent → template of RuleSet.under
+        self.rules = rules
+        self.mode = mode
+        self.platform_names = platform_names
+        meet, dev = r.meeting, r.device
+        member = dev.member if dev is not None else None
+        self.ids = (
+            True if r.restricted else False,
+            meet.meeting_id if meet is not None else None,
+            dev.device_id if dev is not None else None,
+            member.member_id if member is not None else None,
+        )
+
+    def template(self, rule: Rule | None) -> _Template:
+        """The template for ``rule``, made and kept if new."""
+        template = self.templates.get(id(rule))
+        if template is None:
+            template = _template(rule, self.restriction, self.mode, self.platform_names)
+            self.templates[id(rule)] = template
+        return template
+
+    def parent_template(self, parent: str) -> _Template:
+        """The template for names under ``parent`` that have no rule of their own, kept."""
+        template = self.by_parent[parent] = self.template(self.rules.under(parent))
+        return template
+
+    def make(self, domain: str) -> Decision:
+        """The decision for ``domain``, computed afresh (the memo's miss path inlines this)."""
+        action, kind, category, platform, rule, reason, named, bypass = self.template(
+            self.rules.match(domain)
+        )
+        restricted, meeting_id, device_id, member_id = self.ids
+        return _new_tuple(Decision, (
+            action, kind, category, platform, rule, domain + reason if named else reason,
+            domain, restricted, meeting_id, device_id, member_id, bypass,
+        ))
 
 
 class _DecisionMemo:
@@ -121,53 +264,152 @@ class _DecisionMemo:
     by restriction value, so the fresh-but-equal Restriction the gate builds for a client
     every tick finds the previous tick's answers; an identity index in front of that means
     the (costly) hash of a Restriction is computed once per object, not once per lookup.
-    ``last`` is the table used most recently: the hot path is one identity test and one dict
-    lookup. Worst case under threads is a duplicated computation, never a wrong answer.
+
+    A name's first Decision waits on a FIFO ring of :data:`MEMO_RECENT` first sightings
+    (the A/AAAA/HTTPS queries for one name come together, and get that same object); only
+    a second sighting moves it into the memo proper (2Q admission). One-off names (random
+    subdomains, tracking labels) therefore replace each other instead of piling up: no
+    heap growth, no garbage-collector passes over a memo full of names never asked again,
+    and a flood of them cannot push the hot names out.
+
+    :meth:`bind` makes ``decide_for``: a closure whose cells hold the restriction used last
+    and its table, so a repeat lookup is one identity test and one dict lookup with no
+    attribute access. Torn reads cannot pair a restriction with another one's table under
+    the GIL: the reader loads both cells with no point between where a thread can switch,
+    and the writer parks ``last_r`` on a sentinel while it swaps the others. Worst case
+    under threads is a duplicated computation, never a wrong answer.
     """
 
-    __slots__ = ("last", "by_id", "by_value", "size")
+    __slots__ = ("rules", "mode", "platform_names", "current", "by_id", "by_value", "size",
+                 "ring_keys", "ring_tables")
 
-    def __init__(self) -> None:
-        self.last: tuple[Restriction | None, dict[str, Decision]] = (None, {})
-        self.by_id: dict[int, tuple[Restriction, dict[str, Decision]]] = {}
-        self.by_value: dict[Restriction, dict[str, Decision]] = {}
-        self.size = 0
+    def __init__(self, rules: RuleSet, mode: Mode, platform_names: Mapping[str, str]) -> None:
+        self.rules, self.mode, self.platform_names = rules, mode, platform_names  # no cycle
+        self.current: _Answers | None = None  # the table decide_for's cells point at
+        self.by_id: dict[int, tuple[Restriction, _Answers]] = {}
+        self.by_value: dict[Restriction, _Answers] = {}
+        self.size = 0  # decisions, parents and templates held, over all tables
+        # The ring of first sightings: slot i is name ring_keys[i] in table ring_tables[i].
+        self.ring_keys: list[str] = [""] * MEMO_RECENT
+        self.ring_tables: list[dict[str, Decision] | None] = [None] * MEMO_RECENT
 
     def clear(self) -> None:
-        self.last = (None, {})
+        """Forget everything. Tables are emptied in place: the closure may point at one."""
+        tables = {id(a): a for _, a in self.by_id.values()}
+        tables.update((id(a), a) for a in self.by_value.values())
+        if self.current is not None:
+            tables[id(self.current)] = self.current
+        for a in tables.values():
+            a.decisions.clear()
+            a.recent.clear()
+            a.templates.clear()
+            a.by_parent.clear()
+        for recent in self.ring_tables:
+            if recent is not None:
+                recent.clear()
         self.by_id = {}
         self.by_value = {}
         self.size = 0
 
-    def _table_for(self, r: Restriction) -> dict[str, Decision]:
-        try:
-            table = self.by_value.get(r)
-        except TypeError:  # something unhashable inside: fall back to identity only
-            return {}
-        if table is None:
-            if len(self.by_value) >= MEMO_MAX_RESTRICTIONS:
-                self.by_value = {}
-            table = self.by_value[r] = {}
-        return table
-
-    def miss(self, policy: Policy, domain: str, r: Restriction) -> Decision:
-        """Slow path of :meth:`Policy.decide_for`: find or make the table, then the answer."""
-        if self.size >= MEMO_MAX_DECISIONS:
-            self.clear()
-        # by_id holds r itself, so id(r) cannot be reused by another object while listed.
+    def answers_for(self, r: Restriction) -> _Answers:
+        """The table for ``r``: by identity, else by value, else a new one."""
         entry = self.by_id.get(id(r))
-        if entry is None or entry[0] is not r:
-            if len(self.by_id) >= MEMO_MAX_RESTRICTIONS:
-                self.by_id = {}
-            entry = (r, self._table_for(r))
-            self.by_id[id(r)] = entry
-        self.last = entry
-        table = entry[1]
-        decision = table.get(domain)
-        if decision is None:
-            decision = table[domain] = policy.decide_uncached(domain, r)
-            self.size += 1
-        return decision
+        if entry is not None and entry[0] is r:
+            return entry[1]
+        answers = None
+        try:
+            answers = self.by_value.get(r)
+        except TypeError:  # something unhashable inside: identity index only
+            hashable = False
+        else:
+            hashable = True
+        if answers is None:
+            answers = _Answers(self.rules, self.mode, self.platform_names, r)
+            if hashable:
+                if len(self.by_value) >= MEMO_MAX_RESTRICTIONS:
+                    self.by_value = {}
+                self.by_value[r] = answers
+        if len(self.by_id) >= MEMO_MAX_RESTRICTIONS:
+            self.by_id = {}
+        # by_id holds r itself, so id(r) cannot be reused by another object while listed.
+        self.by_id[id(r)] = (r, answers)
+        return answers
+
+    def bind(self) -> Callable[[str, Restriction], Decision]:
+        """A fresh ``decide_for`` over this memo (see the class docstring)."""
+        unset = Restriction(False, "no restriction yet")  # never passed in: never `is` r
+        last_r: Restriction = unset
+        last_d: dict[str, Decision] = {}
+        last_a: _Answers | None = None
+        memo, at = self, self.rules.at
+        ring_keys, ring_tables = self.ring_keys, self.ring_tables
+        ring_last, pos = MEMO_RECENT - 1, 0
+
+        def decide_for(domain: str, r: Restriction) -> Decision:
+            if r is last_r:
+                try:
+                    return last_d[domain]
+                except KeyError:
+                    pass
+            return miss(domain, r)
+
+        def miss(domain: str, r: Restriction) -> Decision:
+            nonlocal last_r, last_d, last_a, pos
+            if r is last_r and last_a is not None:
+                answers = last_a  # and decide_for has just looked in last_d
+            else:
+                answers = memo.answers_for(r)
+                last_r = unset
+                memo.current = last_a = answers
+                last_d = answers.decisions
+                last_r = r
+                decision = last_d.get(domain)
+                if decision is not None:
+                    return decision
+            if memo.size >= MEMO_MAX_DECISIONS:
+                memo.clear()
+            recent = answers.recent
+            decision = recent.pop(domain, None)
+            if decision is not None:  # seen twice: into the memo proper
+                answers.decisions[domain] = decision
+                memo.size += 1
+                return decision
+            # First sighting: Policy.decide_uncached, with the walk above the name and the
+            # template kept per parent and per rule.
+            rule = at(domain)
+            if rule is not None:
+                template = answers.templates.get(id(rule))
+                if template is None:
+                    template = answers.template(rule)
+                    memo.size += 1
+            else:
+                _, dot, parent = domain.partition(".")
+                if not dot:
+                    template = answers.template(None)
+                else:
+                    template = answers.by_parent.get(parent)
+                    if template is None:
+                        template = answers.parent_template(parent)
+                        memo.size += 2  # the parent, perhaps a template
+            action, kind, category, platform, rule, reason, named, bypass = template
+            restricted, meeting_id, device_id, member_id = answers.ids
+            decision = _new_tuple(Decision, (
+                action, kind, category, platform, rule, domain + reason if named else reason,
+                domain, restricted, meeting_id, device_id, member_id, bypass,
+            ))
+            # On the ring, evicting the oldest first sighting (gone already if promoted).
+            i = pos
+            old = ring_tables[i]
+            if old is not None:
+                old.pop(ring_keys[i], None)
+            ring_tables[i], ring_keys[i] = recent, domain
+            pos = i + 1 if i < ring_last else 0
+            if len(recent) >= MEMO_RECENT:  # only if threads raced on the ring
+                recent.clear()
+            recent[domain] = decision
+            return decision
+
+        return decide_for
 
 
 @dataclass(frozen=True)
@@ -180,9 +422,22 @@ class Policy:
     platform_names: Mapping[str, str] = field(default_factory=dict)  # key → display name
     revision: int = 0
     # Not part of the snapshot's value: a cache of decisions already made (see _DecisionMemo).
-    _memo: _DecisionMemo = field(
-        default_factory=_DecisionMemo, init=False, repr=False, compare=False
-    )
+    _memo: _DecisionMemo = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        memo = _DecisionMemo(self.rules, self.mode, self.platform_names)
+        object.__setattr__(self, "_memo", memo)
+        # The instance attribute shadows the method below: callers get the memo's closure.
+        object.__setattr__(self, "decide_for", memo.bind())
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickle the snapshot's value; the memo (a closure) is rebuilt, not copied."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+        self.__post_init__()
 
     def platform_name(self, key: str | None) -> str | None:
         if key is None:
@@ -216,57 +471,14 @@ class Policy:
     def decide_for(self, domain: str, r: Restriction) -> Decision:
         """Hot path: the gate computes the restriction once per client per tick.
 
-        Repeat lookups are answered from the policy's memo: one identity test and one dict
-        lookup. Anything else goes through :meth:`decide_uncached` and is remembered.
+        Each Policy answers this with its memo's closure (set in ``__post_init__``, see
+        :class:`_DecisionMemo`): repeat lookups are one identity test and one dict lookup,
+        anything else is computed once and remembered. This method is only reached through
+        the class (``Policy.decide_for(policy, …)``).
         """
-        last = self._memo.last
-        if last[0] is r:
-            try:
-                return last[1][domain]
-            except KeyError:
-                pass
-        return self._memo.miss(self, domain, r)
+        decide: Callable[[str, Restriction], Decision] = self.__dict__["decide_for"]
+        return decide(domain, r)
 
     def decide_uncached(self, domain: str, r: Restriction) -> Decision:
-        """The decision itself, computed afresh (``decide_for`` memoises this).
-
-        Runs once per never-seen name, so enum members come from module constants (class
-        attribute access on an Enum is slow in CPython 3.11) and str-enums are formatted
-        directly (``f"{category}"`` is the value for a StrEnum).
-        """
-        rule = self.rules.match(domain)
-        if rule is None:
-            category, platform, bypass = _UNLISTED, None, None
-        else:
-            category, platform, bypass = rule.category, rule.platform, rule.bypass
-        meet, dev = r.meeting, r.device
-        meeting_id = meet.meeting_id if meet is not None else None
-        if dev is None:
-            device_id = member_id = None
-        else:
-            member = dev.member
-            device_id, member_id = dev.device_id, member.member_id if member is not None else None
-        if not r.restricted:
-            return Decision(_ALLOW, _UNRESTRICTED, category, platform, rule, r.reason,
-                            domain, False, meeting_id, device_id, member_id, bypass)
-        if category in ALLOWED_CATEGORIES:
-            scope = rule.describe() if rule is not None else ""
-            reason = f"{category} is allowed during meetings ({scope})"
-            return Decision(_ALLOW, _ALLOWED, category, platform, rule, reason,
-                            domain, True, meeting_id, device_id, member_id)
-        kind = _KIND_OF[category]
-        if self.mode is _ENFORCE:
-            action, verb = _REFUSE, "refused"
-        else:
-            action, verb = _OBSERVE, "would be refused (monitor-only)"
-        if kind is _K_PLATFORM:
-            what = f"{self.platform_name(platform)} is a social platform"
-        elif kind is _K_BYPASS:
-            how = bypass if bypass is not None else "bypass"
-            what = f"{domain} is a way round the gate ({how})"
-        elif kind is _K_BLOCKED:
-            what = f"{domain} is blocked by IT"
-        else:
-            what = f"{domain} is not on the allowlist"
-        return Decision(action, kind, category, platform, rule, f"{what}; {verb} while {r.reason}",
-                        domain, True, meeting_id, device_id, member_id, bypass)
+        """The decision itself, computed afresh (``decide_for`` memoises this)."""
+        return _Answers(self.rules, self.mode, self.platform_names, r).make(domain)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from allowlist.categories import BypassKind, Category, Origin
@@ -43,6 +43,12 @@ class RuleSet:
 
     _suffix: dict[str, Rule] = field(default_factory=dict)
     _exact: dict[str, Rule] = field(default_factory=dict)
+    # Derived: the rule for a name at the name itself (exact beats suffix), so the first
+    # step of the walk is one probe, not two.
+    _at: dict[str, Rule] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_at", {**self._suffix, **self._exact})
 
     @classmethod
     def compile(cls, rules: Iterable[Rule]) -> RuleSet:
@@ -65,19 +71,36 @@ class RuleSet:
         """Deepest rule for an already-normalised ``name``; ``None`` when nothing matches.
 
         Walks the name's suffixes from longest to shortest, so the cost is one dict probe per
-        label, independent of the number of rules.
+        label, independent of the number of rules: the name itself (:meth:`at`), then what
+        covers every name under its parent (:meth:`under`).
         """
-        hit = self._exact.get(name)
+        hit = self._at.get(name)
         if hit is not None:
             return hit
+        _, dot, parent = name.partition(".")
+        return self.under(parent) if dot else None
+
+    @property
+    def at(self) -> Callable[[str], Rule | None]:
+        """``at(name)``: the rule at ``name`` itself (an exact rule beats a suffix rule
+        there), no walk. A bound ``dict.get``, so the decision memo calls it without a
+        Python frame."""
+        return self._at.get
+
+    def under(self, parent: str) -> Rule | None:
+        """Deepest suffix rule covering every name directly under ``parent``.
+
+        ``match(label + "." + parent)`` is ``at(label + "." + parent)`` or this, whatever the
+        label: names under one parent (CDN shards, random subdomains) share this walk, so the
+        decision memo caches it by parent. ``str.partition`` yields the next suffix in one
+        call (cheaper than ``find`` then a slice).
+        """
         get = self._suffix.get
-        hit = get(name)
-        if hit is not None:
-            return hit
-        i = name.find(".")
-        while i != -1:
-            hit = get(name[i + 1 :])
+        name = parent
+        while True:
+            hit = get(name)
             if hit is not None:
                 return hit
-            i = name.find(".", i + 1)
-        return None
+            _, dot, name = name.partition(".")
+            if not dot:
+                return None
