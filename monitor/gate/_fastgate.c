@@ -420,12 +420,13 @@ typedef struct {
 enum {
     C_QUERIES, C_ANSWERED, C_REFUSED, C_FORWARDED, C_RATE_LIMITED, C_UPSTREAM_TIMEOUTS,
     C_SET_UPDATES, C_EVENTS, C_UNLISTED_REFUSED, C_FAST, C_SLOW, C_SLOW_DROPPED, C_NFT_CALLS,
-    C_NFT_ERRORS, C_UPSTREAM_ERRORS, C_UNMATCHED, C_EVENTS_LOST, C_NCOUNTERS
+    C_NFT_ERRORS, C_UPSTREAM_ERRORS, C_UNMATCHED, C_EVENTS_LOST, C_WAKES, C_RX_CALLS,
+    C_NCOUNTERS
 };
 static const char *COUNTER_NAMES[C_NCOUNTERS] = {
     "queries", "answered", "refused", "forwarded", "rate_limited", "upstream_timeouts",
     "set_updates", "events", "unlisted_refused", "fast", "slow", "slow_dropped", "nft_calls",
-    "nft_errors", "upstream_errors", "unmatched", "events_lost"};
+    "nft_errors", "upstream_errors", "unmatched", "events_lost", "wakes", "rx_calls"};
 
 typedef struct {
     PyObject_HEAD
@@ -1225,6 +1226,9 @@ static void *thread_main(void *arg) {
     for (int i = 0; i < BATCH; i++) {
         rx->iov[i].iov_base = rx->buf + (size_t)i * PKT_MAX;
         rx->iov[i].iov_len = PKT_MAX;
+        rx->hdr[i].msg_hdr.msg_iov = &rx->iov[i];
+        rx->hdr[i].msg_hdr.msg_iovlen = 1;
+        rx->hdr[i].msg_hdr.msg_name = &rx->addr[i];
     }
     pthread_setname_np(pthread_self(), "cg-fastgate");
     struct epoll_event evs[16];
@@ -1232,6 +1236,7 @@ static void *thread_main(void *arg) {
     for (;;) {
         int ne = epoll_wait(g->epfd, evs, 16, 50);
         int stop = 0;
+        if (ne > 0) w->c[C_WAKES]++;
         for (int e = 0; e < ne; e++) {
             uint32_t tag = evs[e].data.u32;
             if (tag & EP_STOP) {
@@ -1245,11 +1250,8 @@ static void *thread_main(void *arg) {
             if (fd < 0) continue;
             for (int round = 0; round < 4; round++) {
                 for (int i = 0; i < BATCH; i++) {
-                    memset(&rx->hdr[i].msg_hdr, 0, sizeof rx->hdr[i].msg_hdr);
-                    rx->hdr[i].msg_hdr.msg_iov = &rx->iov[i];
-                    rx->hdr[i].msg_hdr.msg_iovlen = 1;
-                    rx->hdr[i].msg_hdr.msg_name = &rx->addr[i];
                     rx->hdr[i].msg_hdr.msg_namelen = sizeof rx->addr[i];
+                    rx->hdr[i].msg_hdr.msg_flags = 0;
                 }
                 int want = BATCH;
                 if (tag & EP_LISTEN) {
@@ -1258,6 +1260,7 @@ static void *thread_main(void *arg) {
                     want = room < 1 ? 1 : (room < BATCH ? room : BATCH);
                 }
                 int n = recvmmsg(fd, rx->hdr, (unsigned)want, MSG_DONTWAIT, NULL);
+                w->c[C_RX_CALLS]++;
                 if (n <= 0) break;
                 if (tag & EP_LISTEN) {
                     double ts = now_real();
@@ -1273,11 +1276,12 @@ static void *thread_main(void *arg) {
                     handle_answers(g, w, idx, rx, n, el, ans);
                     listeners_flow(g);
                 }
-                flush_all(g, w);
-                publish(g, w);
                 if (n < want) break;
             }
         }
+        /* one sendmmsg per socket for everything this wake-up produced */
+        flush_all(g, w);
+        publish(g, w);
         double now = now_mono();
         if (now >= next_sweep) {
             next_sweep = now + 0.25;

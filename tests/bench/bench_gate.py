@@ -11,6 +11,7 @@ Needs root (namespaces); prints the reason and exits 0 otherwise.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -117,6 +118,8 @@ democracy_host = "{AGENDA}"
 enabled = false
 """)
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CHAMBERGUARD_CONFIG": str(cfg)}
+        if "CHAMBERGUARD_DNS__FAST_PATH" in os.environ:  # =false: measure the Python path
+            env["CHAMBERGUARD_DNS__FAST_PATH"] = os.environ["CHAMBERGUARD_DNS__FAST_PATH"]
         cli(env, "db", "upgrade")
         cli(env, "member", "add", "Cllr Bench")
         cli(env, "device", "add", dev.mac, "--member", "Cllr Bench")
@@ -150,8 +153,6 @@ enabled = false
             in net.python(dev.ns, "monitor.chamber_sim.probe", "resolve", social[0]).stdout
         ), "the bench client must be restricted"
         print("chamberguard gate (enforcing: restricted client, nftables set updates):")
-        import os
-
         if os.environ.get("CG_PROFILE"):
             pid = int((tmp / "data" / "gate-chamber.pid").read_text())
             prof = subprocess.Popen(
@@ -198,8 +199,15 @@ enabled = false
             "--address=/#/",
             "--dns-forward-max=1000",
         ]
+        # A stopped gate leaves its fail-open table, which DNATs DNS for the gate's address
+        # straight to the upstream: with it in place dnsperf would measure the kernel and the
+        # upstream, never dnsmasq (and get answers for the platform names). Remove it first.
+        net.run(net.gw, "nft", "delete", "table", "inet", "chamberguard")
         net.popen(net.gw, *args, log=tmp / "dnsmasq.log")
         time.sleep(1)
+        for name, want in ((f"p1.{AGENDA}", "NOERROR"), (social[0], "NXDOMAIN")):
+            out = net.python(dev.ns, "monitor.chamber_sim.probe", "resolve", name).stdout
+            assert want in out, f"dnsmasq must answer {name} itself with {want}: {out}"
         print("dnsmasq (same rules, no cache):")
         qps = dnsperf(net, dev.ns, qfile)
         results["dnsmasq"] = {"qps": qps, **latency(net, dev.ns, qfile)}
