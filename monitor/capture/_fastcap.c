@@ -18,6 +18,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -472,7 +473,7 @@ static PyObject *py_quic_open(PyObject *self, PyObject *const *args, Py_ssize_t 
     }
     PyObject *out = NULL;
     const unsigned char *b = v.buf;
-    if (pos < 0 || pn_off <= pos || end > v.len || d.len > MAX_CID || pn_off - pos > 64) {
+    if (pos < 0 || pn_off <= pos || end > v.len || d.len > MAX_CID || v.len > INT_MAX) {
         PyErr_SetString(PyExc_ValueError, "inconsistent QUIC header offsets");
         goto done;
     }
@@ -496,12 +497,12 @@ static PyObject *py_quic_open(PyObject *self, PyObject *const *args, Py_ssize_t 
     uint64_t pn = 0;
     for (size_t i = 0; i < pn_len; i++)
         pn = (pn << 8) | (b[pn_off + i] ^ mask[1 + i]);
-    unsigned char header[64 + 4];
-    size_t hl = (size_t)(pn_off - pos) + pn_len;
-    memcpy(header, b + pos, hl);
-    header[0] = (unsigned char)first;
+    /* The associated data is the unprotected header: the first byte and the packet number
+     * unmasked, the rest (any length: tokens are arbitrary) as sent. */
+    unsigned char head[1] = {(unsigned char)first}, pnb[4];
     for (size_t i = 0; i < pn_len; i++)
-        header[(size_t)(pn_off - pos) + i] = (unsigned char)(pn >> (8 * (pn_len - 1 - i)));
+        pnb[i] = (unsigned char)(pn >> (8 * (pn_len - 1 - i)));
+    size_t mid = (size_t)(pn_off - pos) - 1;
     unsigned char nonce[12];
     memcpy(nonce, k->iv, 12);
     for (int i = 0; i < 8; i++)
@@ -514,7 +515,9 @@ static PyObject *py_quic_open(PyObject *self, PyObject *const *args, Py_ssize_t 
     unsigned char *pt = (unsigned char *)PyBytes_AS_STRING(plain);
     int ol = 0, fl = 0, ok;
     ok = EVP_DecryptInit_ex(k->gcm, NULL, NULL, NULL, nonce) == 1 &&
-         EVP_DecryptUpdate(k->gcm, NULL, &ol, header, (int)hl) == 1 &&
+         EVP_DecryptUpdate(k->gcm, NULL, &ol, head, 1) == 1 &&
+         (mid == 0 || EVP_DecryptUpdate(k->gcm, NULL, &ol, b + pos + 1, (int)mid) == 1) &&
+         EVP_DecryptUpdate(k->gcm, NULL, &ol, pnb, (int)pn_len) == 1 &&
          EVP_DecryptUpdate(k->gcm, pt, &ol, b + ct_at, (int)ct_len) == 1 &&
          EVP_CIPHER_CTX_ctrl(k->gcm, EVP_CTRL_GCM_SET_TAG, 16, (void *)(b + ct_at + ct_len)) == 1 &&
          EVP_DecryptFinal_ex(k->gcm, pt + ol, &fl) == 1;
@@ -1137,6 +1140,587 @@ static PyObject *Lean_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     return self;
 }
 
+/* ------------------------------------------------------------------- reassembly */
+
+/* reassembly.TcpReassembler (and its StreamBuffer) in C: the same table, the same LRU
+ * order, the same bounds and the same counters. Flows live in a slot array linked in LRU
+ * order (oldest first); ``flows`` is a dict key -> slot index, so membership tests (the
+ * lean path's "is this stream followed?") are one dict lookup. */
+
+typedef struct {
+    PyObject *key;     /* NULL: free slot */
+    uint32_t base;
+    double last_seen;
+    int done;
+    int has_stream;
+    int overflowed;
+    unsigned char *data; /* stream bytes, dlen valid (zero-filled gaps), capacity dcap */
+    size_t dlen, dcap;
+    size_t (*ranges)[2]; /* sorted, disjoint, non-adjacent [a, b) */
+    size_t nranges;
+    Py_ssize_t prev, next; /* LRU links (-1: none) */
+} Flow;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *flows; /* dict key -> int slot */
+    Flow *slots;
+    Py_ssize_t nslots, free_head, oldest, newest, count;
+    size_t max_bytes, max_total_bytes, max_holes;
+    double idle_timeout;
+    size_t bytes;
+    unsigned long long created, evicted_lru, evicted_idle, evicted_memory, gave_up_holes, reset;
+} Reasm;
+
+static void lru_unlink(Reasm *R, Py_ssize_t i)
+{
+    Flow *f = &R->slots[i];
+    if (f->prev >= 0)
+        R->slots[f->prev].next = f->next;
+    else
+        R->oldest = f->next;
+    if (f->next >= 0)
+        R->slots[f->next].prev = f->prev;
+    else
+        R->newest = f->prev;
+    f->prev = f->next = -1;
+}
+
+static void lru_append(Reasm *R, Py_ssize_t i)
+{
+    Flow *f = &R->slots[i];
+    f->prev = R->newest;
+    f->next = -1;
+    if (R->newest >= 0)
+        R->slots[R->newest].next = i;
+    else
+        R->oldest = i;
+    R->newest = i;
+}
+
+static void stream_free(Reasm *R, Flow *f)
+{
+    if (f->has_stream)
+        R->bytes -= f->dlen;
+    PyMem_Free(f->data);
+    PyMem_Free(f->ranges);
+    f->data = NULL;
+    f->ranges = NULL;
+    f->dlen = f->dcap = f->nranges = 0;
+    f->has_stream = 0;
+}
+
+/* _drop: forget a flow (its bytes, its dict entry, its slot). */
+static int flow_drop(Reasm *R, Py_ssize_t i)
+{
+    Flow *f = &R->slots[i];
+    stream_free(R, f);
+    lru_unlink(R, i);
+    PyObject *key = f->key;
+    f->key = NULL;
+    f->next = R->free_head;
+    R->free_head = i;
+    R->count--;
+    int r = PyDict_DelItem(R->flows, key);
+    Py_DECREF(key);
+    return r;
+}
+
+/* _create */
+static Py_ssize_t flow_create(Reasm *R, PyObject *key, uint32_t base, double ts)
+{
+    while (R->count >= R->nslots) {
+        if (flow_drop(R, R->oldest) < 0)
+            return -1;
+        R->evicted_lru++;
+    }
+    Py_ssize_t i = R->free_head;
+    Flow *f = &R->slots[i];
+    R->free_head = f->next;
+    PyObject *idx = PyLong_FromSsize_t(i);
+    if (idx == NULL || PyDict_SetItem(R->flows, key, idx) < 0) {
+        Py_XDECREF(idx);
+        f->next = R->free_head;
+        R->free_head = i;
+        return -1;
+    }
+    Py_DECREF(idx);
+    f->key = Py_NewRef(key);
+    f->base = base;
+    f->last_seen = ts;
+    f->done = 0;
+    f->has_stream = 1;
+    f->overflowed = 0;
+    f->data = NULL;
+    f->dlen = f->dcap = 0;
+    f->ranges = NULL;
+    f->nranges = 0;
+    R->count++;
+    lru_append(R, i);
+    R->created++;
+    return i;
+}
+
+static Py_ssize_t flow_find(Reasm *R, PyObject *key)
+{
+    PyObject *idx = PyDict_GetItemWithError(R->flows, key);
+    if (idx == NULL)
+        return PyErr_Occurred() ? -2 : -1;
+    return PyLong_AsSsize_t(idx);
+}
+
+static int reasm_expire(Reasm *R, double now)
+{
+    double limit = now - R->idle_timeout;
+    while (R->oldest >= 0) {
+        if (R->slots[R->oldest].last_seen >= limit)
+            break;
+        if (flow_drop(R, R->oldest) < 0)
+            return -1;
+        R->evicted_idle++;
+    }
+    return 0;
+}
+
+static size_t prefix_len(const Flow *f)
+{
+    return f->nranges && f->ranges[0][0] == 0 ? f->ranges[0][1] : 0;
+}
+
+/* StreamBuffer.add, with the chunk already clipped to offset >= 0; 1 if the prefix grew,
+ * -1 on memory error. */
+static int stream_add(Reasm *R, Flow *f, long long offset, const unsigned char *chunk, size_t clen)
+{
+    size_t cap = R->max_bytes;
+    if (f->ranges == NULL) {
+        f->ranges = PyMem_Malloc((R->max_holes + 2) * sizeof *f->ranges);
+        if (f->ranges == NULL)
+            return -1;
+    }
+    if (offset < 0) {
+        size_t cut = (size_t)(-offset);
+        if (cut >= clen) {
+            clen = 0;
+        } else {
+            chunk += cut;
+            clen -= cut;
+        }
+        offset = 0;
+    }
+    /* (Python's shortcut for a first chunk at offset 0 is this general path's result.) */
+    size_t start = (size_t)offset, end = start + clen;
+    if (end > cap) {
+        f->overflowed = 1;
+        end = cap;
+    }
+    if (start >= end)
+        return 0;
+    size_t before = prefix_len(f);
+    if (f->dlen < end) {
+        if (f->dcap < end) {
+            size_t nc = f->dcap ? f->dcap : 256;
+            while (nc < end)
+                nc *= 2;
+            if (nc > cap)
+                nc = cap;
+            unsigned char *nd = PyMem_Realloc(f->data, nc);
+            if (nd == NULL)
+                return -1;
+            f->data = nd;
+            f->dcap = nc;
+        }
+        memset(f->data + f->dlen, 0, end - f->dlen);
+        f->dlen = end;
+    }
+    /* Write only into the gaps of [start, end) (first-wins). */
+    size_t cur = start;
+    for (size_t r = 0; r < f->nranges; r++) {
+        size_t a = f->ranges[r][0], b = f->ranges[r][1];
+        if (b <= cur)
+            continue;
+        if (a >= end)
+            break;
+        if (a > cur)
+            memcpy(f->data + cur, chunk + (cur - start), a - cur);
+        if (b > cur)
+            cur = b;
+        if (cur >= end)
+            break;
+    }
+    if (cur < end)
+        memcpy(f->data + cur, chunk + (cur - start), end - cur);
+    /* Merge [start, end) into the ranges. */
+    size_t merged[2 * 64 + 4][2];
+    size_t (*m)[2] = merged;
+    size_t (*heap)[2] = NULL;
+    if (f->nranges + 1 > sizeof merged / sizeof merged[0]) {
+        heap = PyMem_Malloc((f->nranges + 1) * sizeof *heap);
+        if (heap == NULL)
+            return -1;
+        m = heap;
+    }
+    size_t k = 0;
+    int placed = 0;
+    for (size_t r = 0; r < f->nranges; r++) {
+        size_t a = f->ranges[r][0], b = f->ranges[r][1];
+        if (b < start) {
+            m[k][0] = a;
+            m[k++][1] = b;
+        } else if (a > end) {
+            if (!placed) {
+                m[k][0] = start;
+                m[k++][1] = end;
+                placed = 1;
+            }
+            m[k][0] = a;
+            m[k++][1] = b;
+        } else {
+            if (a < start)
+                start = a;
+            if (b > end)
+                end = b;
+        }
+    }
+    if (!placed) {
+        m[k][0] = start;
+        m[k++][1] = end;
+    }
+    /* k <= nranges + 1 <= max_holes + 2: a stream with more ranges is finished at once. */
+    memcpy(f->ranges, m, k * sizeof *m);
+    f->nranges = k;
+    PyMem_Free(heap);
+    return prefix_len(f) > before;
+}
+
+static void reasm_finish_slot(Reasm *R, Py_ssize_t i)
+{
+    Flow *f = &R->slots[i];
+    if (f->has_stream) {
+        stream_free(R, f);
+        f->done = 1;
+    }
+}
+
+/* _enforce_memory */
+static int reasm_enforce(Reasm *R, Py_ssize_t current)
+{
+    while (R->bytes > R->max_total_bytes && R->oldest >= 0) {
+        Py_ssize_t old = R->oldest;
+        if (old == current && R->count > 1) {
+            lru_unlink(R, current);
+            lru_append(R, current);
+            continue;
+        }
+        if (flow_drop(R, old) < 0)
+            return -1;
+        R->evicted_memory++;
+    }
+    return 0;
+}
+
+/* segment(ts, key, seq, flags, payload, may_start) -> bytes | None */
+static PyObject *Reasm_segment(Reasm *R, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "segment(ts, key, seq, flags, payload, may_start)");
+        return NULL;
+    }
+    double ts = PyFloat_AsDouble(args[0]);
+    if (ts == -1.0 && PyErr_Occurred())
+        return NULL;
+    PyObject *key = args[1];
+    unsigned long long seq = PyLong_AsUnsignedLongLongMask(args[2]);
+    if (seq == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    long flags = PyLong_AsLong(args[3]);
+    if (flags == -1 && PyErr_Occurred())
+        return NULL;
+    int may_start = PyObject_IsTrue(args[5]);
+    if (may_start < 0)
+        return NULL;
+    Py_buffer v;
+    if (PyObject_GetBuffer(args[4], &v, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *out = NULL;
+    size_t plen = (size_t)v.len;
+    if (R->oldest >= 0 && R->slots[R->oldest].last_seen < ts - R->idle_timeout &&
+        reasm_expire(R, ts) < 0)
+        goto done;
+    Py_ssize_t i = flow_find(R, key);
+    if (i == -2)
+        goto done;
+    if (flags & 0x04) { /* RST */
+        if (i >= 0) {
+            if (flow_drop(R, i) < 0)
+                goto done;
+            R->reset++;
+        }
+        out = Py_NewRef(Py_None);
+        goto done;
+    }
+    uint32_t s32 = (uint32_t)seq;
+    if (flags & 0x02) { /* SYN */
+        if (flags & 0x10) {
+            out = Py_NewRef(Py_None);
+            goto done;
+        }
+        uint32_t isn = s32 + 1;
+        if (i >= 0 && R->slots[i].base == isn) {
+            R->slots[i].last_seen = ts;
+            lru_unlink(R, i);
+            lru_append(R, i);
+        } else {
+            if (i >= 0 && flow_drop(R, i) < 0)
+                goto done;
+            i = flow_create(R, key, isn, ts);
+            if (i < 0)
+                goto done;
+        }
+        s32 = isn;
+        if (plen == 0) {
+            out = Py_NewRef(Py_None);
+            goto done;
+        }
+    } else if (i < 0) {
+        if (plen == 0 || !may_start) {
+            out = Py_NewRef(Py_None);
+            goto done;
+        }
+        i = flow_create(R, key, s32, ts);
+        if (i < 0)
+            goto done;
+    } else {
+        R->slots[i].last_seen = ts;
+        lru_unlink(R, i);
+        lru_append(R, i);
+    }
+    Flow *f = &R->slots[i];
+    if (!f->has_stream || plen == 0) {
+        out = Py_NewRef(Py_None);
+        goto done;
+    }
+    long long rel = (long long)(uint32_t)(s32 - f->base);
+    if (rel >= 0x80000000LL)
+        rel -= 0x100000000LL;
+    if (rel >= (long long)R->max_bytes) {
+        f->overflowed = 1;
+        out = Py_NewRef(Py_None);
+        goto done;
+    }
+    size_t old = f->dlen;
+    int grew = stream_add(R, f, rel, v.buf, plen);
+    if (grew < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    size_t delta = f->dlen - old;
+    if (delta) {
+        R->bytes += delta;
+        if (reasm_enforce(R, i) < 0)
+            goto done;
+        if (R->slots[i].key == NULL) { /* evicted itself (enforcement only drops) */
+            out = Py_NewRef(Py_None);
+            goto done;
+        }
+    }
+    if (f->nranges > R->max_holes) {
+        R->gave_up_holes++;
+        reasm_finish_slot(R, i);
+        out = Py_NewRef(Py_None);
+        goto done;
+    }
+    out = grew ? PyBytes_FromStringAndSize((const char *)f->data, (Py_ssize_t)prefix_len(f))
+               : Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&v);
+    return out;
+}
+
+
+static PyObject *Reasm_finish(Reasm *R, PyObject *key)
+{
+    Py_ssize_t i = flow_find(R, key);
+    if (i == -2)
+        return NULL;
+    if (i >= 0)
+        reasm_finish_slot(R, i);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Reasm_is_full(Reasm *R, PyObject *arg)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    return PyBool_FromLong(n >= 0 && (size_t)n >= R->max_bytes);
+}
+
+static PyObject *Reasm_expire(Reasm *R, PyObject *arg)
+{
+    double now = PyFloat_AsDouble(arg);
+    if (now == -1.0 && PyErr_Occurred())
+        return NULL;
+    if (reasm_expire(R, now) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Reasm_counters(Reasm *R, PyObject *unused)
+{
+    (void)unused;
+    return Py_BuildValue("(KKKKKK)", R->created, R->evicted_lru, R->evicted_idle,
+                         R->evicted_memory, R->gave_up_holes, R->reset);
+}
+
+static PyObject *Reasm_streams(Reasm *R, PyObject *unused)
+{
+    (void)unused;
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t i = R->oldest; i >= 0; i = R->slots[i].next) {
+        Flow *f = &R->slots[i];
+        PyObject *t = f->has_stream ? Py_BuildValue("(nnn)", (Py_ssize_t)f->dlen,
+                                                    (Py_ssize_t)f->nranges, (Py_ssize_t)f->dcap)
+                                    : Py_NewRef(Py_None);
+        if (t == NULL || PyList_Append(out, t) < 0) {
+            Py_XDECREF(t);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(t);
+    }
+    return out;
+}
+
+static PyObject *Reasm_get_flows(Reasm *R, void *c)
+{
+    (void)c;
+    return Py_NewRef(R->flows);
+}
+
+static PyObject *Reasm_get_bytes(Reasm *R, void *c)
+{
+    (void)c;
+    return PyLong_FromSize_t(R->bytes);
+}
+
+static Py_ssize_t Reasm_len(Reasm *R) { return R->count; }
+
+static int Reasm_traverse(Reasm *R, visitproc visit, void *arg)
+{
+    Py_VISIT(R->flows);
+    for (Py_ssize_t i = 0; R->slots != NULL && i < R->nslots; i++)
+        Py_VISIT(R->slots[i].key);
+    return 0;
+}
+
+static int Reasm_clear(Reasm *R)
+{
+    for (Py_ssize_t i = 0; R->slots != NULL && i < R->nslots; i++) {
+        Flow *f = &R->slots[i];
+        PyMem_Free(f->data);
+        PyMem_Free(f->ranges);
+        f->data = NULL;
+        f->ranges = NULL;
+        f->dlen = f->dcap = f->nranges = 0;
+        f->has_stream = 0;
+        Py_CLEAR(f->key);
+    }
+    R->oldest = R->newest = -1;
+    R->count = 0;
+    R->bytes = 0;
+    R->free_head = -1;
+    for (Py_ssize_t i = R->nslots - 1; R->slots != NULL && i >= 0; i--) {
+        R->slots[i].next = R->free_head;
+        R->slots[i].prev = -1;
+        R->free_head = i;
+    }
+    Py_CLEAR(R->flows);
+    return 0;
+}
+
+static void Reasm_dealloc(Reasm *R)
+{
+    PyObject_GC_UnTrack(R);
+    Reasm_clear(R);
+    PyMem_Free(R->slots);
+    Py_TYPE(R)->tp_free((PyObject *)R);
+}
+
+static PyObject *Reasm_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"max_bytes", "max_flows", "max_total_bytes", "idle_timeout",
+                             "max_holes", NULL};
+    Py_ssize_t max_bytes = 16384, max_flows = 4096, max_total = 8 << 20, max_holes = 16;
+    double idle = 30.0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|nnndn", kwlist, &max_bytes, &max_flows,
+                                     &max_total, &idle, &max_holes))
+        return NULL;
+    if (max_bytes < 1 || max_flows < 1 || max_total < 0 || max_holes < 0 ||
+        max_flows > (1 << 24) || max_holes > (1 << 16)) {
+        PyErr_SetString(PyExc_ValueError, "reassembler bounds out of range");
+        return NULL;
+    }
+    Reasm *R = (Reasm *)type->tp_alloc(type, 0);
+    if (R == NULL)
+        return NULL;
+    R->max_bytes = (size_t)max_bytes;
+    R->max_total_bytes = (size_t)max_total;
+    R->max_holes = (size_t)max_holes;
+    R->idle_timeout = idle;
+    R->nslots = max_flows;
+    R->slots = PyMem_Calloc((size_t)max_flows, sizeof(Flow));
+    R->flows = PyDict_New();
+    if (R->slots == NULL || R->flows == NULL) {
+        Py_DECREF(R);
+        return PyErr_NoMemory();
+    }
+    Py_CLEAR(R->flows);
+    Reasm_clear(R); /* links the free list */
+    R->flows = PyDict_New();
+    if (R->flows == NULL) {
+        Py_DECREF(R);
+        return NULL;
+    }
+    return (PyObject *)R;
+}
+
+static PyMethodDef Reasm_methods[] = {
+    {"segment", (PyCFunction)(void (*)(void))Reasm_segment, METH_FASTCALL,
+     "TcpReassembler.segment: the stream's contiguous prefix if it just grew, else None."},
+    {"finish", (PyCFunction)Reasm_finish, METH_O, "TcpReassembler.finish"},
+    {"is_full", (PyCFunction)Reasm_is_full, METH_O, "TcpReassembler.is_full"},
+    {"expire", (PyCFunction)Reasm_expire, METH_O, "TcpReassembler.expire"},
+    {"counters", (PyCFunction)Reasm_counters, METH_NOARGS,
+     "(created, evicted_lru, evicted_idle, evicted_memory, gave_up_holes, reset)"},
+    {"streams", (PyCFunction)Reasm_streams, METH_NOARGS,
+     "[(bytes, ranges, allocated) or None for a tombstone] in LRU order (for tests)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Reasm_getset[] = {
+    {"flows", (getter)Reasm_get_flows, NULL, "the live flow table (read-only use)", NULL},
+    {"buffered_bytes", (getter)Reasm_get_bytes, NULL, "bytes held in stream buffers", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PySequenceMethods Reasm_seq = {.sq_length = (lenfunc)Reasm_len};
+
+static PyTypeObject ReasmType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "monitor.capture._fastcap.Reassembler",
+    .tp_basicsize = sizeof(Reasm),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "reassembly.TcpReassembler in C (same API, state and bounds).",
+    .tp_new = Reasm_new,
+    .tp_traverse = (traverseproc)Reasm_traverse,
+    .tp_clear = (inquiry)Reasm_clear,
+    .tp_dealloc = (destructor)Reasm_dealloc,
+    .tp_methods = Reasm_methods,
+    .tp_getset = Reasm_getset,
+    .tp_as_sequence = &Reasm_seq,
+};
+
 /* ------------------------------------------------------------------------ module */
 
 static PyMethodDef methods[] = {
@@ -1161,7 +1745,7 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__fastcap(void)
 {
-    if (PyType_Ready(&LeanType) < 0)
+    if (PyType_Ready(&LeanType) < 0 || PyType_Ready(&ReasmType) < 0)
         return NULL;
     hmac_key(&salt_v1, SALT_V1, sizeof SALT_V1);
     hmac_key(&salt_v2, SALT_V2, sizeof SALT_V2);
@@ -1182,7 +1766,8 @@ PyMODINIT_FUNC PyInit__fastcap(void)
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
-    if (PyModule_AddObjectRef(m, "Lean", (PyObject *)&LeanType) < 0) {
+    if (PyModule_AddObjectRef(m, "Lean", (PyObject *)&LeanType) < 0 ||
+        PyModule_AddObjectRef(m, "Reassembler", (PyObject *)&ReasmType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

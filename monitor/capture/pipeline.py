@@ -84,7 +84,7 @@ from monitor.capture.http import (
     looks_like_http,
 )
 from monitor.capture.quic import QuicError, QuicSniTracker, looks_like_client_initial
-from monitor.capture.reassembly import FlowKey, TcpReassembler
+from monitor.capture.reassembly import FlowKey, TcpReassembler, fast_tcp_reassembler
 from monitor.capture.tls import NEED_MORE, NO_SNI, looks_like_client_hello, sni_from_stream
 
 log = logging.getLogger(__name__)
@@ -310,14 +310,14 @@ class PacketPipeline:
         self._networks = [ipaddress.ip_network(n, strict=False) for n in cfg.chamber_networks]
         self._chamber_cache: dict[str, bool] = {}
         self._book = _Book(cfg.address_book_size)
-        self._tcp = TcpReassembler(
+        #: True when this pipeline runs the C accelerator (see :mod:`monitor.capture.accel`).
+        self.accelerated = cfg.accelerate and accel.enabled()
+        self._tcp = (fast_tcp_reassembler if self.accelerated else TcpReassembler)(
             max_bytes=cfg.max_flow_bytes,
             max_flows=cfg.max_flows,
             max_total_bytes=cfg.max_flow_total_bytes,
             idle_timeout=cfg.flow_idle_timeout,
         )
-        #: True when this pipeline runs the C accelerator (see :mod:`monitor.capture.accel`).
-        self.accelerated = cfg.accelerate and accel.enabled()
         self._quic = QuicSniTracker(
             max_conns=cfg.quic_max_conns,
             max_bytes=cfg.max_flow_bytes,
