@@ -343,9 +343,11 @@ class _DecisionMemo:
         last_a: _Answers | None = None
         memo, at = self, self.rules.at
         ring_keys, ring_tables = self.ring_keys, self.ring_tables
-        ring_last, pos = MEMO_RECENT - 1, 0
+        ring_size, pos = len(ring_keys), 0
+        ring_last = ring_size - 1
 
         def decide_for(domain: str, r: Restriction) -> Decision:
+            # Kept this small: a call clears every local and cell slot of the frame first.
             if r is last_r:
                 try:
                     return last_d[domain]
@@ -366,11 +368,12 @@ class _DecisionMemo:
                 decision = last_d.get(domain)
                 if decision is not None:
                     return decision
-            if memo.size >= MEMO_MAX_DECISIONS:
-                memo.clear()
+            # Not in the memo.
             recent = answers.recent
             decision = recent.pop(domain, None)
             if decision is not None:  # seen twice: into the memo proper
+                if memo.size >= MEMO_MAX_DECISIONS:
+                    memo.clear()
                 answers.decisions[domain] = decision
                 memo.size += 1
                 return decision
@@ -380,17 +383,15 @@ class _DecisionMemo:
             if rule is not None:
                 template = answers.templates.get(id(rule))
                 if template is None:
-                    template = answers.template(rule)
-                    memo.size += 1
+                    template = grow(answers.template, rule)
             else:
                 _, dot, parent = domain.partition(".")
                 if not dot:
-                    template = answers.template(None)
+                    template = grow(answers.template, None)
                 else:
                     template = answers.by_parent.get(parent)
                     if template is None:
-                        template = answers.parent_template(parent)
-                        memo.size += 2  # the parent, perhaps a template
+                        template = grow(answers.parent_template, parent)
             action, kind, category, platform, rule, reason, named, bypass = template
             restricted, meeting_id, device_id, member_id = answers.ids
             decision = _new_tuple(Decision, (
@@ -404,10 +405,17 @@ class _DecisionMemo:
                 old.pop(ring_keys[i], None)
             ring_tables[i], ring_keys[i] = recent, domain
             pos = i + 1 if i < ring_last else 0
-            if len(recent) >= MEMO_RECENT:  # only if threads raced on the ring
+            if len(recent) >= ring_size:  # only if threads raced on the ring
                 recent.clear()
             recent[domain] = decision
             return decision
+
+        def grow(make: Callable[[Any], _Template], key: Any) -> _Template:
+            """A template made and kept (per rule or per parent): counted, within bounds."""
+            if memo.size >= MEMO_MAX_DECISIONS:
+                memo.clear()
+            memo.size += 2  # a parent may bring a template with it
+            return make(key)
 
         return decide_for
 
