@@ -269,8 +269,10 @@ class _DecisionMemo:
     (the A/AAAA/HTTPS queries for one name come together, and get that same object); only
     a second sighting moves it into the memo proper (2Q admission). One-off names (random
     subdomains, tracking labels) therefore replace each other instead of piling up: no
-    heap growth, no garbage-collector passes over a memo full of names never asked again,
-    and a flood of them cannot push the hot names out.
+    heap growth, and a flood of them cannot push the hot names out. Each first sighting
+    frees the one it evicts, so they leave the collector's allocation count where it was:
+    keeping them all (or dropping them a generation at a time) set off a collection every
+    few hundred names, a cost of the order of the whole decision on a new name.
 
     :meth:`bind` makes ``decide_for``: a closure whose cells hold the restriction used last
     and its table, so a repeat lookup is one identity test and one dict lookup with no
@@ -374,6 +376,8 @@ class _DecisionMemo:
             if decision is not None:  # seen twice: into the memo proper
                 if memo.size >= MEMO_MAX_DECISIONS:
                     memo.clear()
+                elif len(recent) > ring_size:  # only if threads raced on the ring
+                    recent.clear()
                 answers.decisions[domain] = decision
                 memo.size += 1
                 return decision
@@ -387,7 +391,9 @@ class _DecisionMemo:
             else:
                 _, dot, parent = domain.partition(".")
                 if not dot:
-                    template = grow(answers.template, None)
+                    template = answers.templates.get(id(None))
+                    if template is None:
+                        template = grow(answers.template, None)
                 else:
                     template = answers.by_parent.get(parent)
                     if template is None:
@@ -405,8 +411,6 @@ class _DecisionMemo:
                 old.pop(ring_keys[i], None)
             ring_tables[i], ring_keys[i] = recent, domain
             pos = i + 1 if i < ring_last else 0
-            if len(recent) >= ring_size:  # only if threads raced on the ring
-                recent.clear()
             recent[domain] = decision
             return decision
 

@@ -10,6 +10,7 @@ names, restrictions and call orders.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import pickle
 import threading
 from datetime import UTC, datetime, timedelta
@@ -239,6 +240,30 @@ def test_one_off_names_stay_within_the_ring(monkeypatch: pytest.MonkeyPatch) -> 
         assert answers is not None
         assert len(answers.recent) <= 8 and len(answers.decisions) == 1
     assert policy.decide_for("www.example.com", r) is hot  # one-offs never pushed it out
+    late = policy.decide_for("late.example.com", r)
+    for i in range(7):  # seven newer first sightings: still on the ring of eight
+        policy.decide_for(f"m{i}.example.com", r)
+    assert policy.decide_for("late.example.com", r) is late
+
+
+def test_one_off_names_leave_the_collectors_count_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each first sighting evicts (frees) one: no collection set off by a stream of them."""
+    monkeypatch.setattr(decision_module, "MEMO_RECENT", 16)
+    policy = make_policy([Rule("example.com", Category.AGENDA)])
+    r = restrictions()[0]
+    for i in range(50):  # fill the ring, and the parent and template caches
+        policy.decide_for(f"w{i}.example.com", r)
+    names = [f"n{i}.example.com" for i in range(500)]
+    gc.disable()
+    try:
+        before = gc.get_count()[0]
+        for name in names:
+            policy.decide_for(name, r)
+        assert gc.get_count()[0] - before < 20
+    finally:
+        gc.enable()
 
 
 def test_memo_bound_counts_parents_and_templates(monkeypatch: pytest.MonkeyPatch) -> None:
