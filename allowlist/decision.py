@@ -150,7 +150,6 @@ _UNRESTRICTED, _ALLOWED = Kind.UNRESTRICTED, Kind.ALLOWED
 _K_PLATFORM, _K_BYPASS, _K_BLOCKED = Kind.PLATFORM, Kind.BYPASS, Kind.BLOCKED
 _UNLISTED, _ENFORCE = Category.UNLISTED, Mode.ENFORCE
 _new_tuple: Callable[..., Any] = tuple.__new__
-_UNKNOWN: Any = object()  # not in a cache (None is a cached answer there)
 
 # Bounds of one policy's decision memo. A phone asks for the same few hundred names all day,
 # so a few thousand entries per device cover it; the caps only matter for odd traffic (random
