@@ -249,7 +249,73 @@ static PyObject *py_sni_from_stream(PyObject *self, PyObject *arg)
 
 /* ------------------------------------------------------------------------- QUIC */
 
-/* quic.parse_long_header: None (nothing we can walk), a str (QuicError reason), or
+/* A parsed long header: offsets into the datagram. */
+typedef struct {
+    uint32_t version;
+    int is_initial;
+    size_t dcid_at, dlen, pn_off, end;
+} LongHdr;
+
+/* quic.parse_long_header: 1 with *h filled, 0 for None (nothing more to walk), -1 for a
+ * QuicError whose reason is put in *err. */
+static int long_header(const unsigned char *b, size_t n, size_t pos, LongHdr *h, const char **err)
+{
+    if (pos >= n || !(b[pos] & 0x80))
+        return 0;
+    if (pos + 7 > n) {
+        *err = "short_header";
+        return -1;
+    }
+    unsigned first = b[pos];
+    uint32_t version = be32(b + pos + 1);
+    if (version != V1 && version != V2)
+        return 0;
+    size_t p = pos + 5;
+    size_t dlen = b[p];
+    if (dlen > MAX_CID || p + 1 + dlen + 1 > n) {
+        *err = "bad_cid";
+        return -1;
+    }
+    h->dcid_at = p + 1;
+    h->dlen = dlen;
+    p += 1 + dlen;
+    size_t slen = b[p];
+    if (slen > MAX_CID || p + 1 + slen > n) {
+        *err = "bad_cid";
+        return -1;
+    }
+    p += 1 + slen;
+    unsigned ptype = (first >> 4) & 3;
+    h->is_initial = ptype == (version == V1 ? 0u : 1u);
+    if (ptype == (version == V1 ? 3u : 0u))
+        return 0; /* Retry has no Length field; nothing after it is ours */
+    uint64_t val;
+    if (h->is_initial) {
+        if (varint(b, &p, n, &val) < 0) {
+            *err = "truncated_varint";
+            return -1;
+        }
+        if (val > n - p) {
+            *err = "bad_token";
+            return -1;
+        }
+        p += (size_t)val;
+    }
+    if (varint(b, &p, n, &val) < 0) {
+        *err = "truncated_varint";
+        return -1;
+    }
+    if (val > n - p) {
+        *err = "bad_length";
+        return -1;
+    }
+    h->version = version;
+    h->pn_off = p;
+    h->end = p + (size_t)val;
+    return 1;
+}
+
+/* quic_header(data, pos): None, a str (QuicError reason), or
  * (version, is_initial, dcid, pn_offset, end). */
 static PyObject *py_quic_header(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -265,72 +331,19 @@ static PyObject *py_quic_header(PyObject *self, PyObject *const *args, Py_ssize_
     if (PyObject_GetBuffer(args[0], &v, PyBUF_SIMPLE) < 0)
         return NULL;
     const unsigned char *b = v.buf;
-    size_t n = (size_t)v.len;
-    PyObject *out = NULL;
+    LongHdr h;
     const char *err = NULL;
-    if (spos < 0 || (size_t)spos >= n || !(b[spos] & 0x80)) {
+    int r = spos < 0 ? 0 : long_header(b, (size_t)v.len, (size_t)spos, &h, &err);
+    PyObject *out;
+    if (r < 0)
+        out = PyUnicode_FromString(err);
+    else if (r == 0)
         out = Py_NewRef(Py_None);
-        goto done;
-    }
-    size_t pos = (size_t)spos;
-    if (pos + 7 > n) {
-        err = "short_header";
-        goto done;
-    }
-    unsigned first = b[pos];
-    uint32_t version = be32(b + pos + 1);
-    if (version != V1 && version != V2) {
-        out = Py_NewRef(Py_None);
-        goto done;
-    }
-    size_t p = pos + 5;
-    size_t dlen = b[p];
-    if (dlen > MAX_CID || p + 1 + dlen + 1 > n) {
-        err = "bad_cid";
-        goto done;
-    }
-    size_t dcid_at = p + 1;
-    p += 1 + dlen;
-    size_t slen = b[p];
-    if (slen > MAX_CID || p + 1 + slen > n) {
-        err = "bad_cid";
-        goto done;
-    }
-    p += 1 + slen;
-    unsigned ptype = (first >> 4) & 3;
-    int is_initial = ptype == (version == V1 ? 0u : 1u);
-    unsigned retry = version == V1 ? 3u : 0u;
-    if (ptype == retry) {
-        out = Py_NewRef(Py_None);
-        goto done;
-    }
-    uint64_t val;
-    if (is_initial) {
-        if (varint(b, &p, n, &val) < 0) {
-            err = "truncated_varint";
-            goto done;
-        }
-        if (val > n - p) {
-            err = "bad_token";
-            goto done;
-        }
-        p += (size_t)val;
-    }
-    if (varint(b, &p, n, &val) < 0) {
-        err = "truncated_varint";
-        goto done;
-    }
-    if (val > n - p) {
-        err = "bad_length";
-        goto done;
-    }
-    out = Py_BuildValue("(kOy#nn)", (unsigned long)version, is_initial ? Py_True : Py_False,
-                        (const char *)b + dcid_at, (Py_ssize_t)dlen, (Py_ssize_t)p,
-                        (Py_ssize_t)(p + val));
-done:
+    else
+        out = Py_BuildValue("(kOy#nn)", (unsigned long)h.version, h.is_initial ? Py_True : Py_False,
+                            (const char *)b + h.dcid_at, (Py_ssize_t)h.dlen, (Py_ssize_t)h.pn_off,
+                            (Py_ssize_t)h.end);
     PyBuffer_Release(&v);
-    if (err != NULL)
-        return PyUnicode_FromString(err);
     return out;
 }
 
@@ -445,8 +458,63 @@ static KeySlot *keys_for(const unsigned char *dcid, size_t dlen, uint32_t versio
     return s;
 }
 
-/* quic.decrypt_initial: (pn, plaintext), or None where it raises QuicError (short packet,
- * failed authentication). quic_open(data, pos, pn_offset, end, dcid, version). */
+/* quic.decrypt_initial: 1 and the plaintext in pt (room for end - pn_off bytes), its
+ * length in *ptlen and the packet number in *pn; 0 where Python raises QuicError (a short
+ * packet, failed authentication); -1 with a Python exception set (libcrypto failure). The
+ * caller guarantees pos < pn_off <= end <= the buffer's length. */
+static int open_initial(const unsigned char *b, size_t pos, size_t pn_off, size_t end,
+                        const unsigned char *dcid, size_t dlen, uint32_t version,
+                        unsigned char *pt, size_t *ptlen, uint64_t *pn)
+{
+    if (pn_off + 4 + 16 > end)
+        return 0; /* short_packet */
+    KeySlot *k = keys_for(dcid, dlen, version);
+    if (k == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "libcrypto failed to derive QUIC initial keys");
+        return -1;
+    }
+    unsigned char mask[32];
+    int ml = 0;
+    if (EVP_EncryptUpdate(k->hp, mask, &ml, b + pn_off + 4, 16) != 1 || ml != 16) {
+        PyErr_SetString(PyExc_RuntimeError, "libcrypto failed (header protection)");
+        return -1;
+    }
+    unsigned first = b[pos] ^ (mask[0] & 0x0F);
+    size_t pn_len = (first & 3) + 1;
+    uint64_t num = 0;
+    for (size_t i = 0; i < pn_len; i++)
+        num = (num << 8) | (b[pn_off + i] ^ mask[1 + i]);
+    /* The associated data is the unprotected header: the first byte and the packet number
+     * unmasked, the rest (any length: tokens are arbitrary) as sent. */
+    unsigned char head[1] = {(unsigned char)first}, pnb[4];
+    for (size_t i = 0; i < pn_len; i++)
+        pnb[i] = (unsigned char)(num >> (8 * (pn_len - 1 - i)));
+    size_t mid = pn_off - pos - 1;
+    unsigned char nonce[12];
+    memcpy(nonce, k->iv, 12);
+    for (int i = 0; i < 8; i++)
+        nonce[11 - i] ^= (unsigned char)(num >> (8 * i));
+    size_t ct_at = pn_off + pn_len;
+    size_t ct_len = end - ct_at - 16; /* >= 0: pn_off + 20 <= end, pn_len <= 4 */
+    if (end > INT_MAX)
+        return 0;
+    int ol = 0, fl = 0;
+    int ok = EVP_DecryptInit_ex(k->gcm, NULL, NULL, NULL, nonce) == 1 &&
+             EVP_DecryptUpdate(k->gcm, NULL, &ol, head, 1) == 1 &&
+             (mid == 0 || EVP_DecryptUpdate(k->gcm, NULL, &ol, b + pos + 1, (int)mid) == 1) &&
+             EVP_DecryptUpdate(k->gcm, NULL, &ol, pnb, (int)pn_len) == 1 &&
+             EVP_DecryptUpdate(k->gcm, pt, &ol, b + ct_at, (int)ct_len) == 1 &&
+             EVP_CIPHER_CTX_ctrl(k->gcm, EVP_CTRL_GCM_SET_TAG, 16, (void *)(b + ct_at + ct_len)) == 1 &&
+             EVP_DecryptFinal_ex(k->gcm, pt + ol, &fl) == 1;
+    if (!ok)
+        return 0; /* decrypt_failed */
+    *ptlen = ct_len;
+    *pn = num;
+    return 1;
+}
+
+/* quic_open(data, pos, pn_offset, end, dcid, version): (pn, plaintext), or None where
+ * quic.decrypt_initial raises QuicError. */
 static PyObject *py_quic_open(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
@@ -472,75 +540,94 @@ static PyObject *py_quic_open(PyObject *self, PyObject *const *args, Py_ssize_t 
         return NULL;
     }
     PyObject *out = NULL;
-    const unsigned char *b = v.buf;
-    if (pos < 0 || pn_off <= pos || end > v.len || d.len > MAX_CID || v.len > INT_MAX) {
+    unsigned char *pt = NULL;
+    if (pos < 0 || pn_off <= pos || end < pn_off || end > v.len || d.len > MAX_CID) {
         PyErr_SetString(PyExc_ValueError, "inconsistent QUIC header offsets");
         goto done;
     }
-    if (pn_off + 4 + 16 > end) {
-        out = Py_NewRef(Py_None); /* short_packet */
+    pt = PyMem_Malloc((size_t)(end - pn_off) + 1);
+    if (pt == NULL) {
+        PyErr_NoMemory();
         goto done;
     }
-    KeySlot *k = keys_for(d.buf, (size_t)d.len, (uint32_t)version);
-    if (k == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "libcrypto failed to derive QUIC initial keys");
-        goto done;
-    }
-    unsigned char mask[32];
-    int ml = 0;
-    if (EVP_EncryptUpdate(k->hp, mask, &ml, b + pn_off + 4, 16) != 1 || ml != 16) {
-        PyErr_SetString(PyExc_RuntimeError, "libcrypto failed (header protection)");
-        goto done;
-    }
-    unsigned first = b[pos] ^ (mask[0] & 0x0F);
-    size_t pn_len = (first & 3) + 1;
+    size_t ptlen = 0;
     uint64_t pn = 0;
-    for (size_t i = 0; i < pn_len; i++)
-        pn = (pn << 8) | (b[pn_off + i] ^ mask[1 + i]);
-    /* The associated data is the unprotected header: the first byte and the packet number
-     * unmasked, the rest (any length: tokens are arbitrary) as sent. */
-    unsigned char head[1] = {(unsigned char)first}, pnb[4];
-    for (size_t i = 0; i < pn_len; i++)
-        pnb[i] = (unsigned char)(pn >> (8 * (pn_len - 1 - i)));
-    size_t mid = (size_t)(pn_off - pos) - 1;
-    unsigned char nonce[12];
-    memcpy(nonce, k->iv, 12);
-    for (int i = 0; i < 8; i++)
-        nonce[11 - i] ^= (unsigned char)(pn >> (8 * i));
-    size_t ct_at = (size_t)pn_off + pn_len;
-    size_t ct_len = (size_t)end - ct_at - 16; /* ≥ 0: pn_off + 20 ≤ end, pn_len ≤ 4 */
-    PyObject *plain = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)ct_len);
-    if (plain == NULL)
+    int r = open_initial(v.buf, (size_t)pos, (size_t)pn_off, (size_t)end, d.buf, (size_t)d.len,
+                         (uint32_t)version, pt, &ptlen, &pn);
+    if (r < 0)
         goto done;
-    unsigned char *pt = (unsigned char *)PyBytes_AS_STRING(plain);
-    int ol = 0, fl = 0, ok;
-    ok = EVP_DecryptInit_ex(k->gcm, NULL, NULL, NULL, nonce) == 1 &&
-         EVP_DecryptUpdate(k->gcm, NULL, &ol, head, 1) == 1 &&
-         (mid == 0 || EVP_DecryptUpdate(k->gcm, NULL, &ol, b + pos + 1, (int)mid) == 1) &&
-         EVP_DecryptUpdate(k->gcm, NULL, &ol, pnb, (int)pn_len) == 1 &&
-         EVP_DecryptUpdate(k->gcm, pt, &ol, b + ct_at, (int)ct_len) == 1 &&
-         EVP_CIPHER_CTX_ctrl(k->gcm, EVP_CTRL_GCM_SET_TAG, 16, (void *)(b + ct_at + ct_len)) == 1 &&
-         EVP_DecryptFinal_ex(k->gcm, pt + ol, &fl) == 1;
-    if (!ok) {
-        Py_DECREF(plain);
-        out = Py_NewRef(Py_None); /* decrypt_failed */
+    if (r == 0) {
+        out = Py_NewRef(Py_None);
         goto done;
     }
-    PyObject *pno = PyLong_FromUnsignedLongLong(pn);
-    if (pno == NULL) {
-        Py_DECREF(plain);
-        goto done;
-    }
-    out = PyTuple_Pack(2, pno, plain);
-    Py_DECREF(pno);
-    Py_DECREF(plain);
+    out = Py_BuildValue("(Ky#)", (unsigned long long)pn, (const char *)pt, (Py_ssize_t)ptlen);
 done:
+    PyMem_Free(pt);
     PyBuffer_Release(&d);
     PyBuffer_Release(&v);
     return out;
 }
 
-/* quic.crypto_frames: list of (offset, data), or a str (QuicError reason). */
+/* One CRYPTO frame: stream offset, and where its data is in the payload. */
+typedef struct {
+    uint64_t off;
+    size_t at, len;
+} Frag;
+
+/* quic.crypto_frames: fills out[] (room for n / 3 + 1: a CRYPTO frame takes at least three
+ * bytes) and returns the count, or -1 with a QuicError reason in *err. */
+static Py_ssize_t walk_frames(const unsigned char *b, size_t n, Frag *out, const char **err)
+{
+    size_t pos = 0, count = 0;
+    while (pos < n) {
+        unsigned t = b[pos];
+        uint64_t a, ln, cnt, x;
+        if (t == 0x00) {
+            while (pos < n && b[pos] == 0)
+                pos++;
+        } else if (t == 0x01) {
+            pos += 1;
+        } else if (t == 0x06) {
+            pos += 1;
+            if (varint(b, &pos, n, &a) < 0 || varint(b, &pos, n, &ln) < 0) {
+                *err = "truncated_varint";
+                return -1;
+            }
+            if (ln > n - pos) {
+                *err = "bad_crypto_frame";
+                return -1;
+            }
+            out[count].off = a;
+            out[count].at = pos;
+            out[count].len = (size_t)ln;
+            count++;
+            pos += (size_t)ln;
+        } else if (t == 0x02 || t == 0x03) {
+            pos += 1;
+            if (varint(b, &pos, n, &x) < 0 || varint(b, &pos, n, &x) < 0 ||
+                varint(b, &pos, n, &cnt) < 0 || varint(b, &pos, n, &x) < 0) {
+                *err = "truncated_varint";
+                return -1;
+            }
+            if (cnt > n) {
+                *err = "bad_ack_frame";
+                return -1;
+            }
+            uint64_t more = cnt * 2 + (t == 0x03 ? 3 : 0);
+            for (uint64_t i = 0; i < more; i++) {
+                if (varint(b, &pos, n, &x) < 0) {
+                    *err = "truncated_varint";
+                    return -1;
+                }
+            }
+        } else {
+            break;
+        }
+    }
+    return (Py_ssize_t)count;
+}
+
+/* crypto_frames(payload): list of (offset, data), or a str (QuicError reason). */
 static PyObject *py_crypto_frames(PyObject *self, PyObject *arg)
 {
     (void)self;
@@ -548,70 +635,34 @@ static PyObject *py_crypto_frames(PyObject *self, PyObject *arg)
     if (PyObject_GetBuffer(arg, &v, PyBUF_SIMPLE) < 0)
         return NULL;
     const unsigned char *b = v.buf;
-    size_t n = (size_t)v.len, pos = 0;
+    size_t n = (size_t)v.len;
+    PyObject *out = NULL;
+    Frag *frags = PyMem_Malloc((n / 3 + 1) * sizeof(Frag));
+    if (frags == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
     const char *err = NULL;
-    PyObject *out = PyList_New(0);
+    Py_ssize_t count = walk_frames(b, n, frags, &err);
+    if (count < 0) {
+        out = PyUnicode_FromString(err);
+        goto done;
+    }
+    out = PyList_New(count);
     if (out == NULL)
         goto done;
-    while (pos < n) {
-        unsigned t = b[pos];
-        uint64_t a, ln, count, x;
-        if (t == 0x00) {
-            while (pos < n && b[pos] == 0)
-                pos++;
-            if (pos >= n)
-                break;
-        } else if (t == 0x01) {
-            pos += 1;
-        } else if (t == 0x06) {
-            pos += 1;
-            if (varint(b, &pos, n, &a) < 0 || varint(b, &pos, n, &ln) < 0) {
-                err = "truncated_varint";
-                break;
-            }
-            if (ln > n - pos) {
-                err = "bad_crypto_frame";
-                break;
-            }
-            PyObject *item = Py_BuildValue("(Ky#)", (unsigned long long)a, (const char *)b + pos,
-                                           (Py_ssize_t)ln);
-            if (item == NULL || PyList_Append(out, item) < 0) {
-                Py_XDECREF(item);
-                Py_CLEAR(out);
-                break;
-            }
-            Py_DECREF(item);
-            pos += (size_t)ln;
-        } else if (t == 0x02 || t == 0x03) {
-            pos += 1;
-            if (varint(b, &pos, n, &x) < 0 || varint(b, &pos, n, &x) < 0 ||
-                varint(b, &pos, n, &count) < 0 || varint(b, &pos, n, &x) < 0) {
-                err = "truncated_varint";
-                break;
-            }
-            if (count > n) {
-                err = "bad_ack_frame";
-                break;
-            }
-            uint64_t more = count * 2 + (t == 0x03 ? 3 : 0);
-            for (uint64_t i = 0; i < more; i++) {
-                if (varint(b, &pos, n, &x) < 0) {
-                    err = "truncated_varint";
-                    break;
-                }
-            }
-            if (err)
-                break;
-        } else {
-            break;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *item = Py_BuildValue("(Ky#)", (unsigned long long)frags[i].off,
+                                       (const char *)b + frags[i].at, (Py_ssize_t)frags[i].len);
+        if (item == NULL) {
+            Py_CLEAR(out);
+            goto done;
         }
+        PyList_SET_ITEM(out, i, item);
     }
 done:
+    PyMem_Free(frags);
     PyBuffer_Release(&v);
-    if (err != NULL) {
-        Py_XDECREF(out);
-        return PyUnicode_FromString(err);
-    }
     return out;
 }
 
@@ -1157,7 +1208,7 @@ typedef struct {
     unsigned char *data; /* stream bytes, dlen valid (zero-filled gaps), capacity dcap */
     size_t dlen, dcap;
     size_t (*ranges)[2]; /* sorted, disjoint, non-adjacent [a, b) */
-    size_t nranges;
+    size_t nranges, rcap;
     Py_ssize_t prev, next; /* LRU links (-1: none) */
 } Flow;
 
@@ -1206,7 +1257,7 @@ static void stream_free(Reasm *R, Flow *f)
     PyMem_Free(f->ranges);
     f->data = NULL;
     f->ranges = NULL;
-    f->dlen = f->dcap = f->nranges = 0;
+    f->dlen = f->dcap = f->nranges = f->rcap = 0;
     f->has_stream = 0;
 }
 
@@ -1254,7 +1305,7 @@ static Py_ssize_t flow_create(Reasm *R, PyObject *key, uint32_t base, double ts)
     f->data = NULL;
     f->dlen = f->dcap = 0;
     f->ranges = NULL;
-    f->nranges = 0;
+    f->nranges = f->rcap = 0;
     R->count++;
     lru_append(R, i);
     R->created++;
@@ -1292,10 +1343,13 @@ static size_t prefix_len(const Flow *f)
 static int stream_add(Reasm *R, Flow *f, long long offset, const unsigned char *chunk, size_t clen)
 {
     size_t cap = R->max_bytes;
-    if (f->ranges == NULL) {
-        f->ranges = PyMem_Malloc((R->max_holes + 2) * sizeof *f->ranges);
-        if (f->ranges == NULL)
+    if (f->nranges + 1 > f->rcap) { /* room for one more range (an add adds at most one) */
+        size_t nc = f->rcap ? f->rcap * 2 : 4;
+        void *nr = PyMem_Realloc(f->ranges, nc * sizeof *f->ranges);
+        if (nr == NULL)
             return -1;
+        f->ranges = nr;
+        f->rcap = nc;
     }
     if (offset < 0) {
         size_t cut = (size_t)(-offset);
@@ -1385,7 +1439,7 @@ static int stream_add(Reasm *R, Flow *f, long long offset, const unsigned char *
         m[k][0] = start;
         m[k++][1] = end;
     }
-    /* k <= nranges + 1 <= max_holes + 2: a stream with more ranges is finished at once. */
+    /* k <= nranges + 1 <= rcap */
     memcpy(f->ranges, m, k * sizeof *m);
     f->nranges = k;
     PyMem_Free(heap);
@@ -1623,7 +1677,7 @@ static int Reasm_clear(Reasm *R)
         PyMem_Free(f->ranges);
         f->data = NULL;
         f->ranges = NULL;
-        f->dlen = f->dcap = f->nranges = 0;
+        f->dlen = f->dcap = f->nranges = f->rcap = 0;
         f->has_stream = 0;
         Py_CLEAR(f->key);
     }
@@ -1721,6 +1775,295 @@ static PyTypeObject ReasmType = {
     .tp_as_sequence = &Reasm_seq,
 };
 
+/* ------------------------------------------------------------------ QUIC tracker */
+
+/* quic.QuicSniTracker's datagram walk in C: the connection table is a Reassembler table
+ * (same LRU and eviction as the OrderedDict), CRYPTO data is placed with the same
+ * StreamBuffer logic, and the ClientHello is read with tls_handshake. */
+typedef struct {
+    PyObject_HEAD
+    Reasm *table;
+    PyObject *error; /* quic.QuicError */
+    size_t max_bytes;
+    unsigned long long datagrams, initials, decrypted, decrypt_failed, other_packets, sni,
+        no_sni, not_tls, overflowed;
+} QTrack;
+
+static PyObject *quic_error(QTrack *Q, const char *reason)
+{
+    PyObject *exc = PyObject_CallFunction(Q->error, "s", reason);
+    if (exc != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+    }
+    return NULL;
+}
+
+/* QuicSniTracker._initial: new reference to the name, Py_None, or NULL with an exception. */
+static PyObject *qt_initial(QTrack *Q, double ts, const unsigned char *b, size_t pos,
+                            const LongHdr *h, unsigned char *pt)
+{
+    Reasm *R = Q->table;
+    unsigned char kb[MAX_CID + 4];
+    memcpy(kb, b + h->dcid_at, h->dlen);
+    kb[h->dlen] = (unsigned char)(h->version >> 24);
+    kb[h->dlen + 1] = (unsigned char)(h->version >> 16);
+    kb[h->dlen + 2] = (unsigned char)(h->version >> 8);
+    kb[h->dlen + 3] = (unsigned char)h->version;
+    PyObject *key = PyBytes_FromStringAndSize((const char *)kb, (Py_ssize_t)(h->dlen + 4));
+    if (key == NULL)
+        return NULL;
+    PyObject *out = NULL;
+    Frag *frags = NULL;
+    Py_ssize_t i = flow_find(R, key);
+    if (i == -2)
+        goto done;
+    if (i >= 0) {
+        R->slots[i].last_seen = ts;
+        lru_unlink(R, i);
+        lru_append(R, i);
+        if (!R->slots[i].has_stream) {
+            out = Py_NewRef(Py_None); /* already done with this connection */
+            goto done;
+        }
+    }
+    size_t ptlen = 0;
+    uint64_t pn = 0;
+    int r = open_initial(b, pos, h->pn_off, h->end, b + h->dcid_at, h->dlen, h->version, pt,
+                         &ptlen, &pn);
+    if (r < 0)
+        goto done;
+    if (r == 0) {
+        Q->decrypt_failed++;
+        out = Py_NewRef(Py_None);
+        goto done;
+    }
+    Q->decrypted++;
+    frags = PyMem_Malloc((ptlen / 3 + 1) * sizeof(Frag));
+    if (frags == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const char *err = NULL;
+    Py_ssize_t count = walk_frames(pt, ptlen, frags, &err);
+    if (count < 0) {
+        quic_error(Q, err);
+        goto done;
+    }
+    if (count == 0) {
+        out = Py_NewRef(Py_None);
+        goto done;
+    }
+    if (i < 0) {
+        i = flow_create(R, key, 0, ts);
+        if (i < 0)
+            goto done;
+    }
+    Flow *f = &R->slots[i];
+    int grew = 0;
+    for (Py_ssize_t j = 0; j < count; j++) {
+        size_t old = f->dlen;
+        int g = stream_add(R, f, frags[j].off > (uint64_t)LLONG_MAX ? LLONG_MAX
+                                                                    : (long long)frags[j].off,
+                           pt + frags[j].at, frags[j].len);
+        if (g < 0) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        R->bytes += f->dlen - old;
+        grew |= g;
+    }
+    if (!grew) {
+        out = Py_NewRef(Py_None);
+        goto done;
+    }
+    size_t np = 0, nl = 0, plen = prefix_len(f);
+    int res = tls_handshake(f->data, plen, &np, &nl);
+    if (res == TLS_NEED_MORE) {
+        if (plen >= Q->max_bytes || f->nranges > 64) {
+            Q->overflowed++;
+            reasm_finish_slot(R, i);
+        }
+        out = Py_NewRef(Py_None);
+        goto done;
+    }
+    if (res == TLS_NAME)
+        out = PyUnicode_DecodeLatin1((const char *)f->data + np, (Py_ssize_t)nl, NULL);
+    else
+        out = Py_NewRef(Py_None);
+    reasm_finish_slot(R, i);
+    if (res == TLS_NO_SNI)
+        Q->no_sni++;
+    else if (res == TLS_NOT_TLS)
+        Q->not_tls++;
+    else if (out != NULL)
+        Q->sni++;
+done:
+    PyMem_Free(frags);
+    Py_DECREF(key);
+    return out;
+}
+
+/* datagram(ts, data) -> [names]; raises QuicError if the first packet's header is bad. */
+static PyObject *QT_datagram(QTrack *Q, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "datagram(ts, data)");
+        return NULL;
+    }
+    double ts = PyFloat_AsDouble(args[0]);
+    if (ts == -1.0 && PyErr_Occurred())
+        return NULL;
+    Py_buffer v;
+    if (PyObject_GetBuffer(args[1], &v, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const unsigned char *b = v.buf;
+    size_t n = (size_t)v.len;
+    PyObject *names = NULL;
+    unsigned char *pt = NULL;
+    Q->datagrams++;
+    if (reasm_expire(Q->table, ts) < 0)
+        goto fail;
+    names = PyList_New(0);
+    pt = PyMem_Malloc(n + 1);
+    if (names == NULL || pt == NULL) {
+        if (pt == NULL)
+            PyErr_NoMemory();
+        goto fail;
+    }
+    size_t pos = 0;
+    while (pos < n) {
+        LongHdr h;
+        const char *err = NULL;
+        int r = long_header(b, n, pos, &h, &err);
+        if (r == 0)
+            break;
+        if (r < 0) {
+            if (pos == 0) {
+                quic_error(Q, err);
+                goto fail;
+            }
+            break; /* trailing junk after coalesced packets: keep what was read */
+        }
+        if (!h.is_initial) {
+            Q->other_packets++;
+            pos = h.end;
+            continue;
+        }
+        Q->initials++;
+        PyObject *name = qt_initial(Q, ts, b, pos, &h, pt);
+        if (name == NULL)
+            goto fail;
+        if (name != Py_None && PyList_Append(names, name) < 0) {
+            Py_DECREF(name);
+            goto fail;
+        }
+        Py_DECREF(name);
+        pos = h.end;
+    }
+    PyMem_Free(pt);
+    PyBuffer_Release(&v);
+    return names;
+fail:
+    Py_XDECREF(names);
+    PyMem_Free(pt);
+    PyBuffer_Release(&v);
+    return NULL;
+}
+
+static PyObject *QT_expire(QTrack *Q, PyObject *arg)
+{
+    return Reasm_expire(Q->table, arg);
+}
+
+static PyObject *QT_counters(QTrack *Q, PyObject *unused)
+{
+    (void)unused;
+    return Py_BuildValue("(KKKKKKKKKK)", Q->datagrams, Q->initials, Q->decrypted,
+                         Q->decrypt_failed, Q->other_packets, Q->sni, Q->no_sni, Q->not_tls,
+                         Q->table->evicted_lru, Q->overflowed);
+}
+
+static PyObject *QT_streams(QTrack *Q, PyObject *unused)
+{
+    return Reasm_streams(Q->table, unused);
+}
+
+static Py_ssize_t QT_len(QTrack *Q) { return Q->table->count; }
+
+static int QT_traverse(QTrack *Q, visitproc visit, void *arg)
+{
+    Py_VISIT(Q->table);
+    Py_VISIT(Q->error);
+    return 0;
+}
+
+static int QT_clear(QTrack *Q)
+{
+    Py_CLEAR(Q->table);
+    Py_CLEAR(Q->error);
+    return 0;
+}
+
+static void QT_dealloc(QTrack *Q)
+{
+    PyObject_GC_UnTrack(Q);
+    QT_clear(Q);
+    Py_TYPE(Q)->tp_free((PyObject *)Q);
+}
+
+static PyObject *QT_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"max_conns", "max_bytes", "timeout", "error", NULL};
+    Py_ssize_t max_conns, max_bytes;
+    double timeout;
+    PyObject *error;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "nndO", kwlist, &max_conns, &max_bytes, &timeout,
+                                     &error))
+        return NULL;
+    PyObject *targs = Py_BuildValue("(nnndn)", max_bytes, max_conns, PY_SSIZE_T_MAX, timeout,
+                                    (Py_ssize_t)0);
+    if (targs == NULL)
+        return NULL;
+    PyObject *table = PyObject_Call((PyObject *)&ReasmType, targs, NULL);
+    Py_DECREF(targs);
+    if (table == NULL)
+        return NULL;
+    QTrack *Q = (QTrack *)type->tp_alloc(type, 0);
+    if (Q == NULL) {
+        Py_DECREF(table);
+        return NULL;
+    }
+    Q->table = (Reasm *)table;
+    Q->error = Py_NewRef(error);
+    Q->max_bytes = (size_t)max_bytes;
+    return (PyObject *)Q;
+}
+
+static PyMethodDef QT_methods[] = {
+    {"datagram", (PyCFunction)(void (*)(void))QT_datagram, METH_FASTCALL,
+     "QuicSniTracker.datagram: names completed by one client UDP payload."},
+    {"expire", (PyCFunction)QT_expire, METH_O, "QuicSniTracker.expire"},
+    {"counters", (PyCFunction)QT_counters, METH_NOARGS, "QuicStats fields, in order"},
+    {"streams", (PyCFunction)QT_streams, METH_NOARGS, "per-connection buffer sizes (tests)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods QT_seq = {.sq_length = (lenfunc)QT_len};
+
+static PyTypeObject QTrackType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "monitor.capture._fastcap.QuicTracker",
+    .tp_basicsize = sizeof(QTrack),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "quic.QuicSniTracker's table and datagram walk in C.",
+    .tp_new = QT_new,
+    .tp_traverse = (traverseproc)QT_traverse,
+    .tp_clear = (inquiry)QT_clear,
+    .tp_dealloc = (destructor)QT_dealloc,
+    .tp_methods = QT_methods,
+    .tp_as_sequence = &QT_seq,
+};
+
 /* ------------------------------------------------------------------------ module */
 
 static PyMethodDef methods[] = {
@@ -1745,7 +2088,8 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__fastcap(void)
 {
-    if (PyType_Ready(&LeanType) < 0 || PyType_Ready(&ReasmType) < 0)
+    if (PyType_Ready(&LeanType) < 0 || PyType_Ready(&ReasmType) < 0 ||
+        PyType_Ready(&QTrackType) < 0)
         return NULL;
     hmac_key(&salt_v1, SALT_V1, sizeof SALT_V1);
     hmac_key(&salt_v2, SALT_V2, sizeof SALT_V2);
@@ -1767,7 +2111,8 @@ PyMODINIT_FUNC PyInit__fastcap(void)
     if (m == NULL)
         return NULL;
     if (PyModule_AddObjectRef(m, "Lean", (PyObject *)&LeanType) < 0 ||
-        PyModule_AddObjectRef(m, "Reassembler", (PyObject *)&ReasmType) < 0) {
+        PyModule_AddObjectRef(m, "Reassembler", (PyObject *)&ReasmType) < 0 ||
+        PyModule_AddObjectRef(m, "QuicTracker", (PyObject *)&QTrackType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

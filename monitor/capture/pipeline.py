@@ -352,7 +352,7 @@ class PacketPipeline:
                 record=self._record,
                 stream=self._stream,
                 emit=self._emit,
-                quic_datagram=self._quic.datagram,
+                quic_datagram=self._quic.feed_datagram,
                 looks_like_http=looks_like_http,
                 dns_channel=_DNS,
                 quic_channel=_QUIC,

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import re
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -436,9 +437,10 @@ class QuicSniTracker:
     idle ones dropped after ``timeout`` seconds. A connection whose name was found stays as a
     buffer-less tombstone so retransmissions are not decrypted again.
 
-    ``accelerate`` (default: :func:`accel.enabled`): parse headers, derive keys, decrypt and
-    walk frames in C (:mod:`monitor.capture._fastcap`, libcrypto) — the same results, and
-    the tracking logic below stays the same Python either way.
+    ``accelerate`` (default: :func:`accel.enabled`): the table and the datagram walk run in
+    C (``_fastcap.QuicTracker``: headers, keys, AES-GCM through libcrypto, CRYPTO frames,
+    the same reassembly and eviction), with the same names and ``stats`` as the Python
+    below, which stays the reference.
     """
 
     def __init__(
@@ -455,21 +457,24 @@ class QuicSniTracker:
         self.key_cache = key_cache
         self._conns: OrderedDict[bytes, _Conn] = OrderedDict()
         self._keys: OrderedDict[tuple[bytes, int], InitialKeys] = OrderedDict()
-        self.stats = QuicStats()
+        self._stats = QuicStats()
         if accelerate is None:
             accelerate = accel.enabled()
         self.accelerated = bool(accelerate) and accel.available()
+        self._c: Any = None
+        #: What to call per datagram: :meth:`datagram`, or the C tracker's directly.
+        self.feed_datagram: Callable[[float, bytes], list[str]] = self.datagram
         if self.accelerated:
-            fc = accel.module()
-            self._header: Any = fc.quic_header
-            self._open: Any = fc.quic_open
-            self._frames: Any = fc.crypto_frames
-            self._sni: Any = accel.sni_from_handshake
-        else:
-            self._header = header_tuple
-            self._open = self._open_py
-            self._frames = crypto_frames
-            self._sni = sni_from_handshake
+            self._c = accel.module().QuicTracker(
+                max_conns=max_conns, max_bytes=max_bytes, timeout=timeout, error=QuicError
+            )
+            self.feed_datagram = self._c.datagram
+
+    @property
+    def stats(self) -> QuicStats:
+        if self._c is not None:
+            return QuicStats(*self._c.counters())
+        return self._stats
 
     def _open_py(
         self, data: bytes, pos: int, pn_offset: int, end: int, dcid: bytes, version: int
@@ -484,7 +489,7 @@ class QuicSniTracker:
         return pkt.pn, pkt.payload
 
     def __len__(self) -> int:
-        return len(self._conns)
+        return len(self._c) if self._c is not None else len(self._conns)
 
     def _keys_for(self, dcid: bytes, version: int) -> InitialKeys:
         k = (dcid, version)
@@ -497,6 +502,9 @@ class QuicSniTracker:
         return keys
 
     def expire(self, now: float) -> None:
+        if self._c is not None:
+            self._c.expire(now)
+            return
         conns = self._conns
         limit = now - self.timeout
         while conns:
@@ -512,26 +520,27 @@ class QuicSniTracker:
         counts it); junk after valid coalesced packets just ends the walk. Undecryptable
         packets (not an Initial for these keys) are counted here and skipped.
         """
-        self.stats.datagrams += 1
+        if self._c is not None:
+            return self._c.datagram(ts, data)
+        self._stats.datagrams += 1
         self.expire(ts)
         names: list[str] = []
         pos = 0
         n = len(data)
-        header = self._header
         while pos < n:
-            h = header(data, pos)
+            h = header_tuple(data, pos)
             if h is None:
                 break
-            if h.__class__ is str:
+            if isinstance(h, str):
                 if pos == 0:
                     raise QuicError(h)
                 break  # trailing junk after coalesced packets: keep what was read
             version, is_initial, dcid, pn_offset, end = h
             if not is_initial:
-                self.stats.other_packets += 1
+                self._stats.other_packets += 1
                 pos = end
                 continue
-            self.stats.initials += 1
+            self._stats.initials += 1
             name = self._initial(ts, data, pos, version, dcid, pn_offset, end)
             if name is not None:
                 names.append(name)
@@ -549,20 +558,18 @@ class QuicSniTracker:
             conns.move_to_end(key)
             if conn.stream is None:
                 return None  # already done with this connection
-        opened = self._open(data, pos, pn_offset, end, dcid, version)
+        opened = self._open_py(data, pos, pn_offset, end, dcid, version)
         if opened is None:
-            self.stats.decrypt_failed += 1
+            self._stats.decrypt_failed += 1
             return None
-        self.stats.decrypted += 1
-        frames = self._frames(opened[1])
-        if frames.__class__ is str:
-            raise QuicError(frames)
+        self._stats.decrypted += 1
+        frames = crypto_frames(opened[1])
         if not frames:
             return None
         if conn is None:
             while len(conns) >= self.max_conns:
                 conns.popitem(last=False)
-                self.stats.evicted += 1
+                self._stats.evicted += 1
             conn = _Conn(self.max_bytes, ts)
             conns[key] = conn
         stream = conn.stream
@@ -572,18 +579,18 @@ class QuicSniTracker:
             grew |= stream.add(off, chunk)
         if not grew:
             return None
-        res = self._sni(stream.prefix())
+        res = sni_from_handshake(stream.prefix())
         if res is NEED_MORE:
             if stream.prefix_len >= self.max_bytes or len(stream.ranges) > 64:
-                self.stats.overflowed += 1
+                self._stats.overflowed += 1
                 conn.stream = None
             return None
         conn.stream = None
         if isinstance(res, TlsStatus):
             if res is TlsStatus.NO_SNI:
-                self.stats.no_sni += 1
+                self._stats.no_sni += 1
             else:
-                self.stats.not_tls += 1
+                self._stats.not_tls += 1
             return None
-        self.stats.sni += 1
+        self._stats.sni += 1
         return res

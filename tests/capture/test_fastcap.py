@@ -241,6 +241,39 @@ def test_quic_entry_points_match_python() -> None:
     assert opened > 300
 
 
+def _outcome(tracker: quic.QuicSniTracker, ts: float, data: bytes) -> object:
+    try:
+        return tracker.datagram(ts, data)
+    except quic.QuicError as exc:
+        return exc.reason
+
+
+@needs_c
+@pytest.mark.parametrize("max_bytes", [16384, 1500])
+def test_quic_tracker_matches_python(max_bytes: int) -> None:
+    rng = random.Random(max_bytes)
+    kw: dict[str, Any] = {"max_conns": 8, "max_bytes": max_bytes, "timeout": 30.0}
+    fast = quic.QuicSniTracker(accelerate=True, **kw)
+    pure = quic.QuicSniTracker(accelerate=False, **kw)
+    assert fast.accelerated and not pure.accelerated
+    data = _quic_datagrams(rng, 3000)
+    data += [f[42:] for f in quic_plaintext_mutants(rng, 1500)]  # UDP payloads
+    rng.shuffle(data)
+    ts = 0.0
+    for i, d in enumerate(data):
+        if rng.random() < 0.1:
+            d += rng.choice(data)  # coalesced packets, or trailing junk
+        ts += rng.choice([0.001, 0.05, 1.0])
+        assert _outcome(fast, ts, d) == _outcome(pure, ts, d), (i, d.hex())
+        assert len(fast) == len(pure)
+    assert fast.stats == pure.stats
+    s = fast.stats
+    assert s.sni and s.decrypt_failed and s.evicted and s.not_tls + s.no_sni
+    fast.expire(ts + 100)
+    pure.expire(ts + 100)
+    assert len(fast) == len(pure) == 0
+
+
 @needs_c
 @settings(max_examples=400, deadline=None)
 @given(st.binary(max_size=400), st.integers(0, 40))
@@ -333,6 +366,7 @@ def test_fuzz_c_entry_points() -> None:
     pool = corpus() + _quic_datagrams(rng, 50) + _tls_mutants(rng, 50)
     pipe = PacketPipeline(SMALL)
     reasm: Any = fast_tcp_reassembler(max_bytes=1024, max_flows=32, max_total_bytes=9000)
+    tracker = quic.QuicSniTracker(max_conns=16, max_bytes=2048, accelerate=True)
     ts = 0.0
     for i in range(N_FUZZ):
         data = mutate(rng, rng.choice(pool), pool)
@@ -351,11 +385,18 @@ def test_fuzz_c_entry_points() -> None:
             assert res is None or isinstance(res[1], bytes)
         flags = rng.choice([TCP_SYN, TCP_ACK, TCP_ACK, TCP_RST])
         reasm.segment(ts, i % 50, rng.randrange(2**32), flags, data, True)
+        try:
+            tracker.datagram(ts, data[42:] if rng.random() < 0.5 else data)
+        except quic.QuicError:
+            pass
         if i % 499 == 0:
             streams = reasm.streams()
             assert len(streams) <= 32 and reasm.buffered_bytes <= 9000
             for s in streams:
                 assert s is None or (s[0] <= 1024 and s[2] <= 1024 and s[1] <= 16)
+            assert len(tracker) <= 16
+            for s in tracker._c.streams():
+                assert s is None or (s[0] <= 2048 and s[2] <= 2048)
             assert len(pipe.tcp) <= SMALL.max_flows
             assert pipe.tcp.buffered_bytes <= SMALL.max_flow_total_bytes
     assert pipe.counters.internal_errors == 0, pipe.error_reasons
