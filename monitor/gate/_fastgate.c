@@ -55,7 +55,7 @@
 #define BUCKET_CAP 65536
 #define EXPIRY_CAP (1 << 19)
 #define EXPIRY_PRUNE 200000
-#define MAX_ADDRS 256
+#define MAX_ADDRS 512 /* an + ns + ar <= 512 (dnswire's limit): every address fits */
 /* At most this many queries wait on the upstream at once (dnsmasq's dns-forward-max): a
  * forwarder faster than its upstream must not overrun the upstream's socket buffer; the
  * rest wait in our own listening socket until answers come back. */
@@ -212,7 +212,7 @@ typedef struct {
 typedef struct {
     ans_addr_t addrs[MAX_ADDRS];
     int naddrs;
-    int overflow; /* more addresses than MAX_ADDRS: hand the case to Python */
+    int overflow; /* cannot happen (an <= 512 = MAX_ADDRS); kept as a guard */
     size_t clamp_off[512];
     int nclamp;
 } answer_t;
@@ -775,7 +775,14 @@ static void nft_apply(Gate *g, elem_t *el, int n) {
         if (pass == 0) g->nft_calls++;
         if (rc == 0) return;
         g->nft_errors++;
-        if (!any_refresh) return;
+        if (!any_refresh) break;
+    }
+    /* not written after all: forget them, so the next answer naming them tries again */
+    for (int i = 0; i < n; i++) {
+        unsigned char mac[6];
+        if (parse_mac(el[i].mac, mac) < 0) continue;
+        expiry_t *e = expiry_find(g, mac, el[i].fam, el[i].addr, 0);
+        if (e) e->expiry = 0;
     }
 }
 
@@ -783,8 +790,7 @@ static void nft_apply(Gate *g, elem_t *el, int n) {
 static int allow_select(Gate *g, const char *macs, const unsigned char *mac, int fam,
                         const unsigned char *addr, uint32_t timeout, double now, elem_t *el,
                         int n, int cap) {
-    for (int i = 0; i < n; i++) /* the same address twice in one batch: once is enough */
-        if (el[i].fam == fam && el[i].mac == macs && memcmp(el[i].addr, addr, 16) == 0) return n;
+    /* (an address twice in one batch is skipped below: its expiry was just set) */
     if (g->nexpiry > EXPIRY_PRUNE) expiry_prune(g, now);
     expiry_t *e = expiry_find(g, mac, fam, addr, 1);
     double exp = e ? e->expiry : 0.0;
@@ -982,13 +988,30 @@ static void handle_query(Gate *g, work_t *w, int li, const unsigned char *data, 
         to_slow(g, li, data, len, from, flen, ts);
         return;
     }
+    uint32_t act = v->action & 0xFF;
+    int sidx = 0, found = 0;
+    uint16_t upid = 0;
+    if (act != V_NXDOMAIN) {
+        /* a random socket and a random unused ID, before the query takes a token */
+        sidx = rand16(&g->rnd) % g->nsocks;
+        for (int k = 0; k < 8; k++) {
+            upid = rand16(&g->rnd);
+            if (!g->pmap[(size_t)sidx * 65536 + upid]) {
+                found = 1;
+                break;
+            }
+        }
+        if (!found || g->free_head < 0) {
+            to_slow(g, li, data, len, from, flen, ts); /* saturated: the Python pool copes */
+            return;
+        }
+    }
     w->c[C_QUERIES]++;
     w->c[C_FAST]++;
     if (!bucket_take(g, fam, addr)) {
         w->c[C_RATE_LIMITED]++;
         return;
     }
-    uint32_t act = v->action & 0xFF;
     if (act == V_NXDOMAIN) {
         w->c[C_REFUSED]++;
         txbatch_t *t = w->client_tx[li];
@@ -1016,23 +1039,7 @@ static void handle_query(Gate *g, work_t *w, int li, const unsigned char *data, 
         }
         return;
     }
-    /* forward upstream: random socket, random unused ID */
-    int sidx = rand16(&g->rnd) % g->nsocks;
-    uint16_t upid = 0;
-    int found = 0;
-    for (int k = 0; k < 8; k++) {
-        upid = rand16(&g->rnd);
-        if (!g->pmap[(size_t)sidx * 65536 + upid]) {
-            found = 1;
-            break;
-        }
-    }
-    if (!found || g->free_head < 0) {
-        to_slow(g, li, data, len, from, flen, ts); /* saturated: the Python pool copes */
-        w->c[C_QUERIES]--;
-        w->c[C_FAST]--;
-        return;
-    }
+    /* forward upstream */
     int slot = g->free_head;
     g->free_head = g->free_next[slot];
     g->inflight++;
