@@ -8,9 +8,11 @@ in here touches a socket, a file or the database.
 from __future__ import annotations
 
 import enum
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import FrozenInstanceError, dataclass, field, fields
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from allowlist.categories import ALLOWED_CATEGORIES, BypassKind, Category, Mode
@@ -273,12 +275,11 @@ class _DecisionMemo:
     keeping them all (or dropping them a generation at a time) set off a collection every
     few hundred names, a cost of the order of the whole decision on a new name.
 
-    :meth:`bind` makes ``decide_for``: a closure whose cells hold the restriction used last
-    and its table, so a repeat lookup is one identity test and one dict lookup with no
-    attribute access. Torn reads cannot pair a restriction with another one's table under
-    the GIL: the reader loads both cells with no point between where a thread can switch,
-    and the writer parks ``last_r`` on a sentinel while it swaps the others. Worst case
-    under threads is a duplicated computation, never a wrong answer.
+    :meth:`bind` makes ``decide_for``: a function whose default arguments hold the
+    restriction used last and its table, so a repeat lookup is one identity test and one
+    dict lookup with no attribute access. The pair is replaced as one tuple, so no thread
+    can see a restriction with another one's table. Worst case under threads is a
+    duplicated computation, never a wrong answer.
     """
 
     __slots__ = ("rules", "mode", "platform_names", "current", "by_id", "by_value", "size",
@@ -338,35 +339,25 @@ class _DecisionMemo:
 
     def bind(self) -> Callable[[str, Restriction], Decision]:
         """A fresh ``decide_for`` over this memo (see the class docstring)."""
-        unset = Restriction(False, "no restriction yet")  # never passed in: never `is` r
-        last_r: Restriction = unset
-        last_d: dict[str, Decision] = {}
-        last_a: _Answers | None = None
         memo, at = self, self.rules.at
+        current: tuple[Restriction, _Answers] | None = None  # what decide_for's defaults hold
         ring_keys, ring_tables = self.ring_keys, self.ring_tables
         ring_size, pos = len(ring_keys), 0
         ring_last = ring_size - 1
 
-        def decide_for(domain: str, r: Restriction) -> Decision:
-            # Kept this small: a call clears every local and cell slot of the frame first.
-            if r is last_r:
-                try:
-                    return last_d[domain]
-                except KeyError:
-                    pass
-            return miss(domain, r)
-
         def miss(domain: str, r: Restriction) -> Decision:
-            nonlocal last_r, last_d, last_a, pos
-            if r is last_r and last_a is not None:
-                answers = last_a  # and decide_for has just looked in last_d
+            nonlocal current, pos
+            cur = current
+            if cur is not None and cur[0] is r:
+                answers = cur[1]  # and decide_for has just looked in its table
             else:
                 answers = memo.answers_for(r)
-                last_r = unset
-                memo.current = last_a = answers
-                last_d = answers.decisions
-                last_r = r
-                decision = last_d.get(domain)
+                current = (r, answers)
+                memo.current = answers
+                fn = this()
+                if fn is not None:  # one tuple: a thread sees the old pair or the new one
+                    fn.__defaults__ = (r, answers.decisions, miss)
+                decision = answers.decisions.get(domain)
                 if decision is not None:
                     return decision
             # Not in the memo.
@@ -412,6 +403,23 @@ class _DecisionMemo:
             pos = i + 1 if i < ring_last else 0
             recent[domain] = decision
             return decision
+
+        unset = Restriction(False, "no restriction yet")  # never passed in: never `is` r
+
+        def decide_for(domain: str, r: Restriction, _r: Restriction = unset,
+                       _table: Mapping[str, Decision] = MappingProxyType({}),
+                       _miss: Callable[[str, Restriction], Decision] = miss) -> Decision:
+            """``Policy.decide_for``. The last restriction seen, its table and the slow
+            path ride in the defaults (never pass them): read as locals, the fastest a
+            CPython 3.11 function can get at anything, and swapped as one tuple."""
+            if r is _r:
+                try:
+                    return _table[domain]
+                except KeyError:
+                    pass
+            return _miss(domain, r)
+
+        this = weakref.ref(decide_for)  # miss → decide_for without a reference cycle
 
         def grow(make: Callable[[Any], _Template], key: Any) -> _Template:
             """A template made and kept (per rule or per parent): counted, within bounds."""

@@ -13,6 +13,7 @@ import dataclasses
 import gc
 import pickle
 import threading
+import weakref
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -345,6 +346,22 @@ def test_decision_keeps_its_constructor_and_defaults() -> None:
 
 
 # --- Policy: the memo is no part of its value ----------------------------------------------
+
+
+def test_a_dropped_policy_frees_its_memo_at_once() -> None:
+    """No reference cycle through the memo: it goes with the policy, not at the next full
+    collection (a snapshot's memo can be large, and the gate replaces snapshots)."""
+    policy = make_policy([Rule("example.com", Category.AGENDA)])
+    for r in restrictions():
+        policy.decide_for("www.example.com", r)
+        policy.decide_for("www.example.com", r)
+    decide = weakref.ref(policy.__dict__["decide_for"])
+    gc.disable()
+    try:
+        del policy
+        assert decide() is None
+    finally:
+        gc.enable()
 
 
 def test_policy_copies_get_a_fresh_memo() -> None:
