@@ -1191,6 +1191,66 @@ static PyObject *Lean_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     return self;
 }
 
+/* ------------------------------------------------------------------------- pcap */
+
+/* replay._pcap_batches' record loop: pcap_records(buf, pos, big_endian, nano) ->
+ * ([(ts, frame)], next_pos, corrupt). Stops at the first record not wholly in buf;
+ * ``corrupt`` when that record claims more than 64 MiB (Python raises ReplayError). */
+static PyObject *py_pcap_records(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 4 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "pcap_records(buf: bytes, pos, big_endian, nano)");
+        return NULL;
+    }
+    Py_ssize_t spos = PyLong_AsSsize_t(args[1]);
+    if (spos == -1 && PyErr_Occurred())
+        return NULL;
+    int big = PyObject_IsTrue(args[2]), nano = PyObject_IsTrue(args[3]);
+    if (big < 0 || nano < 0)
+        return NULL;
+    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    size_t n = (size_t)PyBytes_GET_SIZE(args[0]);
+    size_t pos = spos < 0 ? 0 : (size_t)spos;
+    double div = nano ? 1e9 : 1e6;
+    int corrupt = 0;
+    PyObject *list = PyList_New(0);
+    if (list == NULL)
+        return NULL;
+    while (pos + 16 <= n) {
+        uint32_t sec, frac, incl;
+        if (big) {
+            sec = be32(b + pos);
+            frac = be32(b + pos + 4);
+            incl = be32(b + pos + 8);
+        } else {
+            sec = (uint32_t)b[pos] | (uint32_t)b[pos + 1] << 8 | (uint32_t)b[pos + 2] << 16 |
+                  (uint32_t)b[pos + 3] << 24;
+            frac = (uint32_t)b[pos + 4] | (uint32_t)b[pos + 5] << 8 |
+                   (uint32_t)b[pos + 6] << 16 | (uint32_t)b[pos + 7] << 24;
+            incl = (uint32_t)b[pos + 8] | (uint32_t)b[pos + 9] << 8 |
+                   (uint32_t)b[pos + 10] << 16 | (uint32_t)b[pos + 11] << 24;
+        }
+        size_t end = pos + 16 + (size_t)incl;
+        if (end > n) {
+            corrupt = incl > 0x4000000;
+            break;
+        }
+        PyObject *item = Py_BuildValue("(dy#)", (double)sec + (double)frac / div,
+                                       (const char *)b + pos + 16, (Py_ssize_t)incl);
+        if (item == NULL || PyList_Append(list, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(list);
+            return NULL;
+        }
+        Py_DECREF(item);
+        pos = end;
+    }
+    PyObject *out = Py_BuildValue("(OnO)", list, (Py_ssize_t)pos, corrupt ? Py_True : Py_False);
+    Py_DECREF(list);
+    return out;
+}
+
 /* ------------------------------------------------------------------- reassembly */
 
 /* reassembly.TcpReassembler (and its StreamBuffer) in C: the same table, the same LRU
@@ -2076,6 +2136,8 @@ static PyMethodDef methods[] = {
      "pn_offset, end)."},
     {"quic_open", (PyCFunction)(void (*)(void))py_quic_open, METH_FASTCALL,
      "quic.decrypt_initial: (pn, plaintext), or None where it would raise."},
+    {"pcap_records", (PyCFunction)(void (*)(void))py_pcap_records, METH_FASTCALL,
+     "replay's pcap record loop: ([(ts, frame)], next_pos, corrupt)."},
     {"crypto_frames", py_crypto_frames, METH_O,
      "quic.crypto_frames: [(offset, data)], or a QuicError reason."},
     {NULL, NULL, 0, NULL},

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any, TextIO
 
 from allowlist.observation import Observation
+from monitor.capture import accel
 from monitor.capture.pipeline import PacketPipeline, PipelineConfig
 
 _PCAP_MAGIC = {
@@ -67,10 +68,22 @@ def frames(path: str | os.PathLike[str]) -> Iterator[tuple[float, int, bytes]]:
 def _pcap_frames(
     f: IO[bytes] | gzip.GzipFile, order: str, div: float
 ) -> Iterator[tuple[float, int, bytes]]:
+    for linktype, batch in _pcap_batches(f, order, div):
+        for ts, data in batch:
+            yield ts, linktype, data
+
+
+def _pcap_batches(
+    f: IO[bytes] | gzip.GzipFile, order: str, div: float
+) -> Iterator[tuple[int, list[tuple[float, bytes]]]]:
+    """The records of each chunk read, as ``(linktype, [(ts, frame), …])``; the record loop
+    runs in C when the accelerator is on (``_fastcap.pcap_records``, same records)."""
     head = f.read(20)
     if len(head) < 20:
         raise ReplayError("truncated pcap header")
     linktype = struct.unpack(order + "HHiIII", head)[5] & 0x0FFFFFFF  # top bits: FCS info
+    split = accel.module().pcap_records if accel.enabled() else None
+    big, nano = order == ">", div == 1e9
     rec = struct.Struct(order + "IIII").unpack_from
     buf = b""
     pos = 0
@@ -80,16 +93,46 @@ def _pcap_frames(
             return
         buf = buf[pos:] + chunk if pos < len(buf) else chunk
         pos = 0
+        if split is not None:
+            batch, pos, corrupt = split(buf, 0, big, nano)
+            yield linktype, batch
+            if corrupt:
+                raise ReplayError("corrupt pcap record length")
+            continue
+        batch = []
         n = len(buf)
         while pos + 16 <= n:
             sec, frac, incl, _orig = rec(buf, pos)
             end = pos + 16 + incl
             if end > n:
                 if incl > 0x4000000:  # 64 MiB: no link layer has frames this large
+                    yield linktype, batch
                     raise ReplayError("corrupt pcap record length")
                 break
-            yield sec + frac / div, linktype, buf[pos + 16 : end]
+            batch.append((sec + frac / div, buf[pos + 16 : end]))
             pos = end
+        yield linktype, batch
+
+
+def _batches(path: str | os.PathLike[str]) -> Iterator[tuple[int, list[tuple[float, bytes]]]]:
+    """:func:`frames` grouped per read (classic pcap) or one record at a time (pcapng)."""
+    fspath = os.fspath(path)
+    raw: IO[bytes] | gzip.GzipFile = open(fspath, "rb")  # noqa: SIM115 - closed in finally
+    try:
+        if raw.read(2) == _GZIP_MAGIC:
+            raw.close()
+            raw = gzip.open(fspath, "rb")
+        else:
+            raw.seek(0)
+        fmt = _PCAP_MAGIC.get(raw.read(4))
+        if fmt is None:
+            raw.close()
+            for ts, linktype, data in _scapy_frames(fspath):
+                yield linktype, [(ts, data)]
+            return
+        yield from _pcap_batches(raw, *fmt)
+    finally:
+        raw.close()
 
 
 def _scapy_frames(path: str) -> Iterator[tuple[float, int, bytes]]:
@@ -126,8 +169,11 @@ def replay(
     """
     pipe = pipeline if pipeline is not None else PacketPipeline(config)
     feed = pipe.feed
-    for ts, linktype, data in frames(path):
-        yield from feed(ts, data, linktype)
+    for linktype, batch in _batches(path):
+        for ts, data in batch:
+            out = feed(ts, data, linktype)
+            if out:
+                yield from out
 
 
 def observation_record(
