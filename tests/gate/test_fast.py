@@ -62,6 +62,7 @@ MEETING = MeetingClock(1, "Full Council", NOW - timedelta(hours=1), NOW + timede
 NAMES = [
     "democracy.example.gov.uk", "Democracy.EXAMPLE.gov.UK", "cdn.democracy.example.gov.uk",
     "www.facebook.com", "dns.google", "www.bank.example", "v6.democracy.example.gov.uk",
+    "rr.democracy.example.gov.uk",  # round robin: a new address each time (C writes sets)
 ]
 
 
@@ -70,7 +71,7 @@ def rr(rtype: int, ttl: int, rdata: bytes, owner: bytes = b"\xc0\x0c") -> bytes:
     return owner + struct.pack("!HHIH", rtype, 1, ttl, len(rdata)) + rdata
 
 
-def upstream_answer(query: bytes) -> bytes:
+def upstream_answer(query: bytes, turn: int = 0) -> bytes:
     """The fake upstream: answers echo the question bytes (as real resolvers do)."""
     q = dnswire.parse_query(query)
     head, question = query[:2], query[12 : q.question_end]
@@ -83,6 +84,8 @@ def upstream_answer(query: bytes) -> bytes:
         own = struct.pack("!H", 0xC000 | (12 + len(question) + 12))
         recs.append(rr(dnswire.TYPE_A, 3600, bytes([203, 0, 113, 11]), own))
         recs.append(rr(dnswire.TYPE_AAAA, 30, ipaddress.ip_address("2001:db8::11").packed, own))
+    elif q.name == "rr.democracy.example.gov.uk":
+        recs.append(rr(dnswire.TYPE_A, 20, bytes([203, 0, 113, 100 + turn % 50])))
     elif q.name.endswith("democracy.example.gov.uk") or q.name.endswith("facebook.com"):
         if q.qtype in (dnswire.TYPE_A, dnswire.TYPE_AAAA) or q.name.startswith("v6"):
             recs.append(rr(dnswire.TYPE_A, 3600, bytes([203, 0, 113, 10 + len(q.name) % 7])))
@@ -249,9 +252,11 @@ class FakeNft:
 class UpstreamProto(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport: Any = transport
+        self.turn = 0
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.transport.sendto(upstream_answer(data), addr)
+        self.turn += 1
+        self.transport.sendto(upstream_answer(data, self.turn), addr)
 
 
 @dataclasses.dataclass
@@ -398,6 +403,14 @@ def test_fast_path_really_answers_repeats() -> None:
     assert c.writes == [(MEMBER, "203.0.113.11", 90), (MEMBER, "2001:db8::11", 90)]
     last = dnswire.parse_message(c.responses[6] or b"")
     assert [r.ttl for r in last.answers] == [60, 60, 30]  # clamped, the short one kept
+
+
+def test_round_robin_answers_are_written_to_the_sets_by_c() -> None:
+    script = [(MEMBER_IP, query("rr.democracy.example.gov.uk", 1, i)) for i in range(4)]
+    c = asyncio.run(run_world(True, script, mode=Mode.ENFORCE, in_meeting=True, sets=True,
+                              block="", burst=1000, learning=False))
+    assert c.counters["fast"] == 3 and c.counters["set_updates"] == 3
+    assert c.writes == [(MEMBER, f"203.0.113.{101 + i}", 50) for i in range(4)]
 
 
 def test_learn_mode_and_switch_keep_python_in_charge() -> None:
