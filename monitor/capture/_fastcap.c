@@ -669,6 +669,7 @@ done:
 /* ---------------------------------------------------------------------- lean path */
 
 /* Interned counter names. */
+static PyObject *s_frames, *s_use_fast_path, *s_next_attempt, *s_observations, *empty_tuple;
 static PyObject *one, *s_dns_queries, *s_dns_responses, *s_invalid_names, *s_ignored, *s_quic_sni;
 
 typedef struct {
@@ -682,6 +683,10 @@ typedef struct {
     PyObject *classify, *learn, *wire_name, *record, *stream, *emit, *quic_datagram,
         *looks_like_http;
     PyObject *dns_channel, *quic_channel;
+    PyObject *pipe, *general, *fault, *is_chamber;
+    PyObject *obs_cls, *obs_slots, *one_channel, *names; /* NULL: _record/_emit in Python */
+    long linktype;
+    int has_networks;
     Py_ssize_t cache_limit;
     unsigned char dns_ports[8192];
     unsigned char quic_ports[8192];
@@ -857,16 +862,126 @@ static PyObject *lean_question(Lean *L, const unsigned char *f, size_t p, size_t
     return name;
 }
 
+/* PacketPipeline._record with no dedup window and no chamber networks: the next attempt id,
+ * the counter, and a CaptureObservation built like new_observation (its slots set through
+ * their descriptors). New reference to None, or NULL. */
+static PyObject *fast_record(Lean *L, PyObject *ts, PyObject *mac, PyObject *ip, PyObject *channel,
+                             PyObject *name, PyObject *out)
+{
+    PyObject *chs = PyDict_GetItemWithError(L->one_channel, channel);
+    if (chs == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetObject(PyExc_KeyError, channel);
+        return NULL;
+    }
+    PyObject *att = PyObject_GetAttr(L->pipe, s_next_attempt);
+    if (att == NULL)
+        return NULL;
+    PyObject *next = PyNumber_Add(att, one);
+    Py_DECREF(att);
+    if (next == NULL)
+        return NULL;
+    if (PyObject_SetAttr(L->pipe, s_next_attempt, next) < 0 ||
+        incr(L->counters, s_observations) < 0) {
+        Py_DECREF(next);
+        return NULL;
+    }
+    PyObject *obs = PyBaseObject_Type.tp_new((PyTypeObject *)L->obs_cls, empty_tuple, NULL);
+    if (obs == NULL) {
+        Py_DECREF(next);
+        return NULL;
+    }
+    PyObject *values[8] = {ts, mac, ip, channel, name, chs, next, Py_False};
+    for (Py_ssize_t i = 0; i < 8; i++) {
+        PyObject *d = PyTuple_GET_ITEM(L->obs_slots, i);
+        descrsetfunc set = Py_TYPE(d)->tp_descr_set;
+        if (set == NULL || set(d, obs, values[i]) < 0) {
+            if (set == NULL)
+                PyErr_SetString(PyExc_TypeError, "not a slot descriptor");
+            Py_DECREF(next);
+            Py_DECREF(obs);
+            return NULL;
+        }
+    }
+    Py_DECREF(next);
+    int r = PyList_Append(out, obs);
+    Py_DECREF(obs);
+    return r < 0 ? NULL : Py_NewRef(Py_None);
+}
+
+/* _record(ts, mac, ip, channel, name, out) or _emit(ts, mac, ip, channel, raw, out) for an
+ * endpoint; _emit's name cache and _record are done here when fast_record applies. */
 static PyObject *call_record(Lean *L, PyObject *ts, PyObject *end, PyObject *channel,
                              PyObject *name, PyObject *out, PyObject *meth)
 {
     PyObject *mac = attribute(L, end);
     if (mac == NULL)
         return NULL;
-    PyObject *args[6] = {ts, mac, PyTuple_GET_ITEM(end, 0), channel, name, out};
-    PyObject *r = PyObject_Vectorcall(meth, args, 6, NULL);
+    PyObject *ip = PyTuple_GET_ITEM(end, 0), *r;
+    if (L->obs_cls != NULL && meth == L->record) {
+        r = fast_record(L, ts, mac, ip, channel, name, out);
+    } else if (L->obs_cls != NULL && meth == L->emit &&
+               (r = PyDict_GetItemWithError(L->names, name)) != NULL && PyUnicode_Check(r)) {
+        if (PyUnicode_GET_LENGTH(r) == 0)
+            r = incr(L->counters, s_invalid_names) < 0 ? NULL : Py_NewRef(Py_None);
+        else
+            r = fast_record(L, ts, mac, ip, channel, r, out);
+    } else if (PyErr_Occurred()) {
+        r = NULL;
+    } else {
+        PyObject *args[6] = {ts, mac, ip, channel, name, out};
+        r = PyObject_Vectorcall(meth, args, 6, NULL);
+    }
     Py_DECREF(mac);
     return r;
+}
+
+/* The general path for an Ethernet ARP frame (frames.parse_arp, then _dispatch): learn
+ * the sender's MAC for its address as a strong binding. False (general path) only where
+ * parse_arp raises (short_arp). */
+static PyObject *lean_arp(Lean *L, const unsigned char *f, size_t n)
+{
+    if (n - 14 < 28)
+        Py_RETURN_FALSE;
+    if (be16(f + 14) != 1 || be16(f + 16) != 0x0800 || f[18] != 6 || f[19] != 4)
+        Py_RETURN_TRUE;
+    const unsigned char *mac = f + 22, *ip = f + 28;
+    if ((mac[0] & 1) || !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]))
+        Py_RETURN_TRUE;
+    if (!(ip[0] | ip[1] | ip[2] | ip[3]))
+        Py_RETURN_TRUE; /* ARP probe (RFC 5227): address not yet owned */
+    PyObject *ips = PyUnicode_FromFormat("%u.%u.%u.%u", ip[0], ip[1], ip[2], ip[3]);
+    if (ips == NULL)
+        return NULL;
+    if (L->has_networks) {
+        PyObject *r = PyObject_CallOneArg(L->is_chamber, ips);
+        int ok = r ? PyObject_IsTrue(r) : -1;
+        Py_XDECREF(r);
+        if (ok <= 0) {
+            Py_DECREF(ips);
+            return ok < 0 ? NULL : Py_NewRef(Py_True);
+        }
+    }
+    static const char hex[] = "0123456789abcdef";
+    char text[17];
+    for (int i = 0; i < 6; i++) {
+        text[i * 3] = hex[mac[i] >> 4];
+        text[i * 3 + 1] = hex[mac[i] & 15];
+        if (i < 5)
+            text[i * 3 + 2] = ':';
+    }
+    PyObject *macs = PyUnicode_FromStringAndSize(text, 17);
+    if (macs == NULL) {
+        Py_DECREF(ips);
+        return NULL;
+    }
+    PyObject *r = PyObject_CallFunctionObjArgs(L->learn, ips, macs, NULL);
+    Py_DECREF(ips);
+    Py_DECREF(macs);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_TRUE;
 }
 
 #define RET_FALSE Py_RETURN_FALSE
@@ -917,6 +1032,8 @@ static PyObject *lean_call(Lean *L, PyObject *const *args, Py_ssize_t nargs)
         proto = f[20];
         v6 = 1;
         l4 = 54;
+    } else if (f[12] == 8 && f[13] == 6) {
+        return lean_arp(L, f, n);
     } else {
         RET_FALSE;
     }
@@ -1084,6 +1201,96 @@ out:
     return ret;
 }
 
+
+/* PacketPipeline.feed with this lean path: frames counted, the lean path tried, the general
+ * path (pipe._general) otherwise; what the lean path raises is counted by pipe._fault, as
+ * the Python feed's ``except Exception`` does. feed(ts, frame, linktype=None) -> list. */
+static PyObject *Lean_feed(Lean *L, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (nargs < 2 || nargs > 3 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0 &&
+                                   (nargs != 2 || PyTuple_GET_SIZE(kwnames) != 1))) {
+        PyErr_SetString(PyExc_TypeError, "feed(ts, frame, linktype=None)");
+        return NULL;
+    }
+    PyObject *lt = Py_None;
+    if (nargs == 3) {
+        lt = args[2];
+    } else if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) == 1) {
+        if (PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "linktype") != 0) {
+            PyErr_SetString(PyExc_TypeError, "feed() got an unexpected keyword argument");
+            return NULL;
+        }
+        lt = args[2];
+    }
+    if (incr(L->counters, s_frames) < 0)
+        return NULL;
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    long linktype = L->linktype;
+    PyObject *ltobj = NULL;
+    if (lt != Py_None) {
+        linktype = PyLong_AsLong(lt);
+        if (linktype == -1 && PyErr_Occurred())
+            goto fail;
+        ltobj = Py_NewRef(lt);
+    }
+    if (linktype == 1) {
+        PyObject *flag = PyObject_GetAttr(L->pipe, s_use_fast_path);
+        int fast = flag ? PyObject_IsTrue(flag) : -1;
+        Py_XDECREF(flag);
+        if (fast < 0)
+            goto fail;
+        if (fast) {
+            PyObject *a3[3] = {args[0], args[1], out};
+            PyObject *r = lean_call(L, a3, 3);
+            if (r == NULL) {
+                if (!PyErr_ExceptionMatches(PyExc_Exception))
+                    goto fail; /* KeyboardInterrupt, SystemExit: not ours to count */
+                PyObject *type, *value, *tb;
+                PyErr_Fetch(&type, &value, &tb);
+                PyErr_NormalizeException(&type, &value, &tb);
+                if (tb != NULL)
+                    PyException_SetTraceback(value, tb);
+                PyObject *c = PyObject_CallOneArg(L->fault, value);
+                Py_XDECREF(type);
+                Py_XDECREF(value);
+                Py_XDECREF(tb);
+                if (c == NULL)
+                    goto fail;
+                Py_DECREF(c);
+                Py_XDECREF(ltobj);
+                return out;
+            }
+            int done = r == Py_True;
+            Py_DECREF(r);
+            if (done) {
+                Py_XDECREF(ltobj);
+                return out;
+            }
+        }
+    }
+    if (ltobj == NULL && (ltobj = PyLong_FromLong(linktype)) == NULL)
+        goto fail;
+    PyObject *a4[4] = {args[0], args[1], ltobj, out};
+    PyObject *g = PyObject_Vectorcall(L->general, a4, 4, NULL);
+    if (g == NULL)
+        goto fail;
+    Py_DECREF(g);
+    Py_DECREF(ltobj);
+    return out;
+fail:
+    Py_XDECREF(ltobj);
+    Py_DECREF(out);
+    return NULL;
+}
+
+static PyMethodDef Lean_methods[] = {
+    {"feed", (PyCFunction)(void (*)(void))Lean_feed, METH_FASTCALL | METH_KEYWORDS,
+     "PacketPipeline.feed in C (the pipeline installs it as its feed)."},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyObject *Lean_vcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw)
 {
     if (kw != NULL && PyTuple_GET_SIZE(kw)) {
@@ -1104,7 +1311,8 @@ static PyObject *Lean_call(PyObject *self, PyObject *args, PyObject *kw)
 
 #define LEAN_OBJECTS(X)                                                                           \
     X(counters) X(entries) X(flows) X(qnames) X(sources) X(classify) X(learn) X(wire_name)        \
-    X(record) X(stream) X(emit) X(quic_datagram) X(looks_like_http) X(dns_channel) X(quic_channel)
+    X(record) X(stream) X(emit) X(quic_datagram) X(looks_like_http) X(dns_channel) X(quic_channel) \
+    X(pipe) X(general) X(fault) X(is_chamber) X(obs_cls) X(obs_slots) X(one_channel) X(names)
 
 static int Lean_traverse(Lean *self, visitproc visit, void *arg)
 {
@@ -1141,6 +1349,7 @@ static PyTypeObject LeanType = {
     .tp_clear = (inquiry)Lean_clear,
     .tp_dealloc = (destructor)Lean_dealloc,
     .tp_call = Lean_call,
+    .tp_methods = Lean_methods,
     .tp_vectorcall_offset = offsetof(Lean, vc),
 };
 
@@ -1149,13 +1358,18 @@ static PyObject *Lean_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     static char *kwlist[] = {"counters", "entries", "flows", "qnames", "classify", "learn",
                              "wire_name", "record", "stream", "emit", "quic_datagram",
                              "looks_like_http", "dns_channel", "quic_channel", "dns_ports",
-                             "quic_ports", "method_first_bytes", "cache_limit", NULL};
-    PyObject *o[17];
+                             "quic_ports", "method_first_bytes", "cache_limit", "pipe", "general",
+                             "fault", "is_chamber", "linktype", "has_networks", "observation",
+                             NULL};
+    PyObject *o[21], *observation;
     Py_ssize_t limit;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO!O!O!OOOOOOOOOOOOOn", kwlist, &o[0],
+    long linktype;
+    int has_networks;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO!O!O!OOOOOOOOOOOOOnOOOOlpO", kwlist, &o[0],
                                      &PyDict_Type, &o[1], &PyDict_Type, &o[2], &PyDict_Type, &o[3],
                                      &o[4], &o[5], &o[6], &o[7], &o[8], &o[9], &o[10], &o[11],
-                                     &o[12], &o[13], &o[14], &o[15], &o[16], &limit))
+                                     &o[12], &o[13], &o[14], &o[15], &o[16], &limit, &o[17],
+                                     &o[18], &o[19], &o[20], &linktype, &has_networks, &observation))
         return NULL;
     if (limit < 1) {
         PyErr_SetString(PyExc_ValueError, "cache_limit must be positive");
@@ -1181,6 +1395,27 @@ static PyObject *Lean_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     L->looks_like_http = Py_NewRef(o[11]);
     L->dns_channel = Py_NewRef(o[12]);
     L->quic_channel = Py_NewRef(o[13]);
+    L->pipe = Py_NewRef(o[17]);
+    L->general = Py_NewRef(o[18]);
+    L->fault = Py_NewRef(o[19]);
+    L->is_chamber = Py_NewRef(o[20]);
+    L->linktype = linktype;
+    L->has_networks = has_networks;
+    if (observation != Py_None) {
+        PyObject *cls, *slots, *chans, *names;
+        if (!PyArg_ParseTuple(observation, "O!O!O!O!", &PyType_Type, &cls, &PyTuple_Type, &slots,
+                              &PyDict_Type, &chans, &PyDict_Type, &names) ||
+            PyTuple_GET_SIZE(slots) != 8) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "observation: 8 slot descriptors expected");
+            Py_DECREF(self);
+            return NULL;
+        }
+        L->obs_cls = Py_NewRef(cls);
+        L->obs_slots = Py_NewRef(slots);
+        L->one_channel = Py_NewRef(chans);
+        L->names = Py_NewRef(names);
+    }
     L->sources = PyDict_New();
     if (L->sources == NULL || fill_map(L->dns_ports, sizeof L->dns_ports, o[14]) < 0 ||
         fill_map(L->quic_ports, sizeof L->quic_ports, o[15]) < 0 ||
@@ -2161,6 +2396,13 @@ PyMODINIT_FUNC PyInit__fastcap(void)
         PyErr_SetString(PyExc_ImportError, "libcrypto has no AES-128-GCM/ECB");
         return NULL;
     }
+    s_frames = PyUnicode_InternFromString("frames");
+    s_use_fast_path = PyUnicode_InternFromString("use_fast_path");
+    s_next_attempt = PyUnicode_InternFromString("_next_attempt");
+    s_observations = PyUnicode_InternFromString("observations");
+    empty_tuple = PyTuple_New(0);
+    if (!s_frames || !s_use_fast_path || !s_next_attempt || !s_observations || !empty_tuple)
+        return NULL;
     one = PyLong_FromLong(1);
     s_dns_queries = PyUnicode_InternFromString("dns_queries");
     s_dns_responses = PyUnicode_InternFromString("dns_responses");

@@ -132,8 +132,8 @@ _OBS_FIELDS = ("ts", "mac", "ip", "channel", "domain", "channels", "attempt", "m
 _ONE_CHANNEL = {ch: frozenset((ch,)) for ch in Channel}
 
 
-def _slot_setters() -> tuple[Any, ...] | None:
-    """Setters of CaptureObservation's slots, if its fields are exactly the ones we know.
+def _slot_descriptors() -> tuple[Any, ...] | None:
+    """CaptureObservation's slot descriptors, if its fields are exactly the ones we know.
 
     A frozen dataclass's ``__init__`` assigns each field through ``object.__setattr__``,
     about 3× slower than the slot descriptors; with dedup off every DNS packet builds one.
@@ -145,14 +145,15 @@ def _slot_setters() -> tuple[Any, ...] | None:
     for name in _OBS_FIELDS:
         for klass in CaptureObservation.__mro__:
             if name in klass.__dict__.get("__slots__", ()):
-                out.append(klass.__dict__[name].__set__)
+                out.append(klass.__dict__[name])
                 break
         else:
             return None
     return tuple(out)
 
 
-_SETTERS = _slot_setters()
+_SLOTS = _slot_descriptors()
+_SETTERS = None if _SLOTS is None else tuple(d.__set__ for d in _SLOTS)
 
 
 def new_observation(
@@ -360,7 +361,20 @@ class PacketPipeline:
                 quic_ports=self._quic_ports,
                 method_first_bytes=METHOD_FIRST_BYTES,
                 cache_limit=_CACHE_LIMIT,
+                pipe=self,
+                general=self._general,
+                fault=self._fault,
+                is_chamber=self._is_chamber,
+                linktype=cfg.linktype,
+                has_networks=bool(self._networks),
+                # _record and _emit in C too where they are plain (no dedup window, no
+                # chamber networks, the observation's fields as known): else None.
+                observation=(CaptureObservation, _SLOTS, _ONE_CHANNEL, self._names)
+                if _SLOTS is not None and self._window <= 0 and not self._networks
+                else None,
             )
+            # feed() itself in C: the same steps, without a Python frame per packet.
+            self.feed = self._lean_impl.feed  # type: ignore[method-assign]
 
     # ----------------------------------------------------------------- public
 
@@ -401,39 +415,56 @@ class PacketPipeline:
         the deduplication contract). ``linktype`` overrides the configured one for this frame
         (pcapng files carry one per interface). Never raises.
         """
-        c = self.counters
-        c.frames += 1
+        self.counters.frames += 1
         out: list[Observation] = []
         if linktype is None:
             linktype = self.config.linktype
-        try:
-            if linktype == DLT_EN10MB and self.use_fast_path and self._lean_impl(ts, frame, out):
+        if linktype == DLT_EN10MB and self.use_fast_path:
+            try:
+                if self._lean_impl(ts, frame, out):
+                    return out
+            except Exception as exc:  # noqa: BLE001 - counted like the general path's
+                self._fault(exc)
                 return out
+        self._general(ts, frame, linktype, out)
+        return out
+
+    def _general(self, ts: float, frame: bytes, linktype: int, out: list[Observation]) -> None:
+        """The general path: decode any frame of ``linktype`` and dispatch it."""
+        try:
             pkt = decode(frame, linktype)
             if pkt is None:
-                c.ignored += 1
-                return out
+                self.counters.ignored += 1
+                return
             self._dispatch(ts, pkt, out)
-        except FrameError as exc:
+        except Exception as exc:  # noqa: BLE001 - the monitor must outlive any bug
+            self._fault(exc)
+
+    def _fault(self, exc: Exception) -> None:
+        """Count what a frame raised: a parser's declared error per parser and reason, and
+        anything else as an internal error, logged with its traceback once per kind."""
+        c = self.counters
+        if isinstance(exc, FrameError):
             c.frame_errors += 1
             self.error_reasons["frame:" + exc.reason] += 1
-        except dnswire.DnsError as exc:
+        elif isinstance(exc, dnswire.DnsError):
             c.dns_errors += 1
             self.error_reasons["dns:" + str(exc)] += 1
-        except QuicError as exc:
+        elif isinstance(exc, QuicError):
             c.quic_errors += 1
             self.error_reasons["quic:" + exc.reason] += 1
-        except dhcpmod.DhcpError as exc:
+        elif isinstance(exc, dhcpmod.DhcpError):
             c.dhcp_errors += 1
             self.error_reasons["dhcp:" + str(exc)] += 1
-        except Exception as exc:  # noqa: BLE001 - the monitor must outlive any bug
+        else:
             c.internal_errors += 1
             reason = f"internal:{type(exc).__name__}"
             self.error_reasons[reason] += 1
             if reason not in self._logged and len(self._logged) < 64:
                 self._logged.add(reason)
-                log.exception("capture pipeline bug (further %s are only counted)", reason)
-        return out
+                log.error(
+                    "capture pipeline bug (further %s are only counted)", reason, exc_info=exc
+                )
 
     def expire(self, now: float) -> None:
         """Drop idle state; ``feed`` does this itself, a live loop may call it when quiet."""
