@@ -10,9 +10,11 @@ hypothesis), and entry point by entry point; plus a fuzz run through the C entry
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import struct
+import weakref
 from dataclasses import astuple, fields, replace
 from typing import Any
 
@@ -490,3 +492,16 @@ def test_pcap_records_match_python(
     assert len(fast[0]) == 3000
     if tail == b"\xff" * 16:
         assert fast[1] == "corrupt pcap record length"
+
+
+@needs_c
+def test_pipelines_are_collected() -> None:
+    """The C objects and the pipeline reference each other; the cycle must be collectable
+    (a sensor that rebuilds its pipeline must not leak the old one)."""
+    pipe = PacketPipeline(PipelineConfig(dedup_window=0))
+    for ts, f in generate(300, seed=1)[0]:
+        pipe.feed(ts, f)
+    ref = weakref.ref(pipe)
+    del pipe
+    gc.collect()
+    assert ref() is None
