@@ -122,6 +122,7 @@ class GateDaemon:
         self.fast_reason: str | None = "not started"
         self.presence = Presence(self.writer.note_presence, lambda: self.policy)
         self._fast_seen: tuple[object, ...] | None = None
+        self._fast_policy: Policy | None = None  # the snapshot the taught verdicts came from
 
     # -- policy -----------------------------------------------------------------------
     def _load(self) -> Policy:
@@ -164,12 +165,12 @@ class GateDaemon:
         if self.fast is None:
             return
         seen = (
-            id(self.policy),
             self.restrictions,
             self.enforcer.restricted if self.enforcer is not None else None,
         )
-        self.fast.forget(verdicts=seen != self._fast_seen)
-        self._fast_seen = seen
+        changed = self.policy is not self._fast_policy or seen != self._fast_seen
+        self.fast.forget(verdicts=changed)
+        self._fast_policy, self._fast_seen = self.policy, seen
         self.fast.fold_stats()
 
     def _presence_due(self, mac: str) -> float:
@@ -354,7 +355,7 @@ class GateDaemon:
                 s.close()
             self.fast = None
             return
-        self._fast_seen = None
+        self._fast_seen = self._fast_policy = None
         self._fast_tick()
 
     async def run(self) -> None:

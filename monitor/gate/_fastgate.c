@@ -468,6 +468,7 @@ typedef struct {
     int nclients;
     verdict_t *verdicts;
     int nverdicts;
+    uint64_t vfull; /* times the verdict table filled up and was emptied */
     bucket_t *buckets;
     int nbuckets;
     slow_t *slow;
@@ -546,6 +547,7 @@ static verdict_t *verdict_find(Gate *g, uint32_t cls, const char *name, size_t l
             if (g->nverdicts >= VERDICT_CAP / 2) {
                 g->vgen++; /* full: forget all; Python refills what is still asked */
                 g->nverdicts = 0;
+                g->vfull++;
                 return verdict_find(g, cls, name, len, create);
             }
             v->gen = g->vgen;
@@ -1587,13 +1589,16 @@ static PyObject *Gate_set_verdict(Gate *g, PyObject *args) {
         return NULL;
     }
     pthread_mutex_lock(&g->lk);
+    uint64_t before = g->vfull;
     verdict_t *v = verdict_find(g, cls, name, (size_t)len, 1);
     if (v) {
         v->action = action;
         v->token = token;
     }
+    int emptied = g->vfull != before;
     pthread_mutex_unlock(&g->lk);
-    return PyBool_FromLong(v != NULL);
+    /* 0: not stored; 1: stored; 2: stored, but the full table was emptied first */
+    return PyLong_FromLong(v == NULL ? 0 : emptied ? 2 : 1);
 }
 
 /* clear(clients=True, verdicts=True) */
@@ -1815,7 +1820,7 @@ static PyMethodDef Gate_methods[] = {
     {"set_client", (PyCFunction)Gate_set_client, METH_VARARGS,
      "set_client(ip, cls, mac, flags, presence_due) -> bool"},
     {"set_verdict", (PyCFunction)Gate_set_verdict, METH_VARARGS,
-     "set_verdict(cls, name, action, token) -> bool"},
+     "set_verdict(cls, name, action, token) -> 0 not stored, 1 stored, 2 stored after emptying"},
     {"clear", (PyCFunction)Gate_clear, METH_VARARGS, "clear(clients=True, verdicts=True)"},
     {"take_token", (PyCFunction)Gate_take_token, METH_VARARGS,
      "take_token(ip) -> bool: the shared per-client rate bucket"},

@@ -235,7 +235,14 @@ class FastPath:
                 action=EventAction.REFUSED if d.refused else EventAction.OBSERVED,
             )
             self._tokens[token] = tuple(getattr(tmpl, f) for f in _EVENT_FIELDS[1:])
-        if self.gate.set_verdict(cls, q.name, action, token):
+        stored = self.gate.set_verdict(cls, q.name, action, token)
+        if stored == 2:  # C emptied its full table: only this verdict is known there now
+            self._taught.clear()
+            keep = self._tokens.pop(token, None)
+            self._old_tokens, self._tokens = self._tokens, {}
+            if keep is not None:
+                self._tokens[token] = keep
+        if stored:
             self._taught.add(key)
 
     def allow(self, mac: str, addresses: list[str], timeout: int) -> int:
