@@ -20,7 +20,7 @@ run: setup-run
 
 ## Run the whole test suite (netns tests need root; they skip with the reason otherwise).
 test: setup-test
-	$(PY) -m pytest $(PYTEST_ARGS)
+	CG_REQUIRE_ACCEL=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 ## Benchmarks: each figure is printed beside a baseline measured in the same run.
 bench: setup-bench
