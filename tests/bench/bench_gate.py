@@ -5,6 +5,8 @@ namespace); the client is a *registered member device in a meeting*, so the gate
 it refuses platform names, forwards allowed ones and adds every allowed address to nftables.
 dnsmasq gets the same rules (allowed names forwarded, everything else NXDOMAIN) and, like our
 gate, no cache. Throughput: dnsperf from the client namespace. Latency: a fixed-rate client.
+The gate's line says which path answered (native UDP fast path, or Python only); run with
+``CHAMBERGUARD_DNS__FAST_PATH=false`` to measure the Python chain alone.
 Needs root (namespaces); prints the reason and exits 0 otherwise.
 """
 
