@@ -175,7 +175,9 @@ class FastPath:
             if rest is not None:
                 submit(EventRecord(when(ts, UTC), *rest))
         chain = self.chain
-        while chain is not None:
+        for _ in range(8):  # at most 2,048 packets a turn: the tick must keep its turn
+            if chain is None:
+                break
             items = self.gate.take_slow()
             if not items:
                 break
@@ -185,6 +187,9 @@ class FastPath:
                     chain.handle(ex, self._replier(li, self._gen))
                 except Exception:  # never let one packet take the listener down
                     self.stats.malformed += 1
+        else:
+            if self._loop is not None:  # more waiting: continue after the loop's other work
+                self._loop.call_soon(self.drain)
         self.fold_stats()
 
     def fold_stats(self) -> None:
