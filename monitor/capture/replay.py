@@ -17,6 +17,7 @@ import json
 import os
 import struct
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import IO, Any, TextIO
 
 from allowlist.observation import Observation
@@ -40,12 +41,11 @@ class ReplayError(ValueError):
     """The file is not a capture we can read."""
 
 
-def frames(path: str | os.PathLike[str]) -> Iterator[tuple[float, int, bytes]]:
-    """``(timestamp, linktype, frame)`` for every record in a pcap/pcapng file.
-
-    A record cut short at the end of the file (a capture that was still being written)
-    ends the iteration quietly, as it does in tcpdump.
-    """
+@contextmanager
+def _opened(path: str | os.PathLike[str]
+            ) -> Iterator[tuple[IO[bytes] | gzip.GzipFile, tuple[str, float] | None]]:
+    """The capture file (gunzipped on the fly) just past its first four bytes, and the
+    classic pcap format they name; None: pcapng or unknown, for scapy to read instead."""
     fspath = os.fspath(path)
     raw: IO[bytes] | gzip.GzipFile = open(fspath, "rb")  # noqa: SIM115 - closed in finally
     try:
@@ -54,15 +54,22 @@ def frames(path: str | os.PathLike[str]) -> Iterator[tuple[float, int, bytes]]:
             raw = gzip.open(fspath, "rb")
         else:
             raw.seek(0)
-        magic = raw.read(4)
-        fmt = _PCAP_MAGIC.get(magic)
-        if fmt is None:
-            raw.close()
-            yield from _scapy_frames(fspath)
-            return
-        yield from _pcap_frames(raw, *fmt)
+        yield raw, _PCAP_MAGIC.get(raw.read(4))
     finally:
         raw.close()
+
+
+def frames(path: str | os.PathLike[str]) -> Iterator[tuple[float, int, bytes]]:
+    """``(timestamp, linktype, frame)`` for every record in a pcap/pcapng file.
+
+    A record cut short at the end of the file (a capture that was still being written)
+    ends the iteration quietly, as it does in tcpdump.
+    """
+    with _opened(path) as (raw, fmt):
+        if fmt is not None:
+            yield from _pcap_frames(raw, *fmt)
+            return
+    yield from _scapy_frames(os.fspath(path))
 
 
 def _pcap_frames(
@@ -116,23 +123,12 @@ def _pcap_batches(
 
 def _batches(path: str | os.PathLike[str]) -> Iterator[tuple[int, list[tuple[float, bytes]]]]:
     """:func:`frames` grouped per read (classic pcap) or one record at a time (pcapng)."""
-    fspath = os.fspath(path)
-    raw: IO[bytes] | gzip.GzipFile = open(fspath, "rb")  # noqa: SIM115 - closed in finally
-    try:
-        if raw.read(2) == _GZIP_MAGIC:
-            raw.close()
-            raw = gzip.open(fspath, "rb")
-        else:
-            raw.seek(0)
-        fmt = _PCAP_MAGIC.get(raw.read(4))
-        if fmt is None:
-            raw.close()
-            for ts, linktype, data in _scapy_frames(fspath):
-                yield linktype, [(ts, data)]
+    with _opened(path) as (raw, fmt):
+        if fmt is not None:
+            yield from _pcap_batches(raw, *fmt)
             return
-        yield from _pcap_batches(raw, *fmt)
-    finally:
-        raw.close()
+    for ts, linktype, data in _scapy_frames(os.fspath(path)):
+        yield linktype, [(ts, data)]
 
 
 def _scapy_frames(path: str) -> Iterator[tuple[float, int, bytes]]:
