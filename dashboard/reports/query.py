@@ -16,10 +16,21 @@ them once, through the driver's cursor, and in that single pass builds everythin
 Rows come in index order (member, time, id) where that needs no sort; if a device's lookups
 ever arrive out of time order (its member changed during the meeting), the pass is redone
 in (time, id) order, so the result never depends on the order rows were read in.
+
+Speed (a meeting report is timed against the bare SQL aggregate, tests/bench/bench_report.py):
+PostgreSQL sends times in its binary form, integer microseconds since 2000-01-01 UTC, read
+as that integer (no server arithmetic, no datetime per row); the pass itself runs in C
+(``_fastscan.group``, a port of :func:`_pass` checked against it in
+tests/reports/test_fastscan.py) when built, unless ``CG_REPORT_ACCEL=0``.
 """
 
 from __future__ import annotations
 
+import gc
+import importlib
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +38,12 @@ from typing import Any
 from sqlalchemy import Connection
 
 from monitor.evidence.sink import ts_text
+
+_fastscan: Any
+try:
+    _fastscan = importlib.import_module("dashboard.reports._fastscan")
+except ImportError:  # pragma: no cover - not built (no compiler): the Python pass runs
+    _fastscan = None
 
 
 @dataclass(slots=True)
@@ -87,17 +104,18 @@ class _OutOfOrder(Exception):
     """A device's rows came out of time order: sort and group again."""
 
 
-# Kind and action come back as small integers (no string made per row; a kind this version
-# does not know is "other"); mac only where it is the device key (no device id). Bypass
-# details are read afterwards, by id (a few rows).
+# Kind and action come back as one small integer, kind * 4 + action (no string made per
+# row, one value fewer to send and decode; a kind or action this version does not know is
+# 0, "other"); mac only where it is the device key (no device id). Bypass details are read
+# afterwards, by id (a few rows).
 KINDS = ("attempt", "bypass", "device-seen", "outage", "allowed-sample")
 ACTIONS = ("refused", "observed", "allowed")
 _K = {i: k for i, k in enumerate(KINDS, 1)}
 _A = {i: a for i, a in enumerate(ACTIONS, 1)}
-ATTEMPT, BYPASS = 1, 2
+ATTEMPT, BYPASS = 1, 2  # kinds: the pass tests ``kind_action >> 2``
 _COLS = ("id, ts, CASE kind " + " ".join(f"WHEN '{k}' THEN {i}" for i, k in _K.items())
-         + " ELSE 0 END, CASE action " + " ".join(f"WHEN '{a}' THEN {i}"
-                                                  for i, a in _A.items())
+         + " ELSE 0 END * 4 + CASE action " + " ".join(f"WHEN '{a}' THEN {i}"
+                                                      for i, a in _A.items())
          + " ELSE 0 END, device_id, member_id, platform, "
          "CASE WHEN device_id IS NULL THEN mac END")
 
@@ -120,48 +138,105 @@ def scan(conn: Connection, gap: timedelta, where: str, params: list[Any], *,
     selects one meeting (its id is then not read per row)."""
     cond, args = _sql(conn, where, params)
     sqlite = conn.dialect.name == "sqlite"
-    cols = _COLS if sqlite else _COLS.replace("id, ts,", f"id, {_PG_US},", 1)
-    if meeting_id is None:
-        cols += ", meeting_id"
+    cols = _COLS if meeting_id is not None else _COLS + ", meeting_id"
     sql = f"SELECT {cols} FROM events WHERE {cond}"
     if sqlite and order:
         sql += f" ORDER BY {order}"
-    rows = _fetch(conn, sql, args, binary=not sqlite)
-    # SQLite: times as naive UTC datetimes (parsed from the stored text); PostgreSQL:
-    # integer microseconds since the epoch (no datetime made per row).
-    gap_t: timedelta | int = gap if sqlite else gap // timedelta(microseconds=1)
+    # SQLite: times as the stored UTC text; PostgreSQL: integer microseconds since
+    # 2000-01-01 UTC, its binary wire form (no datetime made per row, no arithmetic on
+    # the server).
+    with _gc_paused():
+        rows = _fetch(conn, sql, args, binary=not sqlite)
+        fast = _fast_module()
+        if fast is not None:
+            try:
+                got = fast.group(rows, gap // _US, meeting_id)
+                if got is None:  # a device's rows out of time order
+                    rows.sort(key=_time_then_id)
+                    got = fast.group(rows, gap // _US, meeting_id)
+                eps, tal, byp = got
+                return _finish(conn, eps, tal, byp, _from_pg_us)
+            except ValueError:  # a row it does not recognise: the reference below decides
+                pass
+    if sqlite:
+        def when(v: Any) -> datetime:
+            return v.replace(tzinfo=UTC)
+        parse: Callable[[Any], Any] = datetime.fromisoformat
+        gap_t: timedelta | int = gap
+    else:
+        when, parse, gap_t = _from_pg_us, _same, gap // _US
     try:
-        return _group(conn, rows, gap_t, meeting_id, sqlite)
+        eps, tal, byp = _pass(rows, gap_t, meeting_id, parse)
     except _OutOfOrder:
-        rows.sort(key=lambda r: (r[1], r[0]))  # stored text sorts as time; ints as ints
-        return _group(conn, rows, gap_t, meeting_id, sqlite)
+        rows.sort(key=_time_then_id)  # stored text sorts as time; ints as ints
+        eps, tal, byp = _pass(rows, gap_t, meeting_id, parse)
+    return _finish(conn, eps, tal, byp, when)
 
 
-# Microseconds since the epoch, exactly, without numeric arithmetic per row (EXTRACT returns
-# numeric since PostgreSQL 14: a third of the scan's server time). Whole seconds from the
-# float8 epoch are exact under floor (its error, < 1 µs for centuries, never crosses a second
-# that is >= 1 µs away), and the sub-second part comes from the seconds field, a small exact
-# float8 that no time zone offset (whole seconds) changes. Checked against EXTRACT in
-# tests/reports/test_query.py on edge times.
-_PG_US = ("(floor(date_part('epoch', ts))::bigint * 1000000"
-          " + mod(date_part('microseconds', ts)::bigint, 1000000))")
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # PostgreSQL's binary timestamptz counts from it
+FAST_SWITCH = "CG_REPORT_ACCEL"  # 0: the Python pass only (not a setting: see accel docs)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while the rows are read and grouped: tens of thousands
+    of fresh tuples and no reference cycles, so collecting then only costs time (about a
+    tenth of the read). Collection resumes after, whatever happens inside."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _from_pg_us(v: int) -> datetime:
+    return PG_EPOCH + timedelta(microseconds=v)
+
+
+def _same(v: Any) -> Any:
+    return v
+
+
+def _time_then_id(r: Any) -> tuple[Any, Any]:
+    return (r[1], r[0])
+
+
+def _fast_module() -> Any:
+    """The C pass (:mod:`dashboard.reports._fastscan`) if built and not switched off with
+    ``CG_REPORT_ACCEL=0``; it returns what :func:`_pass` returns, times as integers."""
+    if os.environ.get(FAST_SWITCH, "1").strip().lower() in ("0", "no", "false", "off"):
+        return None
+    return _fastscan
 
 
 def _fetch(conn: Connection, sql: str, args: list[Any], *, binary: bool = False) -> list[Any]:
     raw: Any = conn.connection.driver_connection
     cur = raw.cursor(binary=True) if binary else raw.cursor()
     try:
+        if binary:  # timestamptz as PostgreSQL sends it: int64 µs since 2000-01-01 UTC
+            cur.adapters.register_loader("timestamptz", _int8_binary_loader(cur))
         cur.execute(sql, args)
         return list(cur.fetchall())
     finally:
         cur.close()
 
 
-def _group(conn: Connection, rows: list[Any], gap: Any, meeting_id: int | None,
-           sqlite: bool) -> Scan:
-    parse = datetime.fromisoformat
-    utc = UTC
+def _int8_binary_loader(cur: Any) -> Any:
+    from psycopg.pq import Format
+
+    return cur.adapters.get_loader(cur.adapters.types["int8"].oid, Format.BINARY)
+
+
+def _pass(rows: list[Any], gap: Any, meeting_id: int | None,
+          parse: Callable[[Any], Any]) -> tuple[list[list[Any]], dict[tuple[Any, ...], list[Any]],
+                                                list[int]]:
+    """The grouping loop (the reference; ``_fastscan.group`` is its port to C): open
+    episodes per (meeting, device id, mac, platform), tallies per (meeting, member, device,
+    kind and action, platform), bypass ids. Raises _OutOfOrder when a device's rows are not
+    in time order."""
     open_: dict[tuple[Any, ...], list[Any]] = {}
     eps: list[list[Any]] = []
     tal: dict[tuple[Any, ...], list[Any]] = {}
@@ -169,11 +244,11 @@ def _group(conn: Connection, rows: list[Any], gap: Any, meeting_id: int | None,
     mid = meeting_id
     for row in rows:
         if meeting_id is None:
-            eid, ts, kind, action, dev, mem, plat, mac, mid = row
+            eid, ts, ka, dev, mem, plat, mac, mid = row
         else:
-            eid, ts, kind, action, dev, mem, plat, mac = row
-        t = parse(ts) if sqlite else ts
-        key = (mid, mem, dev, kind, action, plat)
+            eid, ts, ka, dev, mem, plat, mac = row
+        t = parse(ts)
+        key = (mid, mem, dev, ka, plat)
         x = tal.get(key)
         if x is None:
             tal[key] = [1, eid, eid, t, t, mac]
@@ -186,6 +261,7 @@ def _group(conn: Connection, rows: list[Any], gap: Any, meeting_id: int | None,
                 x[2] = eid
             elif eid < x[1]:
                 x[1] = eid
+        kind = ka >> 2
         if plat and kind == ATTEMPT:
             ek = (mid, dev, mac, plat)
             ep = open_.get(ek)
@@ -203,16 +279,17 @@ def _group(conn: Connection, rows: list[Any], gap: Any, meeting_id: int | None,
                 ep[5] = mem
         elif kind == BYPASS:
             bypass_ids.append(eid)
+    return eps, tal, bypass_ids
 
-    def when(v: Any) -> datetime:
-        return v.replace(tzinfo=utc) if sqlite else EPOCH + timedelta(microseconds=v)
 
+def _finish(conn: Connection, eps: list[list[Any]], tal: dict[tuple[Any, ...], list[Any]],
+            bypass_ids: list[int], when: Callable[[Any], datetime]) -> Scan:
     eps.sort(key=lambda e: (e[0], e[6]))  # by first lookup (time, id), as group_episodes
     episodes = [EpisodeRow(e[7], e[3], e[4], e[5], e[8], when(e[0]), when(e[1]), e[2], e[6],
                            {e[7]} if e[7] is not None else set()) for e in eps]
     merged: dict[tuple[Any, ...], list[Any]] = {}
-    for (m, mem, dev, kind, action, plat), v in tal.items():  # per platform → named or not
-        k = (m, mem, dev, _K.get(kind, "other"), _A.get(action, "other"), bool(plat))
+    for (m, mem, dev, ka, plat), v in tal.items():  # per platform → named or not
+        k = (m, mem, dev, _K.get(ka >> 2, "other"), _A.get(ka & 3, "other"), bool(plat))
         y = merged.get(k)
         if y is None:
             merged[k] = list(v)
