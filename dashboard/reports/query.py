@@ -20,8 +20,11 @@ in (time, id) order, so the result never depends on the order rows were read in.
 Speed (a meeting report is timed against the bare SQL aggregate, tests/bench/bench_report.py):
 PostgreSQL sends times in its binary form, integer microseconds since 2000-01-01 UTC, read
 as that integer (no server arithmetic, no datetime per row); the pass itself runs in C
-(``_fastscan.group``, a port of :func:`_pass` checked against it in
-tests/reports/test_fastscan.py) when built, unless ``CG_REPORT_ACCEL=0``.
+(``_fastscan``, a port of :func:`_pass` checked against it in
+tests/reports/test_fastscan.py) when built, unless ``CG_REPORT_ACCEL=0``. On PostgreSQL the
+C pass reads the binary result itself (psycopg's ``pgresult_ptr``), so no Python object is
+made per value; whatever it cannot read exactly falls back to psycopg's rows, then to the
+Python pass.
 """
 
 from __future__ import annotations
@@ -142,22 +145,45 @@ def scan(conn: Connection, gap: timedelta, where: str, params: list[Any], *,
     sql = f"SELECT {cols} FROM events WHERE {cond}"
     if sqlite and order:
         sql += f" ORDER BY {order}"
-    # SQLite: times as the stored UTC text; PostgreSQL: integer microseconds since
-    # 2000-01-01 UTC, its binary wire form (no datetime made per row, no arithmetic on
-    # the server).
     with _gc_paused():
-        rows = _fetch(conn, sql, args, binary=not sqlite)
-        fast = _fast_module()
-        if fast is not None:
-            try:
+        eps, tal, byp, when = _read_and_group(conn, sql, args, gap, meeting_id, sqlite)
+    return _finish(conn, eps, tal, byp, when)
+
+
+Groups = tuple[list[list[Any]], dict[tuple[Any, ...], list[Any]], list[int]]
+
+
+def _read_and_group(conn: Connection, sql: str, args: list[Any], gap: timedelta,
+                    meeting_id: int | None, sqlite: bool
+                    ) -> tuple[list[list[Any]], dict[tuple[Any, ...], list[Any]], list[int],
+                               Callable[[Any], datetime]]:
+    """The pass, by the fastest route that applies: C over PostgreSQL's binary result, C
+    over the driver's rows, or the Python reference. Times: SQLite's stored UTC text;
+    PostgreSQL's binary form, integer microseconds since 2000-01-01 UTC (no datetime made
+    per row, no arithmetic on the server)."""
+    fast = _fast_module()
+    raw: Any = conn.connection.driver_connection
+    cur = raw.cursor() if sqlite else raw.cursor(binary=True)
+    try:
+        if not sqlite:
+            cur.adapters.register_loader("timestamptz", _int8_binary_loader(cur))
+        cur.execute(sql, args)
+        if fast is not None and not sqlite:
+            got = _group_pgresult(fast, cur, gap, meeting_id)
+            if got is not None:
+                return (*got, _from_pg_us)
+        rows = list(cur.fetchall())
+    finally:
+        cur.close()
+    if fast is not None:
+        try:
+            got = fast.group(rows, gap // _US, meeting_id)
+            if got is None:  # a device's rows out of time order
+                rows.sort(key=_time_then_id)
                 got = fast.group(rows, gap // _US, meeting_id)
-                if got is None:  # a device's rows out of time order
-                    rows.sort(key=_time_then_id)
-                    got = fast.group(rows, gap // _US, meeting_id)
-                eps, tal, byp = got
-                return _finish(conn, eps, tal, byp, _from_pg_us)
-            except ValueError:  # a row it does not recognise: the reference below decides
-                pass
+            return (*got, _from_pg_us)
+        except ValueError:  # a row it does not recognise: the reference below decides
+            pass
     if sqlite:
         def when(v: Any) -> datetime:
             return v.replace(tzinfo=UTC)
@@ -166,11 +192,27 @@ def scan(conn: Connection, gap: timedelta, where: str, params: list[Any], *,
     else:
         when, parse, gap_t = _from_pg_us, _same, gap // _US
     try:
-        eps, tal, byp = _pass(rows, gap_t, meeting_id, parse)
+        return (*_pass(rows, gap_t, meeting_id, parse), when)
     except _OutOfOrder:
         rows.sort(key=_time_then_id)  # stored text sorts as time; ints as ints
-        eps, tal, byp = _pass(rows, gap_t, meeting_id, parse)
-    return _finish(conn, eps, tal, byp, when)
+        return (*_pass(rows, gap_t, meeting_id, parse), when)
+
+
+def _group_pgresult(fast: Any, cur: Any, gap: timedelta, meeting_id: int | None
+                    ) -> Groups | None:
+    """The C pass straight over the binary result (psycopg documents ``pgresult_ptr`` for
+    C extensions), without a Python object per value; None to read the rows instead: no
+    such result, a connection not speaking UTF-8, a result the C code does not recognise,
+    or rows out of time order (sorted on the way back)."""
+    res = cur.pgresult
+    ptr = getattr(res, "pgresult_ptr", None)
+    if not isinstance(ptr, int) or cur.connection.info.encoding != "utf-8":
+        return None
+    try:
+        got: Groups | None = fast.group_pgresult(ptr, gap // _US, meeting_id)
+    except ValueError:
+        return None
+    return got
 
 
 _US = timedelta(microseconds=1)

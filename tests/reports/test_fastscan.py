@@ -25,6 +25,7 @@ from dashboard.reports import query
 from monitor.events import EventAction, EventKind, EventRecord, store_now
 from monitor.store.db import Database
 from monitor.store.migrate import upgrade
+from tests.pg import pg_cluster  # noqa: F401  (session fixture)
 
 fast = query._fastscan
 needs_c = pytest.mark.skipif(fast is None, reason="dashboard.reports._fastscan not built")
@@ -210,6 +211,91 @@ def test_the_switch_forces_the_python_pass(tmp_path: Path,
     assert results["1"] == results["0"] == (
         [(t0, t0 + timedelta(seconds=270), 10)], [(10, t0, t0 + timedelta(seconds=270))])
     db.dispose()
+
+
+def varied_events(seed: int, n: int = 3000) -> list[EventRecord]:
+    """Ids, times and names of every sort the raw PostgreSQL reader meets: NULL device,
+    member and platform, empty and non-ASCII platform names, MACs for unregistered
+    devices, ids beyond the small-int and cache ranges, every kind and action."""
+    rnd = random.Random(seed)
+    t0 = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
+    kinds = list(EventKind)
+    out = []
+    for _ in range(n):
+        dev = rnd.choice([1, 2, 700, 70_000, None])
+        plat = rnd.choice(["instagram", "x", "", None, "mastodon.café", "ïnstagram", "脸书"])
+        out.append(EventRecord(
+            t0 + timedelta(microseconds=rnd.randrange(0, 3 * 3600 * 10**6)),
+            rnd.choice(kinds[:2] * 6 + kinds), rnd.choice(list(EventAction)), room="chamber",
+            mac=rnd.choice(["02:00:5e:00:00:01", "da:a1:19:00:00:07", None]), device_id=dev,
+            member_id=rnd.choice([dev, 3, 300, None]) if dev else None,
+            meeting_id=rnd.choice([1, 1, 2, None]), domain="x.example",
+            platform=plat or None if plat is None else plat, category="platform"))
+    return out
+
+
+@needs_c
+@pytest.mark.postgres
+def test_pgresult_pass_equals_the_row_pass_and_the_reference(pg_cluster) -> None:  # noqa: F811
+    """The pass straight over PostgreSQL's binary result gives what the pass over the
+    driver's rows and the Python reference give, with and without the meeting column;
+    a result of another shape is refused (ValueError), never misread; and the scan
+    really takes that route on PostgreSQL."""
+    assert fast.libpq_found()
+    d = Database(pg_cluster.new_database())
+    try:
+        store_now(d, varied_events(9))
+        with d.engine.connect() as c:
+            raw: Any = c.connection.driver_connection
+            for where, meeting in (("meeting_id = 1", 1), ("meeting_id IN (1, 2)", None),
+                                   ("TRUE", None)):
+                cols = query._COLS + ("" if meeting else ", meeting_id")
+                sql = f"SELECT {cols} FROM events WHERE {where} ORDER BY ts, id"
+                with raw.cursor(binary=True) as cur:
+                    cur.execute(sql)
+                    got = fast.group_pgresult(cur.pgresult.pgresult_ptr, GAP_US, meeting)
+                rows = query._fetch(c, sql, [], binary=True)
+                assert got is not None and len(rows) > 100
+                assert got == fast.group(rows, GAP_US, meeting)
+                assert got == reference(rows, GAP_US, meeting)
+            with raw.cursor(binary=True) as cur:  # another shape: refused
+                cur.execute("SELECT id, ts, kind, action, device_id, member_id, platform "
+                            "FROM events")
+                with pytest.raises(ValueError):
+                    fast.group_pgresult(cur.pgresult.pgresult_ptr, GAP_US, 1)
+                cur.execute(f"SELECT {query._COLS} FROM events")
+                with pytest.raises(ValueError):  # the meeting column missing
+                    fast.group_pgresult(cur.pgresult.pgresult_ptr, GAP_US, None)
+            with raw.cursor() as cur:  # text format: refused
+                cur.execute(f"SELECT {query._COLS} FROM events")
+                with pytest.raises(ValueError):
+                    fast.group_pgresult(cur.pgresult.pgresult_ptr, GAP_US, 1)
+            with pytest.raises(ValueError):
+                fast.group_pgresult(0, GAP_US, 1)
+        # a meeting where no row order is "out of order" (one lookup per device), whatever
+        # order the server reads the rows in
+        t0 = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
+        store_now(d, [EventRecord(t0 + timedelta(seconds=7 * i), EventKind.ATTEMPT,
+                                  EventAction.REFUSED, room="chamber", device_id=1 + i,
+                                  member_id=1 + i, meeting_id=5, domain="x.com",
+                                  platform="x", category="platform") for i in range(300)])
+        with d.engine.connect() as c:
+            taken: list[Any] = []
+            real = query._group_pgresult
+
+            def spy(*a: Any) -> Any:
+                taken.append(got := real(*a))
+                return got
+
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(query, "_group_pgresult", spy)
+                sc = query.scan(c, timedelta(minutes=2), "meeting_id = ?", [5], order=None,
+                                meeting_id=5)
+            assert len(taken) == 1 and taken[0] is not None
+            assert [(e.device_id, e.lookups) for e in sc.episodes] == [
+                (1 + i, 1) for i in range(300)]
+    finally:
+        d.dispose()
 
 
 if __name__ == "__main__":  # pragma: no cover
