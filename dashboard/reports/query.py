@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import gc
 import importlib
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from monitor.evidence.sink import ts_text
+from monitor.settings import switched_off
 
 _fastscan: Any
 try:
@@ -217,7 +217,7 @@ def _group_pgresult(fast: Any, cur: Any, gap: timedelta, meeting_id: int | None
 
 _US = timedelta(microseconds=1)
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # PostgreSQL's binary timestamptz counts from it
-FAST_SWITCH = "CG_REPORT_ACCEL"  # 0: the Python pass only (not a setting: see accel docs)
+FAST_SWITCH = "CG_REPORT_ACCEL"  # 0: the Python pass only (monitor.settings.switched_off)
 
 
 @contextmanager
@@ -249,9 +249,7 @@ def _time_then_id(r: Any) -> tuple[Any, Any]:
 def _fast_module() -> Any:
     """The C pass (:mod:`dashboard.reports._fastscan`) if built and not switched off with
     ``CG_REPORT_ACCEL=0``; it returns what :func:`_pass` returns, times as integers."""
-    if os.environ.get(FAST_SWITCH, "1").strip().lower() in ("0", "no", "false", "off"):
-        return None
-    return _fastscan
+    return None if switched_off(FAST_SWITCH) else _fastscan
 
 
 def _fetch(conn: Connection, sql: str, args: list[Any], *, binary: bool = False) -> list[Any]:

@@ -12,11 +12,11 @@ those are settings and unknown ones are errors) or per pipeline with
 from __future__ import annotations
 
 import importlib
-import os
 from types import ModuleType
 from typing import Any
 
 from monitor.capture.tls import NEED_MORE, NO_SNI, NOT_TLS, TlsStatus
+from monitor.settings import switched_off
 
 ENV_SWITCH = "CG_CAPTURE_ACCEL"
 
@@ -36,12 +36,7 @@ def available() -> bool:
 
 def enabled() -> bool:
     """True if new pipelines should use the extension (built, and not switched off)."""
-    return fastcap is not None and os.environ.get(ENV_SWITCH, "1").strip().lower() not in (
-        "0",
-        "no",
-        "false",
-        "off",
-    )
+    return fastcap is not None and not switched_off(ENV_SWITCH)
 
 
 def module() -> Any:
