@@ -155,26 +155,19 @@ Groups = tuple[list[list[Any]], dict[tuple[Any, ...], list[Any]], list[int]]
 
 def _read_and_group(conn: Connection, sql: str, args: list[Any], gap: timedelta,
                     meeting_id: int | None, sqlite: bool
-                    ) -> tuple[list[list[Any]], dict[tuple[Any, ...], list[Any]], list[int],
-                               Callable[[Any], datetime]]:
+                    ) -> tuple[*Groups, Callable[[Any], datetime]]:
     """The pass, by the fastest route that applies: C over PostgreSQL's binary result, C
     over the driver's rows, or the Python reference. Times: SQLite's stored UTC text;
     PostgreSQL's binary form, integer microseconds since 2000-01-01 UTC (no datetime made
     per row, no arithmetic on the server)."""
     fast = _fast_module()
-    raw: Any = conn.connection.driver_connection
-    cur = raw.cursor() if sqlite else raw.cursor(binary=True)
-    try:
-        if not sqlite:
-            cur.adapters.register_loader("timestamptz", _int8_binary_loader(cur))
+    with _cursor(conn, binary=not sqlite) as cur:
         cur.execute(sql, args)
         if fast is not None and not sqlite:
             got = _group_pgresult(fast, cur, gap, meeting_id)
             if got is not None:
                 return (*got, _from_pg_us)
         rows = list(cur.fetchall())
-    finally:
-        cur.close()
     if fast is not None:
         try:
             got = fast.group(rows, gap // _US, meeting_id)
@@ -253,13 +246,21 @@ def _fast_module() -> Any:
 
 
 def _fetch(conn: Connection, sql: str, args: list[Any], *, binary: bool = False) -> list[Any]:
+    with _cursor(conn, binary=binary) as cur:
+        cur.execute(sql, args)
+        return list(cur.fetchall())
+
+
+@contextmanager
+def _cursor(conn: Connection, *, binary: bool) -> Iterator[Any]:
+    """A driver cursor; ``binary`` (PostgreSQL): binary results, timestamptz read as it is
+    sent, int64 µs since 2000-01-01 UTC."""
     raw: Any = conn.connection.driver_connection
     cur = raw.cursor(binary=True) if binary else raw.cursor()
     try:
-        if binary:  # timestamptz as PostgreSQL sends it: int64 µs since 2000-01-01 UTC
+        if binary:
             cur.adapters.register_loader("timestamptz", _int8_binary_loader(cur))
-        cur.execute(sql, args)
-        return list(cur.fetchall())
+        yield cur
     finally:
         cur.close()
 
