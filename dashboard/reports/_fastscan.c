@@ -229,6 +229,15 @@ typedef struct {
     Last lt, le;
 } Pass;
 
+/* Record in `dict` that `key` is group number n (the next free one). */
+static int index_key(PyObject *dict, PyObject *key, Py_ssize_t n)
+{
+    PyObject *no = PyLong_FromSsize_t(n);
+    int r = no == NULL ? -1 : PyDict_SetItem(dict, key, no);
+    Py_XDECREF(no);
+    return r;
+}
+
 /* One row of the loop of query._pass. Returns 0, OUT_OF_ORDER, or -1 with an exception. */
 static int step(Pass *p, const Row *r)
 {
@@ -242,16 +251,12 @@ static int step(Pass *p, const Row *r)
             return -1;
         PyObject *ix = PyDict_GetItemWithError(p->tal, key);
         if (ix == NULL) {
-            PyObject *no = NULL;
             if (PyErr_Occurred() ||
                 grow((void **)&a->tal, &a->cap_tal, a->n_tal, sizeof(Tal)) < 0 ||
-                (no = PyLong_FromSsize_t(a->n_tal)) == NULL ||
-                PyDict_SetItem(p->tal, key, no) < 0) {
-                Py_XDECREF(no);
+                index_key(p->tal, key, a->n_tal) < 0) {
                 Py_DECREF(key);
                 return -1;
             }
-            Py_DECREF(no);
             a->tal[a->n_tal] = (Tal){0, eid, eid, t, t, r->mac};
             tix = a->n_tal++;
         } else {
@@ -297,16 +302,12 @@ static int step(Pass *p, const Row *r)
                 Py_XDECREF(ek);
                 return OUT_OF_ORDER;
             }
-            PyObject *no = NULL;
             if ((ek == NULL && (ek = PyTuple_Pack(4, r->mid, r->dev, r->mac, r->plat)) == NULL) ||
                 grow((void **)&a->ep, &a->cap_ep, a->n_ep, sizeof(Ep)) < 0 ||
-                (no = PyLong_FromSsize_t(a->n_ep)) == NULL ||
-                PyDict_SetItem(p->open_, ek, no) < 0) {
-                Py_XDECREF(no);
+                index_key(p->open_, ek, a->n_ep) < 0) {
                 Py_XDECREF(ek);
                 return -1;
             }
-            Py_DECREF(no);
             ep = &a->ep[a->n_ep++];
             *ep = (Ep){t, t, 0, eid, r->dev, r->mac, r->mem, r->mid, r->plat};
         } else if (t < ep->last) {
@@ -453,13 +454,13 @@ typedef struct {
 typedef struct {
     const void *res;
     PyObject *keep; /* list: owned objects evicted from the caches */
-    IntCache ints[3]; /* device, member, meeting */
+    IntCache ints[4]; /* device, member, meeting, kind*4+action */
     StrCache strs[2]; /* platform, mac */
 } PgSource;
 
 static void pg_source_free(PgSource *src)
 {
-    for (int c = 0; c < 3; c++)
+    for (int c = 0; c < 4; c++)
         for (int i = 0; i < SLOTS; i++)
             Py_XDECREF(src->ints[c].obj[i]);
     for (int c = 0; c < 2; c++)
@@ -513,14 +514,9 @@ static int cache_put(PgSource *src, PyObject **slot, PyObject *fresh)
     return 0;
 }
 
-static PyObject *pg_int_obj(PgSource *src, IntCache *c, int row, int col)
+/* The cached object for value v (borrowed: the cache or src->keep owns it). */
+static PyObject *int_obj(PgSource *src, IntCache *c, long long v)
 {
-    long long v = 0;
-    int st = pg_int(src, row, col, 1, &v);
-    if (st < 0)
-        return NULL;
-    if (st == 1)
-        return Py_None;
     unsigned h = (unsigned)((uint64_t)v * 0x9E3779B97F4A7C15ull >> 56) & (SLOTS - 1);
     if (c->obj[h] != NULL && c->key[h] == v)
         return c->obj[h];
@@ -529,6 +525,14 @@ static PyObject *pg_int_obj(PgSource *src, IntCache *c, int row, int col)
         return NULL;
     c->key[h] = v;
     return o;
+}
+
+/* A nullable integer cell as a cached object (None for NULL). */
+static PyObject *pg_int_obj(PgSource *src, IntCache *c, int row, int col)
+{
+    long long v = 0;
+    int st = pg_int(src, row, col, 1, &v);
+    return st < 0 ? NULL : st == 1 ? Py_None : int_obj(src, c, v);
 }
 
 static PyObject *pg_str_obj(PgSource *src, StrCache *c, int row, int col)
@@ -592,55 +596,25 @@ static int run_pg(PgSource *src, PyObject *meeting, Pass *p)
     if (pg_check(src->res, width) < 0)
         return -1;
     int n = pq.ntuples(src->res);
-    PyObject *kas = PyDict_New(); /* kind*4+action → int object: a handful */
-    PyObject *kas_small[64] = {NULL}; /* borrowed from kas */
-    if (kas == NULL)
-        return -1;
-    int st = 0;
-    for (int i = 0; i < n && st == 0; i++) {
+    for (int i = 0; i < n; i++) {
         Row r;
         long long ka;
-        if (pg_int(src, i, 0, 0, &r.eid) < 0 || pg_int(src, i, 2, 0, &ka) < 0 ||
-            small_ka(ka, &r.ka) < 0) {
-            st = -1;
-            break;
-        }
-        if (pq.getlength(src->res, i, 1) != 8) { /* NULL has length 0 */
-            PyErr_SetString(PyExc_ValueError, "event time not an 8-byte timestamptz");
-            st = -1;
-            break;
-        }
-        r.t = be_int((const unsigned char *)pq.getvalue(src->res, i, 1), 8);
-        if (r.ka < 64 && kas_small[r.ka] != NULL) {
-            r.oka = kas_small[r.ka];
-        } else {
-            PyObject *kobj = PyLong_FromLong(r.ka);
-            if (kobj == NULL) {
-                st = -1;
-                break;
-            }
-            r.oka = PyDict_SetDefault(kas, kobj, kobj); /* one object per value */
-            Py_DECREF(kobj); /* the dict holds the one it returned */
-            if (r.oka != NULL && r.ka < 64)
-                kas_small[r.ka] = r.oka;
-        }
+        /* column 1 is a timestamptz (pg_check): 8 bytes, never NULL in events */
+        if (pg_int(src, i, 0, 0, &r.eid) < 0 || pg_int(src, i, 1, 0, &r.t) < 0 ||
+            pg_int(src, i, 2, 0, &ka) < 0 || small_ka(ka, &r.ka) < 0)
+            return -1;
+        r.oka = int_obj(src, &src->ints[3], r.ka);
         r.dev = pg_int_obj(src, &src->ints[0], i, 3);
         r.mem = pg_int_obj(src, &src->ints[1], i, 4);
         r.plat = pg_str_obj(src, &src->strs[0], i, 5);
         r.mac = pg_str_obj(src, &src->strs[1], i, 6);
         r.mid = width == 8 ? pg_int_obj(src, &src->ints[2], i, 7) : meeting;
-        if (r.oka == NULL || !r.dev || !r.mem || !r.plat || !r.mac || !r.mid) {
-            st = -1;
-            break;
-        }
-        st = step(p, &r);
+        if (!r.oka || !r.dev || !r.mem || !r.plat || !r.mac || !r.mid)
+            return -1;
+        int st = step(p, &r);
+        if (st != 0)
+            return st;
     }
-    if (st != 0) {
-        Py_DECREF(kas);
-        return st;
-    }
-    /* the ka objects live in p->tal's keys from here (each was used in one) */
-    Py_DECREF(kas);
     return 0;
 }
 
@@ -684,7 +658,7 @@ fail:
     return NULL;
 }
 
-/* Set up a pass, run ``body`` on it, and return its results (None when out of order). */
+/* The results of a pass that ended with `r` (None when out of order), and its cleanup. */
 static PyObject *finish(Pass *p, int r)
 {
     PyObject *out = NULL;
