@@ -14,8 +14,9 @@ DNS query). From the ring a frame costs ~0.6 µs, and it occupies ~150 bytes: th
 holds ~55,000 small frames instead of ~5,000, so a monitor starved of CPU for a moment (the
 gateway also runs the gate, the web app and the database) does not drop a burst.
 
-scapy is used only to compile the filter expression with libpcap (no root needed);
-``tcpdump -ddd`` is the fallback where scapy cannot load libpcap.
+scapy is used only to compile the filter expression in-process with libpcap (no root, no
+interface needed). libpcap comes from Debian's ``libpcap0.8``, which ``deploy/bootstrap.sh``
+installs; there is no second compiler to fall back on, so a missing library is one clear error.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import os
 import select
 import socket
 import struct
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -85,25 +85,23 @@ class CaptureError(OSError):
     """The capture could not be set up; the message says what to fix."""
 
 
-def compile_bpf(expr: str, linktype: int = DLT_EN10MB, iface: str | None = None) -> BpfProgram:
-    """Compile a tcpdump filter expression to classic BPF instructions.
+def compile_bpf(expr: str, linktype: int = DLT_EN10MB) -> BpfProgram:
+    """Compile a pcap filter expression to classic BPF instructions with libpcap.
 
-    Uses libpcap through scapy (``pcap_open_dead``: no privileges, no interface needed);
-    falls back to ``tcpdump -ddd`` when scapy cannot load libpcap.
+    ``pcap_open_dead`` through scapy: no privileges and no interface needed.
     """
     try:
-        return _compile_with_scapy(expr, linktype)
-    except ImportError:
-        pass
-    return _compile_with_tcpdump(expr, iface)
-
-
-def _compile_with_scapy(expr: str, linktype: int) -> BpfProgram:
-    from scapy.arch.common import compile_filter
-    from scapy.error import Scapy_Exception
-
+        from scapy.arch.common import compile_filter
+        from scapy.error import Scapy_Exception
+    except ImportError as exc:  # pragma: no cover - scapy is a hard dependency
+        raise CaptureError(f"cannot compile capture filter: {exc}") from exc
     try:
         prog = compile_filter(expr, linktype=linktype)
+    except ImportError as exc:
+        raise CaptureError(
+            "cannot compile capture filter: libpcap is not installed "
+            "(apt-get install libpcap0.8; deploy/bootstrap.sh installs it)"
+        ) from exc
     except Scapy_Exception as exc:
         raise CaptureError(f"cannot compile capture filter {expr!r}: {exc}") from exc
     try:
@@ -112,41 +110,9 @@ def _compile_with_scapy(expr: str, linktype: int) -> BpfProgram:
             for ins in (prog.bf_insns[i] for i in range(prog.bf_len))
         ]
     finally:
-        try:
-            from scapy.libs.winpcapy import pcap_freecode
+        from scapy.libs.winpcapy import pcap_freecode
 
-            pcap_freecode(ctypes.byref(prog))
-        except (ImportError, OSError, AttributeError):  # pragma: no cover - leak is tiny
-            pass
-
-
-def _compile_with_tcpdump(expr: str, iface: str | None) -> BpfProgram:
-    cmd = ["tcpdump", "-ddd"]
-    if iface:
-        cmd += ["-i", iface]
-    cmd.append(expr)
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=False)
-    except FileNotFoundError as exc:
-        raise CaptureError(
-            "cannot compile capture filter: scapy cannot load libpcap and tcpdump is not "
-            "installed (apt-get install libpcap0.8 or tcpdump)"
-        ) from exc
-    if done.returncode != 0:
-        raise CaptureError(f"tcpdump rejected filter {expr!r}: {done.stderr.strip()}")
-    return parse_ddd(done.stdout)
-
-
-def parse_ddd(text: str) -> BpfProgram:
-    """Parse ``tcpdump -ddd`` output: a count line, then ``code jt jf k`` per line."""
-    lines = [ln.split() for ln in text.strip().splitlines() if ln.strip()]
-    if not lines or len(lines[0]) != 1:
-        raise CaptureError("unexpected tcpdump -ddd output")
-    count = int(lines[0][0])
-    prog = [(int(a), int(b), int(c), int(d) & 0xFFFFFFFF) for a, b, c, d in lines[1:]]
-    if len(prog) != count:
-        raise CaptureError("tcpdump -ddd output is truncated")
-    return prog
+        pcap_freecode(ctypes.byref(prog))
 
 
 def attach_bpf(sock: socket.socket, prog: BpfProgram) -> None:
@@ -209,7 +175,7 @@ class CaptureSocket:
         self._ring: _Ring | None = None
         try:
             if bpf is not None:
-                prog = compile_bpf(bpf, DLT_EN10MB, iface) if isinstance(bpf, str) else bpf
+                prog = compile_bpf(bpf, DLT_EN10MB) if isinstance(bpf, str) else bpf
                 attach_bpf(sock, prog)
             if ring:
                 try:

@@ -22,16 +22,11 @@ def test_bad_filter_is_a_clear_error() -> None:
         capsock.compile_bpf("udp port banana")
 
 
-def test_parse_tcpdump_ddd() -> None:
-    text = "4\n40 0 0 12\n21 0 1 2048\n6 0 0 262144\n6 0 0 0\n"
-    assert capsock.parse_ddd(text) == [
-        (40, 0, 0, 12),
-        (21, 0, 1, 2048),
-        (6, 0, 0, 262144),
-        (6, 0, 0, 0),
-    ]
-    with pytest.raises(capsock.CaptureError):
-        capsock.parse_ddd("5\n40 0 0 12\n")
+def test_filter_compiles_in_process_to_the_same_program_every_time() -> None:
+    """One compiler (libpcap, in-process): no external program is run for the filter."""
+    first = capsock.compile_bpf("udp dst port 53")
+    assert first == capsock.compile_bpf("udp dst port 53")
+    assert first != capsock.compile_bpf("udp dst port 54")
 
 
 def test_list_interfaces_has_loopback() -> None:
