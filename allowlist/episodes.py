@@ -1,22 +1,61 @@
 """Episodes: a device's lookups of one platform, grouped by the gaps between them (DESIGN §4).
 
 A phone's background sync makes dozens of lookups a minute; that is not the same as a member
-opening an app, so reports count *episodes* and show raw lookups beside them.
+opening an app, so reports count *episodes* and show raw lookups beside them. This module is
+the one episode rule: the live page, the API and every report group through
+:func:`group_episodes` and nothing else.
 
 Edge rule (the one definition every caller relies on): a lookup joins the open episode of its
 (device, platform) when it comes **strictly less than** ``gap`` after that episode's previous
 lookup; a lookup exactly ``gap`` (or more) later starts a new episode. Time is UTC throughout,
 so midnight and the clock changes are not boundaries of any kind.
 
+Opened or background (:class:`OpenedRule`): an app being opened, or a site loaded, fetches
+several different host names of its platform within seconds (API, images, static assets);
+a background refresh or a push keep-alive touches one or two. An episode is labelled
+"app or site likely opened" when, at some point, at least ``min_hosts`` distinct host names
+of its platform were looked up within less than ``within`` of each other; otherwise
+"background activity likely". The facts behind the label (distinct names, lookups, duration,
+channels, whether a connection was attempted) travel with the episode.
+
 Pure: no I/O, no clock — ``now`` is passed in by whoever wants to know what is still ongoing.
 """
 
 from __future__ import annotations
 
+import enum
+from collections import deque
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
+
+# Channels on which traffic (not only a DNS lookup) was seen: a connection was attempted.
+CONNECTION_CHANNELS = frozenset({"ip", "tls", "quic", "http"})
+
+
+class EpisodeLabel(enum.StrEnum):
+    OPENED = "opened"
+    BACKGROUND = "background"
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedRule:
+    """At least ``min_hosts`` distinct host names within less than ``within``: opened."""
+
+    min_hosts: int = 4
+    within: timedelta = timedelta(seconds=30)
+
+    def __post_init__(self) -> None:
+        if self.min_hosts < 1 or self.within <= timedelta(0):
+            raise ValueError("opened rule needs min_hosts >= 1 and a positive window")
+
+    def describe(self) -> str:
+        s = int(self.within.total_seconds())
+        return (f"an episode is labelled \"app or site likely opened\" when at least "
+                f"{self.min_hosts} different host names of the platform were looked up within "
+                f"{s} second{'s' if s != 1 else ''} of each other; otherwise \"background "
+                "activity likely\"")
 
 
 class Lookup(Protocol):
@@ -36,6 +75,12 @@ class Lookup(Protocol):
     def platform(self) -> str | None: ...
     @property
     def domain(self) -> str | None: ...
+    @property
+    def channels(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def id(self) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +94,14 @@ class LookupRow:
     member_id: int | None = None
     meeting_id: int | None = None
     domain: str | None = None
+    channels: str = "dns"
+    action: str = "refused"
+    id: int | None = None
 
 
 @dataclass(slots=True)
 class Episode:
-    """One device contacting one platform: first and last lookup, how many, which names."""
+    """One device and one platform: first and last lookup, how many, which names, how."""
 
     device_id: int | None
     mac: str | None
@@ -64,10 +112,42 @@ class Episode:
     lookups: int = 1
     meeting_ids: set[int] = field(default_factory=set)
     domains: set[str] = field(default_factory=set)
+    channels: set[str] = field(default_factory=set)
+    connection: bool = False  # traffic beyond a DNS lookup was seen (ip, tls, quic, http)
+    reached: bool = False  # some of it was not refused (monitor-only, or seen by the sensor)
+    opened: bool = False
+    first_id: int = 0
+    event_ids: list[int] = field(default_factory=list)
+    _window: deque[tuple[datetime, str]] = field(default_factory=deque, repr=False)
+    _counts: dict[str, int] = field(default_factory=dict, repr=False)
 
     def ongoing(self, now: datetime, gap: timedelta) -> bool:
         """Still open at ``now``: one more lookup now would join it (same edge rule)."""
         return now - self.last < gap
+
+    @property
+    def label(self) -> EpisodeLabel:
+        return EpisodeLabel.OPENED if self.opened else EpisodeLabel.BACKGROUND
+
+    @property
+    def seconds(self) -> int:
+        return int((self.last - self.first).total_seconds())
+
+    def _see(self, ts: datetime, domain: str | None, rule: OpenedRule) -> None:
+        if self.opened or not domain:
+            return
+        win, counts = self._window, self._counts
+        win.append((ts, domain))
+        counts[domain] = counts.get(domain, 0) + 1
+        while ts - win[0][0] >= rule.within:
+            _, old = win.popleft()
+            counts[old] -= 1
+            if not counts[old]:
+                del counts[old]
+        if len(counts) >= rule.min_hosts:
+            self.opened = True
+            win.clear()
+            counts.clear()
 
 
 def device_key(ev: Lookup) -> Hashable:
@@ -75,32 +155,54 @@ def device_key(ev: Lookup) -> Hashable:
     return ("id", ev.device_id) if ev.device_id is not None else ("mac", ev.mac)
 
 
-def group_episodes(events: Iterable[Lookup], gap: timedelta) -> list[Episode]:
+DEFAULT_RULE = OpenedRule()
+
+
+def group_episodes(events: Iterable[Lookup], gap: timedelta,
+                   opened: OpenedRule = DEFAULT_RULE, *,
+                   per_meeting: bool = False) -> list[Episode]:
     """Group platform lookups into episodes; returned in order of their first lookup.
 
-    Events without a platform are not lookups of a platform and are skipped. The input is
-    expected in time order (as the query helper returns it); it is sorted here anyway — a
-    stable sort of sorted data is linear, and a wrong order must never split an episode.
-    """
+    Events without a platform are not lookups of a platform and are skipped. Sorted here by
+    (time, id) — a stable sort of sorted data is linear, and a wrong order must never split
+    an episode. ``per_meeting``: an episode never spans two meetings (a report over many
+    meetings counts each meeting's own)."""
     if gap <= timedelta(0):
         raise ValueError("episode gap must be positive")
-    open_: dict[tuple[Hashable, str], Episode] = {}
+    open_: dict[tuple[Hashable, ...], Episode] = {}
     out: list[Episode] = []
-    for ev in sorted(events, key=lambda e: e.ts):
-        if not ev.platform:
+    for ev in sorted(events, key=_order):
+        plat = ev.platform
+        if not plat:
             continue
-        key = (device_key(ev), ev.platform)
+        ts = ev.ts
+        key = (device_key(ev), plat, ev.meeting_id) if per_meeting else (device_key(ev), plat)
         ep = open_.get(key)
-        if ep is None or ev.ts - ep.last >= gap:
-            ep = Episode(ev.device_id, ev.mac, ev.member_id, ev.platform, ev.ts, ev.ts, 0)
+        eid = ev.id or 0
+        if ep is None or ts - ep.last >= gap:
+            ep = Episode(ev.device_id, ev.mac, ev.member_id, plat, ts, ts, 0, first_id=eid)
             open_[key] = ep
             out.append(ep)
-        ep.last = ev.ts
+        ep.last = ts
         ep.lookups += 1
+        ep.event_ids.append(eid)
         if ep.member_id is None:
             ep.member_id = ev.member_id
         if ev.meeting_id is not None:
             ep.meeting_ids.add(ev.meeting_id)
-        if ev.domain:
-            ep.domains.add(ev.domain)
+        dom = ev.domain
+        if dom:
+            ep.domains.add(dom)
+        for ch in (ev.channels or "dns").split(","):
+            if ch not in ep.channels:
+                ep.channels.add(ch)
+                if ch in CONNECTION_CHANNELS:
+                    ep.connection = True
+        if ev.action != "refused":
+            ep.reached = True
+        ep._see(ts, dom, opened)
     return out
+
+
+def _order(e: Lookup) -> tuple[datetime, int]:
+    return (e.ts, e.id or 0)

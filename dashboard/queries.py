@@ -2,7 +2,8 @@
 the room, episodes by member and platform, the feed, the gate's health and readiness.
 
 Read-only; every function takes the caller's Session and an explicit ``now`` so the pages
-and their tests agree on one instant. Wording stays neutral: devices contact platforms.
+and their tests agree on one instant. Words come from allowlist.wording; episodes from the
+one rule (monitor.evidence.episodes.rule_of), the same the reports and the API use.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from allowlist.episodes import Episode
 from api.events.episodes import episode_dict
 from api.events.service import describe, platform_names
 from api.meetings.service import ALLOWED_FROM, list_meetings
-from monitor.evidence.episodes import query_episodes
+from monitor.evidence.episodes import query_episodes, rule_of
 from monitor.settings import Settings
 from monitor.store.models import Device, Event, GateHeartbeat, Meeting, Member
 from monitor.store.policy_loader import enabled_presets, meeting_clock, site_mode
@@ -231,6 +232,11 @@ class PlatformCount:
     name: str
     episodes: int = 0
     lookups: int = 0
+    opened: int = 0  # episodes labelled "app or site likely opened"
+
+    @property
+    def background(self) -> int:
+        return self.episodes - self.opened
 
 
 @dataclass(slots=True)
@@ -264,6 +270,10 @@ class MemberRow:
     def lookups(self) -> int:
         return sum(p.lookups for p in self.platforms)
 
+    @property
+    def opened(self) -> int:
+        return sum(p.opened for p in self.platforms)
+
 
 @dataclass(slots=True)
 class FeedItem:
@@ -274,6 +284,7 @@ class FeedItem:
     ongoing: bool = False
     lookups: int = 1
     platform: str | None = None
+    label: str | None = None  # episodes: "opened" or "background"
 
 
 @dataclass(slots=True)
@@ -282,11 +293,17 @@ class Activity:
 
     members: list[MemberRow]
     platforms: list[PlatformCount]
-    feed: list[FeedItem]
+    feed: list[FeedItem]  # likely-opened episodes, bypasses and outages, newest first
     episodes: int
     lookups: int
     bypasses: int
     last_event_id: int
+    opened: int = 0
+    background_feed: list[FeedItem] = field(default_factory=list)  # shown apart
+
+    @property
+    def background(self) -> int:
+        return self.episodes - self.opened
 
 
 def _window_filter(meeting_id: int | None,
@@ -303,10 +320,11 @@ def activity(s: Session, settings: Settings, *, now: datetime, meeting_id: int |
              since: datetime | None = None, feed_limit: int = 60) -> Activity:
     """Episodes and bypasses of a meeting (``meeting_id``), or since ``since`` between
     meetings; the members table covers every active member with a registered device."""
-    gap = timedelta(minutes=settings.policy.episode_gap_minutes)
+    rule = rule_of(settings)
+    gap = rule.gap
     if meeting_id is None and since is None:
         since = now - RECENT
-    eps: list[Episode] = query_episodes(s, gap=gap, meeting_id=meeting_id, since=since)
+    eps: list[Episode] = query_episodes(s, rule=rule, meeting_id=meeting_id, since=since)
     names = platform_names()
 
     members = list(s.execute(select(Member).options(selectinload(Member.devices))
@@ -331,6 +349,7 @@ def activity(s: Session, settings: Settings, *, now: datetime, meeting_id: int |
         t = totals.setdefault(ep.platform, PlatformCount(ep.platform, name))
         t.episodes += 1
         t.lookups += ep.lookups
+        t.opened += ep.opened
         if ep.member_id is None:
             continue
         if ep.member_id not in rows:  # e.g. a member deactivated since; still reported
@@ -339,6 +358,7 @@ def activity(s: Session, settings: Settings, *, now: datetime, meeting_id: int |
         pc = per_member[ep.member_id].setdefault(ep.platform, PlatformCount(ep.platform, name))
         pc.episodes += 1
         pc.lookups += ep.lookups
+        pc.opened += ep.opened
 
     conds = _window_filter(meeting_id, since)
     last_q = (select(Event.member_id, func.max(Event.ts), func.count())
@@ -356,12 +376,14 @@ def activity(s: Session, settings: Settings, *, now: datetime, meeting_id: int |
         row.last_attempt = last[mid][0] if mid in last else None
 
     feed: list[FeedItem] = []
+    background: list[FeedItem] = []
     for ep in eps:
         d = episode_dict(ep, member=member_names.get(ep.member_id) if ep.member_id else None,
                          device=device_labels.get(ep.device_id) if ep.device_id else None,
                          now=now, gap=gap)
-        feed.append(FeedItem("episode", aware(ep.last), aware(ep.first), str(d["text"]),
-                             bool(d["ongoing"]), ep.lookups, ep.platform))
+        (feed if ep.opened else background).append(
+            FeedItem("episode", aware(ep.last), aware(ep.first), str(d["text"]),
+                     bool(d["ongoing"]), ep.lookups, ep.platform, ep.label.value))
     ev_q = (select(Event).where(Event.kind.in_(("bypass", "outage")), *conds)
             .order_by(Event.id.desc()).limit(feed_limit))
     if meeting_id is not None:  # outages carry no meeting: take those during the meeting
@@ -374,16 +396,20 @@ def activity(s: Session, settings: Settings, *, now: datetime, meeting_id: int |
     for e in s.execute(ev_q).scalars():
         text = describe(e.kind, e.action, e.platform, e.domain,
                         device_labels.get(e.device_id) if e.device_id else None,
-                        member_names.get(e.member_id) if e.member_id else None, e.detail)
+                        member_names.get(e.member_id) if e.member_id else None, e.detail,
+                        e.channels)
         kind: Literal["bypass", "outage"] = "bypass" if e.kind == "bypass" else "outage"
         feed.append(FeedItem(kind, aware(e.ts), aware(e.ts), text, platform=e.platform))
     feed.sort(key=lambda f: f.at, reverse=True)
+    background.sort(key=lambda f: f.at, reverse=True)
 
-    platforms = sorted(totals.values(), key=lambda p: (-p.episodes, -p.lookups, p.name))
+    platforms = sorted(totals.values(), key=lambda p: (-p.opened, -p.episodes, -p.lookups,
+                                                       p.name))
     ordered = sorted(rows.values(), key=lambda r: r.name.casefold())
     return Activity(ordered, platforms, feed[:feed_limit], sum(p.episodes for p in platforms),
-                    sum(p.lookups for p in platforms), sum(r.bypasses for r in ordered),
-                    last_event_id(s))
+                    sum(p.lookups for p in platforms), sum(bypasses.values()),
+                    last_event_id(s), sum(p.opened for p in platforms),
+                    background[:feed_limit])
 
 
 def last_event_id(s: Session) -> int:

@@ -22,7 +22,7 @@ from monitor.events import EventAction, EventKind, EventRecord, EventWriter, spo
 from monitor.evidence.presence import Presence
 from monitor.gate import fast
 from monitor.gate.chain import Chain
-from monitor.gate.refusals import AddressNames, RefusalRecorder
+from monitor.gate.refusals import AddressNames, RecentBypass, RefusalRecorder
 from monitor.gate.server import listen_udp
 from monitor.gate.stats import GateStats
 from monitor.gate.steps import (
@@ -108,9 +108,12 @@ class GateDaemon:
         self.enforcer: Enforcer | None = Enforcer(spec) if spec is not None else None
         self.address_names = AddressNames()
         self.learn = LearnRecorder()
+        self.recent_bypass = RecentBypass()
+        self.submit = self.recent_bypass.tap(self.writer.submit)
         self.refusals = RefusalRecorder(
-            self.writer.submit, settings.site.room, [a for fam in doh_addresses(settings)
-                                                     for a in fam], self.address_names
+            self.submit, settings.site.room, [a for fam in doh_addresses(settings)
+                                              for a in fam], self.address_names,
+            self.recent_bypass,
         )
         self._stop = asyncio.Event()
         self._started = datetime.now(UTC)
@@ -190,7 +193,7 @@ class GateDaemon:
             rate,
             Identify(self.neighbours.lookup, lambda: self.restrictions),
             self.presence,
-            Record(self.writer.submit, cfg.site.room, st),
+            Record(self.submit, cfg.site.room, st),
             LearnNames(self.learn.note),
             Decide(lambda: self.policy, st, cfg.dns.block_address, cfg.dns.max_ttl),  # type: ignore[arg-type, return-value]
             LearnPlatformAddresses(self.address_names.remember),
@@ -335,7 +338,7 @@ class GateDaemon:
                 socks,
                 parse_hostport(cfg.dns.upstream),
                 stats=self.stats,
-                submit=self.writer.submit,
+                submit=self.submit,
                 room=cfg.site.room,
                 max_ttl=cfg.dns.max_ttl,
                 margin=cfg.policy.set_timeout_margin,

@@ -82,6 +82,10 @@ class DnsSettings(_Section):
 class PolicySettings(_Section):
     grace_minutes: int = Field(5, ge=0, le=120)
     episode_gap_minutes: int = Field(2, ge=1, le=120)
+    # "App or site likely opened": at least this many distinct host names of one platform
+    # within this many seconds (allowlist.episodes.OpenedRule); otherwise background.
+    opened_min_hosts: int = Field(4, ge=1, le=50)
+    opened_within_seconds: int = Field(30, ge=1, le=600)
     presets: list[str] = Field(
         default_factory=lambda: ["moderngov", "public-i", "os-connectivity", "certificates"]
     )

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-MODULES = ("monitor.gate._fastgate", "monitor.capture._fastcap", "dashboard.reports._fastscan")
+MODULES = ("monitor.gate._fastgate", "monitor.capture._fastcap")
 
 
 @pytest.mark.parametrize("name", MODULES)

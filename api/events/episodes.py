@@ -1,7 +1,8 @@
 """Episodes for the dashboard and API: lookups of one platform by one device, grouped.
 
 ``GET /api/v1/episodes?meeting_id=&member_id=&since=&until=`` — the live dashboard asks for
-the meeting in session; ``ongoing`` says an episode would still absorb a lookup made now.
+the meeting in session; ``ongoing`` says an episode would still absorb a lookup made now;
+``label`` is "opened" or "background" by the installation's opened rule (``opened_rule``).
 Grouping is :func:`allowlist.episodes.group_episodes` (edge rule documented there).
 """
 
@@ -16,11 +17,12 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from allowlist.episodes import Episode
+from allowlist.wording import EpisodeFacts, episode_sentence, label_text
 from api.auth.deps import database, require
 from api.auth.roles import LIVE_VIEW
 from api.events.service import platform_names
 from api.users.service import Principal
-from monitor.evidence.episodes import query_episodes
+from monitor.evidence.episodes import EpisodeRule, query_episodes, rule_of
 from monitor.settings import Settings
 from monitor.store.models import Device, Member
 
@@ -31,27 +33,28 @@ DEFAULT_WINDOW = timedelta(hours=12)  # neither meeting nor start given: the las
 def episode_dict(ep: Episode, *, member: str | None, device: str | None, now: datetime,
                  gap: timedelta) -> dict[str, object]:
     name = platform_names().get(ep.platform, ep.platform)
-    who = f"{member}'s device" if member else "A device"
-    if device:
-        who += f" ({device})"
-    n = ep.lookups
+    facts = EpisodeFacts.of(ep, name)
     return {
         "device_id": ep.device_id, "device": device, "mac": ep.mac, "member_id": ep.member_id,
         "member": member, "platform": ep.platform, "platform_name": name,
-        "first": ep.first.isoformat(), "last": ep.last.isoformat(), "lookups": n,
+        "first": ep.first.isoformat(), "last": ep.last.isoformat(), "lookups": ep.lookups,
         "ongoing": ep.ongoing(now, gap), "meeting_ids": sorted(ep.meeting_ids),
-        "domains": sorted(ep.domains),
-        "text": f"{who} contacted {name} ({n} lookup{'s' if n != 1 else ''})",
+        "domains": sorted(ep.domains), "hosts": len(ep.domains), "seconds": ep.seconds,
+        "channels": sorted(ep.channels), "connection_attempted": ep.connection,
+        "reached_platform": ep.reached, "label": ep.label.value,
+        "label_text": label_text(ep.label),
+        "text": episode_sentence(facts, member, device),
     }
 
 
-def list_episodes(s: Session, *, gap: timedelta, now: datetime, meeting_id: int | None,
+def list_episodes(s: Session, *, rule: EpisodeRule, now: datetime, meeting_id: int | None,
                   member_id: int | None, since: datetime | None,
                   until: datetime | None) -> list[dict[str, object]]:
     if meeting_id is None and since is None:
         since = now - DEFAULT_WINDOW
-    eps = query_episodes(s, gap=gap, meeting_id=meeting_id, member_id=member_id, since=since,
-                         until=until)
+    gap = rule.gap
+    eps = query_episodes(s, rule=rule, meeting_id=meeting_id, member_id=member_id,
+                         since=since, until=until)
     member_ids = {e.member_id for e in eps if e.member_id is not None}
     device_ids = {e.device_id for e in eps if e.device_id is not None}
     members = {i: n for i, n in s.execute(
@@ -77,15 +80,15 @@ async def get_episodes(
     until: Annotated[datetime | None, Query(description="exclusive")] = None,
 ) -> dict[str, object]:
     settings: Settings = request.app.state.settings
-    gap = timedelta(minutes=settings.policy.episode_gap_minutes)
+    rule = rule_of(settings)
     now = datetime.now(UTC)
     db = database(request)
 
     def _load() -> list[dict[str, object]]:
         with db.session() as s:
-            return list_episodes(s, gap=gap, now=now, meeting_id=meeting_id,
+            return list_episodes(s, rule=rule, now=now, meeting_id=meeting_id,
                                  member_id=member_id, since=_aware(since), until=_aware(until))
 
     items = await run_in_threadpool(_load)
-    return {"gap_minutes": settings.policy.episode_gap_minutes, "now": now.isoformat(),
-            "items": items}
+    return {"gap_minutes": settings.policy.episode_gap_minutes,
+            "opened_rule": rule.opened.describe(), "now": now.isoformat(), "items": items}

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from allowlist.catalogue import load_catalogue
+from allowlist.wording import event_sentence
 from monitor.store.models import Device, Event, Member
 
 
@@ -17,26 +18,13 @@ def platform_names() -> dict[str, str]:
 
 
 def describe(kind: str, action: str, platform: str | None, domain: str | None,
-             device: str | None, member: str | None, detail: str | None) -> str:
-    """One neutral sentence: what a device did, never what a person intended."""
-    who = f"{member}'s device" if member else "A device"
-    if device:
-        who += f" ({device})"
-    if kind == "attempt":
-        target = platform_names().get(platform or "", platform) or domain or "a blocked site"
-        tail = " (not blocked: monitor-only)" if action == "observed" else ""
-        return f"{who} contacted {target}{tail}"
-    if kind == "bypass":
-        how = detail or "a filter bypass"
-        return f"{who} tried a way round the filter ({how}: {domain})" if domain else \
-            f"{who} tried a way round the filter ({how})"
-    if kind == "outage":
-        return detail or "The gate reported an outage"
-    if kind == "device-seen":
-        if not member:  # the gate only reports devices nobody has registered yet
-            return "An unregistered device joined the chamber Wi-Fi (IT can claim it)"
-        return f"{who} joined the chamber Wi-Fi"
-    return f"{who}: {kind}"
+             device: str | None, member: str | None, detail: str | None,
+             channels: str | None = "dns") -> str:
+    """One neutral sentence (allowlist.wording): what a device did, never what a person
+    intended."""
+    target = platform_names().get(platform, platform) if platform else None
+    return event_sentence(kind, action, target=target, domain=domain, channels=channels,
+                          detail=detail, member=member, device=device)
 
 
 def event_dict(e: Event, member: str | None, device: str | None) -> dict[str, object]:
@@ -47,7 +35,8 @@ def event_dict(e: Event, member: str | None, device: str | None) -> dict[str, ob
         "platform": e.platform,
         "platform_name": platform_names().get(e.platform or "", e.platform) if e.platform else None,
         "category": e.category, "channels": e.channels, "rule": e.rule, "detail": e.detail,
-        "text": describe(e.kind, e.action, e.platform, e.domain, device, member, e.detail),
+        "text": describe(e.kind, e.action, e.platform, e.domain, device, member, e.detail,
+                         e.channels),
     }
 
 

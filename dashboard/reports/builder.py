@@ -22,11 +22,14 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session, selectinload
 
+from allowlist import wording
 from allowlist.categories import Mode
 from allowlist.clock import CLERK_SESSION_CAP, LONDON, ClerkAction
+from allowlist.episodes import Episode
 from api.events.service import platform_names
 from dashboard.reports import method, query
 from monitor.evidence import chain
+from monitor.evidence.episodes import rule_of
 from monitor.settings import Settings
 from monitor.store.models import AuditRow, Device, Event, Meeting, Member
 from monitor.store.policy_loader import site_mode
@@ -34,8 +37,6 @@ from monitor.store.policy_loader import site_mode
 SCHEMA = "chamberguard-report/1"
 OUTAGE_LOOKBACK = timedelta(days=1)  # an outage that began this long before a meeting counts
 _DOWN = re.compile(r"gate was down from (\S+) to (\S+)")
-BYPASS_WORDS = {"canary": "a bypass check name (canary)", "doh": "encrypted DNS (DoH)",
-                "dot": "encrypted DNS (DoT)", "quic": "QUIC", "resolver": "another DNS resolver"}
 
 
 class ReportError(LookupError):
@@ -269,20 +270,53 @@ def _conditions(s: Session, settings: Settings, sessions: Sessions, lo: datetime
 
 
 # ---------------------------------------------------------------------------- events → members
-def _bypass_text(detail: str | None, domain: str | None) -> str:
-    how = BYPASS_WORDS.get(detail or "", detail or "a way round the filter")
-    return f"tried {how}" + (f" ({domain})" if domain else "")
+CONTACT = query.CONTACT
 
 
-CONTACT = ("attempt", "bypass")
+def _names_of(ep: Episode, by_id: dict[int, query.EventRow]) -> list[dict[str, Any]]:
+    """The names an episode looked up: how often, first and last time (the appendix)."""
+    per: dict[str, list[Any]] = {}
+    for eid in ep.event_ids:
+        r = by_id.get(eid)
+        if r is None or not r.domain:
+            continue
+        x = per.get(r.domain)
+        if x is None:
+            per[r.domain] = [1, r.ts, r.ts, {r.channels}]
+        else:
+            x[0] += 1
+            x[2] = r.ts
+            x[3].add(r.channels)
+    return [{"name": d, "lookups": n, "first": london(a), "last": london(b),
+             "channels": ",".join(sorted(ch))}
+            for d, (n, a, b, ch) in sorted(per.items(), key=lambda kv: (kv[1][1], kv[0]))]
 
 
-def _member_docs(tallies: list[query.Tally], eps: list[query.EpisodeRow],
-                 bypasses: list[query.BypassRow], members: dict[int, str],
-                 devices: dict[int, Device], extra_present: dict[int, set[int]]
-                 ) -> list[dict[str, Any]]:
-    """Per member: devices with their evidence of presence, episodes and lookups per
-    platform, bypass attempts, first/last contact, and the episode list (for the timeline)."""
+def episode_doc(ep: Episode, number: int, device: str, member: str | None,
+                by_id: dict[int, query.EventRow] | None = None) -> dict[str, Any]:
+    """One episode as the report shows it: facts, label and its sentence (allowlist.wording)."""
+    name = platform_names().get(ep.platform, ep.platform)
+    facts = wording.EpisodeFacts.of(ep, name)
+    out = {"number": number, "device": device, "platform": ep.platform, "name": name,
+           "start": london(ep.first), "end": london(ep.last), "lookups": ep.lookups,
+           "minutes": minutes(ep.last - ep.first), "seconds": ep.seconds,
+           "hosts": len(ep.domains), "channels": sorted(ep.channels),
+           "connection_attempted": ep.connection, "reached_platform": ep.reached,
+           "label": ep.label.value, "label_text": wording.label_text(ep.label),
+           "what": wording.episode_verb(facts),
+           "text": wording.episode_sentence(facts, member, device)}
+    if by_id is not None:
+        out["names"] = _names_of(ep, by_id)
+    return out
+
+
+def _member_docs(tallies: list[query.Tally], eps: list[Episode], numbers: dict[int, int],
+                 bypasses: list[query.EventRow], members: dict[int, str],
+                 devices: dict[int, Device], extra_present: dict[int, set[int]],
+                 by_id: dict[int, query.EventRow] | None = None) -> list[dict[str, Any]]:
+    """Per member: devices with their evidence of presence, episodes (likely opened first)
+    and lookups per platform, other DNS services used, first/last record, and the episode
+    list (for the timeline and the appendix). ``numbers``: id(episode) → its number."""
     names = platform_names()
     by_member: dict[int, dict[str, Any]] = {}
 
@@ -290,7 +324,7 @@ def _member_docs(tallies: list[query.Tally], eps: list[query.EpisodeRow],
         e = by_member.get(mid)
         if e is None:
             e = {"member_id": mid, "name": members.get(mid, f"Member {mid} (removed)"),
-                 "devices": {}, "platforms": {}, "episodes": 0, "lookups": 0,
+                 "devices": {}, "platforms": {}, "episodes": 0, "opened": 0, "lookups": 0,
                  "bypass_attempts": 0, "other_refused": 0, "first": None, "last": None,
                  "episode_list": [], "bypass_list": []}
             by_member[mid] = e
@@ -326,10 +360,11 @@ def _member_docs(tallies: list[query.Tally], eps: list[query.EpisodeRow],
         if r.member_id is None:
             continue
         e = entry(r.member_id)
-        e["bypass_list"].append({"at": london(r.ts),
-                                 "device": device(e, r.device_id, r.mac, "recorded events"),
-                                 "text": _bypass_text(r.detail, r.domain),
-                                 "blocked": r.action == "refused"})
+        e["bypass_list"].append({
+            "at": london(r.ts), "device": device(e, r.device_id, r.mac, "recorded events"),
+            "text": wording.lookup_phrase("bypass", r.action, None, r.domain, r.channels,
+                                          r.detail),
+            "blocked": r.action == "refused"})
     for mid, device_ids in extra_present.items():
         e = entry(mid)
         for did in sorted(device_ids):
@@ -342,38 +377,41 @@ def _member_docs(tallies: list[query.Tally], eps: list[query.EpisodeRow],
         p = e["platforms"].get(ep.platform)
         if p is None:
             p = e["platforms"][ep.platform] = {"platform": ep.platform, "name": name,
-                                               "episodes": 0, "lookups": 0,
+                                               "episodes": 0, "opened": 0, "lookups": 0,
                                                "first": ep.first, "last": ep.last}
         p["episodes"] += 1
+        p["opened"] += ep.opened
         p["lookups"] += ep.lookups
         if ep.first < p["first"]:
             p["first"] = ep.first
         if ep.last > p["last"]:
             p["last"] = ep.last
         e["episodes"] += 1
+        e["opened"] += ep.opened
         e["lookups"] += ep.lookups
-        e["episode_list"].append((device(e, ep.device_id, ep.mac, "recorded events"), ep, name))
+        e["episode_list"].append((device(e, ep.device_id, ep.mac, "recorded events"), ep))
     out = []
     for e in sorted(by_member.values(), key=lambda e: str(e["name"]).casefold()):
-        plats = sorted(e["platforms"].values(), key=lambda p: (-p["episodes"], p["name"]))
+        plats = sorted(e["platforms"].values(),
+                       key=lambda p: (-p["opened"], -p["episodes"], p["name"]))
         out.append({
             "member_id": e["member_id"], "name": e["name"],
             "devices": sorted(e["devices"].values(), key=lambda d: str(d["label"])),
-            "episodes": e["episodes"], "lookups": e["lookups"],
+            "episodes": e["episodes"], "opened": e["opened"],
+            "background": e["episodes"] - e["opened"], "lookups": e["lookups"],
             "bypass_attempts": e["bypass_attempts"], "other_refused": e["other_refused"],
             "first": london(e["first"]), "last": london(e["last"]),
-            "platforms": [{**p, "first": london(p["first"]), "last": london(p["last"])}
+            "platforms": [{**p, "background": p["episodes"] - p["opened"],
+                           "first": london(p["first"]), "last": london(p["last"])}
                           for p in plats],
-            "episode_list": [{"device": label, "platform": ep.platform, "name": name,
-                              "start": london(ep.first), "end": london(ep.last),
-                              "lookups": ep.lookups, "minutes": minutes(ep.last - ep.first)}
-                             for label, ep, name in e["episode_list"]],
+            "episode_list": [episode_doc(ep, numbers.get(id(ep), 0), label, e["name"], by_id)
+                             for label, ep in e["episode_list"]],
             "bypass_list": e["bypass_list"],
         })
     return out
 
 
-def _totals(member_docs: list[dict[str, Any]], eps: list[query.EpisodeRow]) -> dict[str, Any]:
+def _totals(member_docs: list[dict[str, Any]], eps: list[Episode]) -> dict[str, Any]:
     names = platform_names()
     plats: dict[str, dict[str, Any]] = {}
     for ep in eps:
@@ -381,18 +419,51 @@ def _totals(member_docs: list[dict[str, Any]], eps: list[query.EpisodeRow]) -> d
         if p is None:
             p = plats[ep.platform] = {"platform": ep.platform,
                                       "name": names.get(ep.platform, ep.platform),
-                                      "episodes": 0, "lookups": 0}
+                                      "episodes": 0, "opened": 0, "lookups": 0}
         p["episodes"] += 1
+        p["opened"] += ep.opened
         p["lookups"] += ep.lookups
+    for p in plats.values():
+        p["background"] = p["episodes"] - p["opened"]
+    episodes = sum(p["episodes"] for p in plats.values())
+    opened = sum(p["opened"] for p in plats.values())
     return {
         "members_listed": len(member_docs),
         "members_with_contacts": sum(1 for m in member_docs
                                      if m["episodes"] or m["bypass_attempts"]),
-        "episodes": sum(p["episodes"] for p in plats.values()),
+        "episodes": episodes, "opened": opened, "background": episodes - opened,
         "lookups": sum(p["lookups"] for p in plats.values()),
         "bypass_attempts": sum(m["bypass_attempts"] for m in member_docs),
-        "platforms": sorted(plats.values(), key=lambda p: (-p["episodes"], p["name"])),
+        "platforms": sorted(plats.values(),
+                            key=lambda p: (-p["opened"], -p["episodes"], p["name"])),
     }
+
+
+def _lookups_doc(sc: query.Scan, numbers: dict[int, int], members: dict[int, str],
+                 devices: dict[int, Device]) -> list[dict[str, Any]]:
+    """Every lookup (platform attempts and other DNS services) with its episode number:
+    the per-lookup CSV and the JSON carry it; covered by the report's signature."""
+    names = platform_names()
+    ep_number = {i: numbers.get(id(ep), 0) for i, ep in enumerate(sc.episodes)}
+    out = []
+    for r in sc.lookups:
+        d = devices.get(r.device_id) if r.device_id is not None else None
+        i = sc.episode_of.get(r.id)
+        out.append({
+            "id": r.id, "at": london(r.ts),
+            "device": (d.label or d.mac) if d is not None else (r.mac or ""),
+            "member": members.get(r.member_id, "") if r.member_id is not None else "",
+            "name": r.domain or "", "platform": names.get(r.platform, r.platform)
+            if r.platform else "",
+            "kind": "other DNS service" if r.kind == "bypass" else "platform",
+            "verdict": wording.verdict(r.action, r.channels), "channel": r.channels,
+            "episode": ep_number[i] if i is not None else None})
+    return out
+
+
+def _numbers(eps: list[Episode]) -> dict[int, int]:
+    """Episode numbers (1, 2, …) in order of first lookup, keyed by ``id(episode)``."""
+    return {id(ep): n for n, ep in enumerate(eps, 1)}
 
 
 def _evidence(conn: Connection, tallies: list[query.Tally]) -> dict[str, Any]:
@@ -438,14 +509,14 @@ def meeting_report(s: Session, settings: Settings, meeting_id: int, *,
     if m is None:
         raise ReportError(f"there is no meeting {meeting_id}")
     grace = timedelta(minutes=settings.policy.grace_minutes)
-    gap = timedelta(minutes=settings.policy.episode_gap_minutes)
+    rule = rule_of(settings)
     sess = sessions_of(m, grace, now)
     lo = min([aware(m.start)] + [a for a, _ in sess.intervals])
     hi = max([aware(m.end)] + [b for _, b in sess.intervals])
     conn = s.connection()
-    sc = query.scan(conn, gap, "meeting_id = ?", [meeting_id], order="member_id, ts, id",
-                    meeting_id=meeting_id)
+    sc = query.scan(conn, rule, "meeting_id = ?", [meeting_id])
     tallies, eps, bypasses = sc.tallies, sc.episodes, sc.bypasses
+    numbers = _numbers(eps)
     # Presence beyond events: a member's device whose last sighting fell inside a session.
     extra: dict[int, set[int]] = defaultdict(set)
     dev_ids = {t.device_id for t in tallies if t.device_id is not None}
@@ -459,7 +530,9 @@ def meeting_report(s: Session, settings: Settings, meeting_id: int, *,
     mids = {t.member_id for t in tallies if t.member_id is not None} | set(extra)
     members = {i: n for i, n in s.execute(select(Member.id, Member.name)
                                           .where(Member.id.in_(mids)))}
-    member_docs = _member_docs(tallies, eps, bypasses, members, devices, extra)
+    by_id = {r.id: r for r in sc.lookups}
+    member_docs = _member_docs(tallies, eps, numbers, bypasses, members, devices, extra,
+                               by_id)
     outs, incidents = outages_in(s, m.room or settings.site.room, lo, hi, now)
     doc = _base("meeting", settings, now, actor)
     doc["subject"] = f"{m.committee_title or m.title}, {london(m.start)}"
@@ -475,6 +548,7 @@ def meeting_report(s: Session, settings: Settings, meeting_id: int, *,
     doc["conditions"] = cond
     doc["members"] = member_docs
     doc["totals"] = _totals(member_docs, eps)
+    doc["lookups"] = _lookups_doc(sc, numbers, members, devices)
     doc["window"] = {"start": london(lo), "end": london(hi)}
     doc["method"] = method.meeting_method(settings, cond)
     doc["evidence"] = _evidence(conn, tallies)
@@ -506,11 +580,12 @@ def member_report(s: Session, settings: Settings, member: str | int, since: date
     """One member across a date range (for a complaint): per meeting, then totals."""
     now = now or datetime.now(UTC)
     mem = find_member(s, member)
-    gap = timedelta(minutes=settings.policy.episode_gap_minutes)
+    rule = rule_of(settings)
     grace = timedelta(minutes=settings.policy.grace_minutes)
     conn = s.connection()
-    sc = query.scan(conn, gap, "member_id = ? AND ts >= ? AND ts < ?", [mem.id, since, until])
+    sc = query.scan(conn, rule, "member_id = ? AND ts >= ? AND ts < ?", [mem.id, since, until])
     tallies, eps, bypasses = sc.tallies, sc.episodes, sc.bypasses
+    numbers = _numbers(eps)
     contact_meetings = {t.meeting_id for t in tallies
                         if t.meeting_id is not None and t.kind in CONTACT}
     meetings = {m.id: m for m in s.execute(
@@ -520,13 +595,14 @@ def member_report(s: Session, settings: Settings, member: str | int, since: date
         (Device.member_id == mem.id) | Device.id.in_({t.device_id for t in tallies
                                                       if t.device_id is not None}))).scalars()}
     per_meeting = []
-    empty = {"episodes": 0, "lookups": 0, "bypass_attempts": 0, "platforms": [],
+    empty = {"episodes": 0, "opened": 0, "background": 0, "lookups": 0,
+             "bypass_attempts": 0, "platforms": [],
              "episode_list": [], "bypass_list": [], "devices": [], "first": None,
              "last": None, "other_refused": 0}
     for mid in sorted(contact_meetings, key=lambda i: (aware(meetings[i].start)
                                                        if i in meetings else now, i)):
         docs = _member_docs([t for t in tallies if t.meeting_id == mid],
-                            [e for e in eps if e.meeting_id == mid],
+                            [e for e in eps if query.meeting_of(e) == mid], numbers,
                             [b for b in bypasses if b.meeting_id == mid], {mem.id: mem.name},
                             devices, {})
         entry = docs[0] if docs else empty
@@ -539,11 +615,12 @@ def member_report(s: Session, settings: Settings, member: str | int, since: date
             "scheduled_start": london(m.start) if m is not None else None,
             "in_session_minutes": minutes(sum((b - a for a, b in sess.intervals),
                                               timedelta(0))),
-            **{k: entry[k] for k in ("episodes", "lookups", "bypass_attempts",
+            **{k: entry[k] for k in ("episodes", "opened", "background", "lookups",
+                                     "bypass_attempts",
                                      "other_refused", "first", "last", "platforms",
                                      "episode_list", "bypass_list", "devices")},
         })
-    totals = _totals(per_meeting, [e for e in eps if e.meeting_id is not None])
+    totals = _totals(per_meeting, [e for e in eps if query.meeting_of(e) is not None])
     totals.pop("members_listed")
     totals.pop("members_with_contacts")
     totals["meetings_with_contacts"] = sum(1 for p in per_meeting
@@ -571,7 +648,7 @@ def site_report(s: Session, settings: Settings, since: datetime, until: datetime
                 now: datetime | None = None, actor: str = "cli") -> dict[str, Any]:
     """Every meeting of this room in the period: totals, gate uptime, and per member."""
     now = now or datetime.now(UTC)
-    gap = timedelta(minutes=settings.policy.episode_gap_minutes)
+    rule = rule_of(settings)
     grace = timedelta(minutes=settings.policy.grace_minutes)
     meetings = [m for m in s.execute(
         select(Meeting).options(selectinload(Meeting.clerk_actions))
@@ -581,17 +658,16 @@ def site_report(s: Session, settings: Settings, since: datetime, until: datetime
     ids = [m.id for m in meetings]
     conn = s.connection()
     tallies: list[query.Tally] = []
-    eps: list[query.EpisodeRow] = []
+    eps: list[Episode] = []
     if ids:
-        sc = query.scan(conn, gap, f"meeting_id IN ({', '.join('?' * len(ids))})", ids,
-                        order="meeting_id, member_id, ts, id")
+        sc = query.scan(conn, rule, f"meeting_id IN ({', '.join('?' * len(ids))})", ids)
         tallies, eps = sc.tallies, sc.episodes
     outs, incidents = outages_in(s, settings.site.room, since, until, now)
     mrows = []
     for m in meetings:
         sess = sessions_of(m, grace, now)
         mt = [t for t in tallies if t.meeting_id == m.id]
-        me = [e for e in eps if e.meeting_id == m.id]
+        me = [e for e in eps if query.meeting_of(e) == m.id]
         gate = _outage_doc([o for o in outs if any(
             (o.end or now) >= a and o.start <= b for a, b in sess.intervals)], [], sess, now)
         mrows.append({
@@ -602,7 +678,8 @@ def site_report(s: Session, settings: Settings, since: datetime, until: datetime
             "members_with_contacts": len({e.member_id for e in me if e.member_id}
                                          | {t.member_id for t in mt if t.kind == "bypass"
                                             and t.member_id}),
-            "episodes": len(me), "lookups": sum(e.lookups for e in me),
+            "episodes": len(me), "opened": sum(e.opened for e in me),
+            "lookups": sum(e.lookups for e in me),
             "bypass_attempts": sum(t.count for t in mt if t.kind == "bypass"),
             "outage_minutes": gate["outage_minutes"], "uptime_percent": gate["uptime_percent"],
         })
@@ -613,14 +690,15 @@ def site_report(s: Session, settings: Settings, since: datetime, until: datetime
         e = per_member.get(mid)
         if e is None:
             e = per_member[mid] = {"member_id": mid, "name": names.get(mid, "?"),
-                                   "meetings": set(), "episodes": 0, "lookups": 0,
-                                   "bypass_attempts": 0}
+                                   "meetings": set(), "episodes": 0, "opened": 0,
+                                   "lookups": 0, "bypass_attempts": 0}
         return e
 
     for ep in eps:
         if ep.member_id is not None:
             e = member(ep.member_id)
             e["episodes"] += 1
+            e["opened"] += ep.opened
             e["lookups"] += ep.lookups
             e["meetings"].update(ep.meeting_ids)
     for t in tallies:

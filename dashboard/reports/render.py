@@ -60,13 +60,18 @@ def when(iso: str | None) -> str:
     return f"{t:%a} {t.day} {t:%b %Y} {t:%H:%M}" if t else "–"
 
 
+def cap1(text: str | None) -> str:
+    """Upper-case the first letter only (Jinja's ``capitalize`` lowers the rest)."""
+    return (text[:1].upper() + text[1:]) if text else ""
+
+
 def plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def filters() -> dict[str, Callable[..., str]]:
     """Shared with the page templates in api/reports (one set of time words)."""
-    return {"hm": hm, "hms": hms, "day": day, "when": when}
+    return {"hm": hm, "hms": hms, "day": day, "when": when, "cap1": cap1}
 
 
 @cache

@@ -12,15 +12,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from allowlist.episodes import group_episodes
+from allowlist.wording import EpisodeFacts, episode_sentence
 from api.events.service import describe, platform_names
 from dashboard.reports.builder import find_member, london
+from monitor.evidence.episodes import rule_of
 from monitor.settings import Settings
 from monitor.store.models import AuditRow, Device, Event, RegistrationCode
 
@@ -65,14 +67,17 @@ def export(s: Session, settings: Settings, member: str | int, *,
         "rule": e.rule, "detail": e.detail,
         "text": describe(e.kind, e.action, e.platform, e.domain,
                          labels.get(e.device_id or -1), mem.name
-                         if e.member_id == mem.id else None, e.detail),
+                         if e.member_id == mem.id else None, e.detail, e.channels),
         "hash": e.hash} for e in ev_rows]
-    gap = timedelta(minutes=settings.policy.episode_gap_minutes)
+    rule = rule_of(settings)
     eps = group_episodes([e for e in ev_rows if e.kind == "attempt" and e.platform
-                          and e.member_id == mem.id], gap)
+                          and e.member_id == mem.id], rule.gap, rule.opened)
     episodes = [{"device": labels.get(ep.device_id or -1, ep.mac), "platform": ep.platform,
                  "platform_name": names.get(ep.platform, ep.platform),
                  "first": london(ep.first), "last": london(ep.last), "lookups": ep.lookups,
+                 "label": ep.label.value, "text": episode_sentence(
+                     EpisodeFacts.of(ep, names.get(ep.platform, ep.platform)), mem.name,
+                     labels.get(ep.device_id or -1, ep.mac)),
                  "meeting_ids": sorted(ep.meeting_ids)} for ep in eps]
     codes = [{"id": c.id, "created_at": london(c.created_at), "created_by": c.created_by,
               "expires_at": london(c.expires_at), "used_at": london(c.used_at),
@@ -137,8 +142,7 @@ def to_csv(doc: dict[str, Any]) -> bytes:
     for e in doc["events"]:
         w.writerow(("event", e["id"], e["ts"], cell(e["text"]), cell(pairs(e))))
     for i, ep in enumerate(doc["episodes"], 1):
-        w.writerow(("episode", i, ep["first"], f"device contacted {ep['platform_name']}",
-                    cell(pairs(ep))))
+        w.writerow(("episode", i, ep["first"], cell(ep["text"]), cell(pairs(ep))))
     for a in doc["audit"]:
         w.writerow(("audit", a["id"], a["ts"], f"{a['action']} {a['entity']}",
                     cell(pairs({k: json.dumps(v) if isinstance(v, dict) else v

@@ -2,8 +2,15 @@
 
 nftables remembers each refused (device, address, protocol, port) for a minute; every tick the
 gate lists those sets and records entries it has not seen yet. A DNS-level refusal already
-produced its own event; these catch what never asked the gate: QUIC, DoT, DoH by address, and
-apps connecting to cached or hard-coded addresses.
+produced its own event; these catch what never asked the gate: DoT, DoH by address, and apps
+connecting to platform addresses they had cached (over TCP or QUIC alike).
+
+Words matter here (the evidence is about people): an app's connection to a cached platform
+address is a *platform attempt*, never a bypass — QUIC is how current apps talk, not a way
+round anything. A bypass is another DNS service (DoH, DoT). One try is one event: a device
+whose DoH/DoT lookup by name was just recorded (:class:`RecentBypass`) is not recorded
+again when it then connects to that service's address. A QUIC or TCP flow to an address
+that is neither a platform's nor a DNS service's is counted nowhere (like an unlisted name).
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import ipaddress
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from allowlist.categories import BypassKind
 from allowlist.decision import Restriction
@@ -44,9 +51,8 @@ class AddressNames:
 
 
 def classify(flow: Flow, doh_addresses: frozenset[str]) -> BypassKind | None:
-    _, addr, proto, port = flow
-    if proto == "udp" and port == 443:
-        return BypassKind.QUIC
+    """DoT (port 853) or DoH (a known encrypted-DNS address, any port); else not a bypass."""
+    _, addr, _, port = flow
     if port == 853:
         return BypassKind.DOT
     if addr in doh_addresses:
@@ -55,10 +61,41 @@ def classify(flow: Flow, doh_addresses: frozenset[str]) -> BypassKind | None:
 
 
 _WORDS = {
-    BypassKind.QUIC: "QUIC (UDP 443) refused",
     BypassKind.DOT: "DNS over TLS/QUIC (port 853) refused",
     BypassKind.DOH: "DNS over HTTPS resolver by address refused",
 }
+ENCRYPTED_DNS = frozenset({BypassKind.DOH.value, BypassKind.DOT.value})
+
+
+class RecentBypass:
+    """Devices whose encrypted-DNS try was recorded in the last ``window`` (by MAC).
+
+    :meth:`tap` wraps the event submitter, so every path that records a DoH/DoT lookup by
+    name (the Python chain, the native fast path) is seen; the refusal recorder then skips
+    the same try's connection by address. Bounded: old entries go when it grows."""
+
+    def __init__(self, window: timedelta = timedelta(seconds=120), cap: int = 10_000) -> None:
+        self.window = window
+        self.cap = cap
+        self._seen: dict[str, datetime] = {}
+
+    def note(self, rec: EventRecord) -> None:
+        if rec.kind is EventKind.BYPASS and rec.mac and \
+                (rec.detail or "").split(":", 1)[0] in ENCRYPTED_DNS:
+            self._seen[rec.mac] = rec.ts
+            if len(self._seen) > self.cap:
+                cut = rec.ts - self.window
+                self._seen = {m: t for m, t in self._seen.items() if t >= cut}
+
+    def tap(self, submit: Callable[[EventRecord], bool]) -> Callable[[EventRecord], bool]:
+        def submit_and_note(rec: EventRecord) -> bool:
+            self.note(rec)
+            return submit(rec)
+        return submit_and_note
+
+    def recent(self, mac: str, now: datetime) -> bool:
+        t = self._seen.get(mac)
+        return t is not None and timedelta(0) <= now - t < self.window
 
 
 class RefusalRecorder:
@@ -68,11 +105,13 @@ class RefusalRecorder:
         room: str,
         doh_addresses: Iterable[str],
         names: AddressNames,
+        recent: RecentBypass | None = None,
     ) -> None:
         self.submit = submit
         self.room = room
         self.doh = frozenset(str(ipaddress.ip_address(a)) for a in doh_addresses)
         self.names = names
+        self.recent = recent or RecentBypass()
         self._seen: set[Flow] = set()
 
     def update(
@@ -97,11 +136,14 @@ class RefusalRecorder:
                 device_id=dev.device_id if dev else None,
                 member_id=dev.member.member_id if dev and dev.member else None,
                 meeting_id=r.meeting.meeting_id if r and r.meeting else None,
-                channels="ip",
+                channels="quic" if (proto, port) == ("udp", 443) else "ip",
             )
             kind = classify(flow, self.doh)
             known = self.names.get(addr)
             if kind is not None:
+                if self.recent.recent(mac, now):
+                    continue  # the same try, already recorded by name: one try, one event
+                self.recent.note(replace(base, kind=EventKind.BYPASS, detail=kind.value))
                 self.submit(
                     replace(
                         base,

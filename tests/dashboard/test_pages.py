@@ -142,9 +142,11 @@ def test_live_view_members_feed_chart_and_fragment(site: Site) -> None:
     for path in ("/", "/live/fragment"):
         html = c.get(path).text
         row = html.split(f'id="member-{ids["ada"]}"')[1].split("</tr>")[0]
-        assert "In the room" in row and "Instagram</strong>: 1 episode (1 lookup)" in row
+        assert "In the room" in row
+        assert "Instagram</strong>: 0 likely opened, 1 background (1 lookup)" in row
         assert "TikTok" not in row
-        assert f"{ADA}&#39;s device (iPad) contacted Instagram (1 lookup)" in html
+        assert (f"{ADA}&#39;s device (iPad) looked up Instagram — refused: 1 lookup of 1 name "
+                "at once; background activity likely") in html
         assert re.search(r'<svg[^>]*role="img"', html) and "Instagram: 1 episode, 1 lookup" in html
         grace = html.split(f'id="member-{ids["grace"]}"')[1].split("</tr>")[0]
         assert "Not seen" in grace and "None" in grace
@@ -361,7 +363,8 @@ def test_reports_for_the_clerk(site: Site) -> None:
     html = c.get("/reports").text
     assert f'href="/reports/{ids["meeting"]}"' in html
     html = c.get(f"/reports/{ids['meeting']}").text
-    assert "Instagram</strong>: 1 episode (1 lookup)" in html and "Start" in html
+    assert "Instagram</strong>: 0 likely opened, 1 background (1 lookup)" in html
+    assert "Start" in html
     assert c.get("/reports/999").status_code == 404
 
 

@@ -11,15 +11,16 @@ import httpx
 import pytest
 from sqlalchemy import insert
 
-from allowlist.episodes import LookupRow, group_episodes
+from allowlist.episodes import LookupRow, OpenedRule, group_episodes
 from api.auth.roles import Role
-from monitor.evidence.episodes import query_episodes
+from monitor.evidence.episodes import EpisodeRule, query_episodes
 from monitor.settings import Settings
 from monitor.store.db import Database
 from monitor.store.models import Device, Event, Meeting, Member
 from tests.events.webapp import running_app, token_for
 
 GAP = timedelta(minutes=2)
+RULE = EpisodeRule(GAP, OpenedRule())
 T0 = datetime(2026, 3, 4, 19, 0, tzinfo=UTC)
 S = timedelta(seconds=1)
 US = timedelta(microseconds=1)
@@ -171,13 +172,13 @@ def _seed(db: Database) -> dict[str, int]:
 def test_query_helper_for_meeting_member_and_range(db: Database) -> None:
     ids = _seed(db)
     with db.session() as s:
-        eps = query_episodes(s, gap=GAP, meeting_id=ids["meeting"])
+        eps = query_episodes(s, rule=RULE, meeting_id=ids["meeting"])
         assert [(e.device_id, e.platform, e.lookups) for e in eps] == [
             (ids["phone"], "instagram", 2), (ids["bobs"], "facebook", 1),
             (ids["tablet"], "instagram", 1), (ids["phone"], "instagram", 1)]
-        eps = query_episodes(s, gap=GAP, meeting_id=ids["meeting"], member_id=ids["bob"])
+        eps = query_episodes(s, rule=RULE, meeting_id=ids["meeting"], member_id=ids["bob"])
         assert [(e.member_id, e.platform) for e in eps] == [(ids["bob"], "facebook")]
-        eps = query_episodes(s, gap=GAP, since=T0 + 50 * S, until=T0 + 100 * S)
+        eps = query_episodes(s, rule=RULE, since=T0 + 50 * S, until=T0 + 100 * S)
         assert [(e.device_id, e.first) for e in eps] == [
             (ids["phone"], T0 + 60 * S), (ids["tablet"], T0 + 70 * S)]
 
@@ -201,6 +202,9 @@ def test_episodes_route(db_url: str, tmp_path: Path) -> None:
                                             ("iPad", "Instagram", 1, False),
                                             ("Phone", "Instagram", 1, False)]
         assert body["items"][0]["text"] == \
-            "Cllr Ada Lovelace's device (Phone) contacted Instagram (2 lookups)"
+            "Cllr Ada Lovelace's device (Phone) looked up Instagram — refused: 2 lookups of 1 " \
+            "name over 1 minute; background activity likely"
+        assert body["items"][0]["label"] == "background"
+        assert body["items"][0]["connection_attempted"] is False
         assert body["items"][0]["first"] == T0.isoformat()
     db.dispose()

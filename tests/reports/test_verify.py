@@ -45,7 +45,7 @@ def _alter_figure(fmt: str, data: bytes) -> bytes:
         assert data.count(old) == 1
         return data.replace(old, old.replace(b",4,7,", b",4,8,"))
     if fmt == "json":
-        old = b'"episodes":4,"lookups":7,'
+        old = b'"background":4,"lookups":7,'
         assert data.count(old) == 1
         return data.replace(old, old.replace(b"7", b"8"))
     i = len(data) // 3
