@@ -297,11 +297,13 @@ async def _serve_web(settings: Settings, db: Database, server: Any) -> None:
     reads everything it needs from the database whether or not this process is up.
     """
     from api.meetings.sync import run_periodic_sync
+    from api.reports.service import after_purge
     from monitor.evidence.retention import run_daily_purge
 
     stop = asyncio.Event()
     jobs = [asyncio.create_task(run_periodic_sync(settings, db, stop)),
-            asyncio.create_task(run_daily_purge(settings, db, stop))]
+            asyncio.create_task(run_daily_purge(
+                settings, db, stop, after=lambda res: after_purge(db, settings, res)))]
     extra = _registration_server(settings, db)
     if extra is not None:
         jobs.append(asyncio.create_task(extra.serve()))

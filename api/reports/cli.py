@@ -9,7 +9,8 @@
     chamberguard member export NAME --format json|csv [-o FILE]
 
 Thin, like the other command modules: parse, call api.reports.service, write or print.
-Exit status: 0 done / intact, 1 a verification failed (the reason on stderr), 2 an error.
+Exit status: 0 done / intact, 1 a verification failed (the reason on stderr; "ALTERED" when
+the file is intact but the events behind it were changed), 2 an error.
 """
 
 from __future__ import annotations
@@ -135,7 +136,12 @@ def _verify(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(v.as_dict(), indent=2))
     else:
-        print(f"{'OK' if v.ok else 'FAILED'}: {v.reason}", file=sys.stdout if v.ok else sys.stderr)
+        if v.ok:
+            print(f"OK: {v.reason}")
+        elif v.altered:
+            print(v.reason, file=sys.stderr)  # begins "ALTERED:"
+        else:
+            print(f"FAILED: {v.reason}", file=sys.stderr)
         if v.ok:
             sig = v.signature
             print(f"  {sig.get('kind')} report {sig.get('report_id')} ({sig.get('format')}), "
@@ -148,8 +154,8 @@ def _verify(args: argparse.Namespace) -> int:
 def cmd_verify_chain(args: argparse.Namespace) -> int:
     from api.reports import service
 
-    _, db = ctx(args)
-    rep = service.verify_events(db)
+    settings, db = ctx(args)
+    rep = service.verify_events(db, settings)
     if args.json:
         print(json.dumps(rep.as_dict(), indent=2))
     elif rep.ok:

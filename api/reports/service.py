@@ -21,11 +21,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api.errors import Invalid, NotFound
 from dashboard.reports import builder, render, signing, subject
-from monitor.evidence import chain
+from monitor.evidence import chain, checkpoint
 from monitor.evidence.retention import PurgeResult, purge
 from monitor.settings import Settings
 from monitor.store.db import Database
-from monitor.store.models import AuditRow, IssuedReport
+from monitor.store.models import AuditRow, IssuedReport, PurgeRow
 
 KINDS = ("meeting", "member", "site")
 
@@ -120,7 +120,41 @@ def issue(db: Database, settings: Settings, doc: dict[str, Any], fmt: str, *,
     _issued[doc["report_id"]] = None
     while len(_issued) > 1000:
         _issued.pop(next(iter(_issued)))
+    checkpoint_now(db, settings, "report")
     return data
+
+
+# ---------------------------------------------------------------------------- checkpoints
+def checkpoint_now(db: Database, settings: Settings, reason: str) -> checkpoint.Checkpoint:
+    """The chain's state, signed, to the checkpoint file and the system log (see
+    monitor.evidence.checkpoint): on each report, after each purge, and daily."""
+    with db.engine.connect() as conn:
+        cp = checkpoint.take(conn, reason)
+        conn.rollback()
+    checkpoint.write(settings.site.data_dir, cp, signing_key(settings))
+    return cp
+
+
+def after_purge(db: Database, settings: Settings, res: PurgeResult) -> None:
+    """The daily job's checkpoint: "purge" when events went (the new anchor), else "daily"."""
+    checkpoint_now(db, settings, "purge" if res.events_deleted else "daily")
+
+
+def checkpoint_problems(db: Database, settings: Settings,
+                        public: Ed25519PublicKey | None = None) -> list[str]:
+    """Where the database disagrees with the signed checkpoints (empty: it does not)."""
+    try:
+        pub = public or signing.installation_public(settings.site.data_dir)
+    except signing.VerifyFailed:
+        return []  # no key, so nothing was ever checkpointed by this installation
+    try:
+        cps = checkpoint.read(settings.site.data_dir, pub)
+    except checkpoint.CheckpointError as exc:
+        return [str(exc)]
+    with db.engine.connect() as conn:
+        out = checkpoint.check(conn, cps)
+        conn.rollback()
+    return out
 
 
 # Report ids this process has registered (a document is built with a fresh uuid4, so only
@@ -137,14 +171,19 @@ def report_file(db: Database, settings: Settings, kind: str, fmt: str, *, actor:
 # ---------------------------------------------------------------------------- verifying
 @dataclass(slots=True)
 class Verification:
+    """``ok``: the file is intact *and* (where the database was consulted) the events it
+    covers are unchanged; ``altered``: the file is intact but the evidence behind it is not
+    (the events, the chain's anchor, or the chain against its checkpoints)."""
+
     ok: bool
     reason: str
     details: list[str] = field(default_factory=list)
     signature: dict[str, Any] = field(default_factory=dict)
+    altered: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "reason": self.reason, "details": self.details,
-                "signature": self.signature}
+        return {"ok": self.ok, "altered": self.altered, "reason": self.reason,
+                "details": self.details, "signature": self.signature}
 
 
 def verify_file(data: bytes, settings: Settings, db: Database | None = None,
@@ -162,16 +201,25 @@ def verify_file(data: bytes, settings: Settings, db: Database | None = None,
     if not v.ok or db is None:
         return out
     try:
-        out.details.extend(_database_checks(db, v))
+        details, problems = _database_checks(db, v)
+        problems += checkpoint_problems(db, settings, pub)
     except SQLAlchemyError as exc:
         out.details.append(f"database not consulted ({type(exc).__name__})")
+        return out
+    out.details.extend(details)
+    if problems:
+        out.ok, out.altered = False, True
+        out.reason = "ALTERED: the report file is intact, but the evidence it was made " \
+                     "from has changed: " + "; ".join(problems)
     return out
 
 
-def _database_checks(db: Database, v: signing.Verified) -> list[str]:
-    """What the database still knows of a verified report: its register entry, and
-    whether the events it covers are unchanged."""
+def _database_checks(db: Database, v: signing.Verified) -> tuple[list[str], list[str]]:
+    """What the database still knows of a verified report: its register entry, whether the
+    events it covers are unchanged, and whether the chain's anchor is the one the report
+    was made on (or one a recorded purge moved it to). Returns (details, problems)."""
     details: list[str] = []
+    problems: list[str] = []
     block = v.block
     digest = hashlib.sha256(v.body).hexdigest()
     with db.session() as s:
@@ -201,13 +249,50 @@ def _database_checks(db: Database, v: signing.Verified) -> list[str]:
             else:
                 details.append(f"chain: {label} (event {eid}) has a different hash now: "
                                "the events were altered after this report was made")
-    return details
+                problems.append(f"{label} (event {eid}) has a different hash now")
+        rep = chain.verify_chain(conn)
+        if rep.ok:
+            details.append(f"chain: {rep.checked} events recomputed from the anchor, all "
+                           "links hold")
+        else:
+            assert rep.problem is not None
+            problems.append(f"the events' hash chain is broken: {rep.problem.reason}")
+        anchor = ch.get("anchor_hash")
+        if anchor is not None:
+            state = chain.read_state(conn)
+            if state.anchor_hash == anchor:
+                details.append("chain: anchor unchanged since the report was made")
+            elif state.anchor_event_id > int(ch.get("anchor_event_id") or 0) and \
+                    _purge_left(conn, state.anchor_hash):
+                details.append(f"chain: anchor moved to event {state.anchor_event_id} by a "
+                               "recorded retention purge")
+            else:
+                problems.append("the chain's anchor is not the one the report was made on, "
+                                "and no recorded purge moved it")
+    return details, problems
 
 
-def verify_events(db: Database) -> chain.ChainReport:
+def _purge_left(conn: Any, anchor_hash: str) -> bool:
+    """A purge record left this anchor (the checkpoints then say whether it is genuine)."""
+    return conn.execute(select(PurgeRow.id).where(PurgeRow.anchor_hash == anchor_hash)
+                        ).first() is not None
+
+
+def verify_events(db: Database, settings: Settings | None = None) -> chain.ChainReport:
+    """The chain recomputed from its anchor, then (with ``settings``) compared with the
+    signed checkpoints outside the database: a recomputed chain, a faked anchor or a raised
+    pre-chain range fails here even though every link holds."""
     with db.engine.connect() as conn:
         rep = chain.verify_chain(conn)
         conn.rollback()
+    if settings is not None and rep.ok:
+        problems = checkpoint_problems(db, settings)
+        if problems:
+            rep.ok = False
+            rep.problem = chain.ChainProblem(None, "ALTERED: " + "; ".join(problems))
+        else:
+            rep.notes.append("consistent with the signed chain checkpoints in "
+                             f"{checkpoint.path_of(settings.site.data_dir)}")
     return rep
 
 
@@ -229,4 +314,6 @@ def subject_access(db: Database, settings: Settings, member: str | int, fmt: str
 
 
 def run_purge(db: Database, settings: Settings, *, actor: str) -> PurgeResult:
-    return purge(db, settings, actor=actor)
+    res = purge(db, settings, actor=actor)
+    after_purge(db, settings, res)
+    return res

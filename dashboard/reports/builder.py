@@ -474,7 +474,8 @@ def _evidence(conn: Connection, tallies: list[query.Tally]) -> dict[str, Any]:
             "first_event_id": min((t.first_id for t in tallies), default=None),
             "last_event_id": last_id, "last_event_hash": snap.covered_hash,
             "chain_head_id": snap.head_id, "chain_head_hash": snap.head_hash,
-            "chain_anchor_hash": snap.anchor_hash}
+            "chain_anchor_hash": snap.anchor_hash,
+            "chain_anchor_event_id": snap.anchor_event_id}
 
 
 # ---------------------------------------------------------------------------- meeting report

@@ -287,7 +287,9 @@ def signed(doc: dict[str, Any], fmt: str, key: Ed25519PrivateKey) -> bytes:
             "generated_at": doc["generated_at"],
             "chain": {"last_event_id": ev["last_event_id"],
                       "last_event_hash": ev["last_event_hash"],
-                      "head_id": ev["chain_head_id"], "head_hash": ev["chain_head_hash"]}}
+                      "head_id": ev["chain_head_id"], "head_hash": ev["chain_head_hash"],
+                      "anchor_event_id": ev.get("chain_anchor_event_id"),
+                      "anchor_hash": ev.get("chain_anchor_hash")}}
     return signing.sign(body(doc, fmt), fmt=fmt, key=key, meta=meta)
 
 

@@ -363,20 +363,23 @@ class Snapshot:
     head_hash: str
     anchor_hash: str
     covered_hash: str | None
+    anchor_event_id: int = 0
 
 
 def snapshot(conn: Connection, covered_id: int | None) -> Snapshot:
     row = conn.execute(text(
         "SELECT (SELECT id FROM events WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1), "
         "(SELECT hash FROM events WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1), "
-        "c.head_hash, c.anchor_hash, (SELECT hash FROM events WHERE id = :e) "
+        "c.head_hash, c.anchor_hash, (SELECT hash FROM events WHERE id = :e), "
+        "c.anchor_event_id "
         "FROM event_chain c WHERE c.id = 1"), {"e": covered_id if covered_id is not None
                                                 else -1}).first()
     if row is None:  # no head row: read_state creates it
         st = read_state(conn)
         return Snapshot(None, st.head_hash, st.anchor_hash,
-                        None if covered_id is None else event_hash(conn, covered_id))
-    head_id, head_hash, chain_head, anchor, covered = row
+                        None if covered_id is None else event_hash(conn, covered_id),
+                        st.anchor_event_id)
+    head_id, head_hash, chain_head, anchor, covered, anchor_id = row
     return Snapshot(None if head_id is None else int(head_id),
                     str(head_hash) if head_hash is not None else str(chain_head), str(anchor),
-                    None if covered is None else str(covered))
+                    None if covered is None else str(covered), int(anchor_id or 0))

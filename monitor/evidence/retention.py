@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -150,8 +151,10 @@ def _record(conn: Connection, res: PurgeResult, actor: str, now: datetime) -> No
 
 
 async def run_daily_purge(settings: Settings, db: Database, stop_event: asyncio.Event, *,
-                          interval: float = DAY, first_delay: float = 60.0) -> None:
-    """Purge shortly after start, then once a day, until ``stop_event`` is set.
+                          interval: float = DAY, first_delay: float = 60.0,
+                          after: Callable[[PurgeResult], None] | None = None) -> None:
+    """Purge shortly after start, then once a day, until ``stop_event`` is set; ``after``
+    runs after each purge (the daily chain checkpoint).
 
     Never raises: a failed purge is logged and tried again at the next run (expired data
     kept one day longer is the lesser harm than a web app that died)."""
@@ -163,7 +166,9 @@ async def run_daily_purge(settings: Settings, db: Database, stop_event: asyncio.
         except TimeoutError:
             pass
         try:
-            await asyncio.to_thread(purge, db, settings, actor="daily-purge")
+            res = await asyncio.to_thread(purge, db, settings, actor="daily-purge")
+            if after is not None:
+                await asyncio.to_thread(after, res)
         except Exception:  # noqa: BLE001 — the loop must outlive any failure
             log.exception("daily purge failed; trying again in %.0f s", interval)
         delay = interval

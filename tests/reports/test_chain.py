@@ -297,6 +297,7 @@ def test_a_report_notices_events_altered_after_it(tmp_path: Path) -> None:
     with g.db.engine.begin() as c:
         c.execute(text("UPDATE events SET hash = :h WHERE id = :i"), {"h": "f" * 64, "i": last})
     v = service.verify_file(data, g.settings, g.db)
-    assert v.ok  # the file itself is intact …
-    assert any("different hash now" in d for d in v.details)  # … the database is not
+    # the file itself is intact, but the events it was made from are not: never "OK"
+    assert not v.ok and v.altered and v.reason.startswith("ALTERED:")
+    assert any("different hash now" in d for d in v.details)
     g.db.dispose()
