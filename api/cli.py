@@ -142,7 +142,8 @@ def _clerk(action: ClerkAction) -> Callable[[argparse.Namespace], int]:
         grace = timedelta(minutes=settings.policy.grace_minutes)
         with db.session() as s:
             m = clerk_action(
-                s, meeting_id=args.meeting_id, action=action, actor=args.actor, grace=grace
+                s, meeting_id=args.meeting_id, action=action, actor=args.actor, grace=grace,
+                settings=settings,
             )
             print(json.dumps(meeting_dict(m, grace=grace)))
         return 0
@@ -298,10 +299,12 @@ async def _serve_web(settings: Settings, db: Database, server: Any) -> None:
     """
     from api.meetings.sync import run_periodic_sync
     from api.reports.service import after_purge
+    from api.site.conditions import watch_conditions
     from monitor.evidence.retention import run_daily_purge
 
     stop = asyncio.Event()
     jobs = [asyncio.create_task(run_periodic_sync(settings, db, stop)),
+            asyncio.create_task(watch_conditions(settings, db, stop)),
             asyncio.create_task(run_daily_purge(
                 settings, db, stop, after=lambda res: after_purge(db, settings, res)))]
     extra = _registration_server(settings, db)

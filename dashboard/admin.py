@@ -41,6 +41,7 @@ from api.members import service as members
 from api.platforms import service as platforms
 from api.presets.service import list_presets, set_preset
 from api.rules import service as rules
+from api.rules.risk import flagged_rules
 from api.rules.service import IT_CATEGORIES
 from api.site.service import mode_view, set_mode
 from api.users import service as users
@@ -223,12 +224,14 @@ def _allowlist(request: Request, *, done: str | None = None, error: str | None =
             except ServiceError as exc:
                 box_error = exc.message
         rows, _ = rules.list_rules(s, limit=2000, offset=0)
+        flagged = flagged_rules(s)
         presets = list_presets(s, settings=settings)
         reg_devices = list(s.execute(
             select(Device).options(selectinload(Device.member))
             .where(Device.member_id.is_not(None)).order_by(Device.id)).scalars())
         ctx.update(
-            rules=rows, presets=presets, warnings=PRESET_WARNING,
+            rules=rows, presets=presets, warnings=PRESET_WARNING, flagged=flagged,
+            flagged_ids={r.id for r, _ in flagged},
             presets_customised=bool(s.execute(select(func.count()).select_from(PresetRow))
                                     .scalar_one()),
             platforms=platforms.list_platforms(s), categories=CATEGORY_TEXT,
@@ -258,13 +261,24 @@ def add_rule(
     platform: Annotated[str, Form(max_length=50)] = "",
     exact: Annotated[str, Form(max_length=5)] = "",
     note: Annotated[str, Form(max_length=600)] = "",
+    confirm_effect: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
+    """A rule that would allow a platform or a public suffix is asked about first: the
+    confirmation page names its effect and sends it back as ``confirm_effect``."""
     try:
         with database(request).session() as s:
             rules.create_rule(s, domain=domain, category=category,
                               platform=platform.strip() if category == Category.PLATFORM.value
                               and platform.strip() else None,
-                              exact=bool(exact), note=note, actor=who.username)
+                              exact=bool(exact), note=note, actor=who.username,
+                              confirm_effect=confirm_effect or None)
+    except rules.ConfirmationNeeded as exc:
+        eff = str((exc.details or {}).get("effect", ""))
+        return _confirm(request, title="This rule opens a platform or a public suffix",
+                        message=eff, action="/admin/allowlist/rules",
+                        fields={"domain": domain, "category": category, "platform": platform,
+                                "exact": exact, "note": note, "confirm_effect": eff},
+                        yes="I understand: add the rule", back="/admin/allowlist")
     except ServiceError as exc:
         return _allowlist(request, error=exc.message, status=exc.status,
                           form={"domain": domain, "category": category, "platform": platform,

@@ -131,7 +131,7 @@ async def clerk_act(
     def _act() -> None:
         with db.session() as s:
             clerk_action(s, meeting_id=meeting_id, action=action, actor=who.username,
-                         grace=grace)
+                         grace=grace, settings=settings)
 
     try:
         await run_in_threadpool(_act)

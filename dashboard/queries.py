@@ -22,6 +22,7 @@ from allowlist.episodes import Episode
 from api.events.episodes import episode_dict
 from api.events.service import describe, platform_names
 from api.meetings.service import ALLOWED_FROM, list_meetings
+from api.rules.risk import flagged_rules
 from monitor.evidence.episodes import query_episodes, rule_of
 from monitor.settings import Settings
 from monitor.store.models import Device, Event, GateHeartbeat, Meeting, Member
@@ -459,6 +460,8 @@ def readiness(s: Session, settings: Settings, site: SiteView,
     else:
         out.append(Check("Allowlist presets", "ok",
                          "Agenda, webcast and phone connectivity checks are allowed."))
+    for r, effect in flagged_rules(s):
+        out.append(Check(f"Rule for {r.domain}", "fail", effect))
     n = s.execute(select(func.count()).select_from(Device).join(Member)
                   .where(Member.active.is_(True))).scalar_one()
     out.append(Check("Registered devices", "ok" if n else "fail",

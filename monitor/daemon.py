@@ -231,7 +231,15 @@ class GateDaemon:
             )
             if first:
                 hb.started_at = self._started
-            hb.detail = ",".join(f"{k}={v}" for k, v in self.stats.as_dict().items())
+            hb.detail = ",".join(f"{k}={v}" for k, v in self.stats.as_dict().items()) \
+                + f",sensor={self.sensor_state()}"
+
+    def sensor_state(self) -> str:
+        """The passive sensor, for the heartbeat and the conditions a report states:
+        "off" (not configured), "running", or "stopped" (it exited)."""
+        if self._sensor is None:
+            return "off"
+        return "running" if self._sensor.poll() is None else "stopped"
 
     def mark_stopped(self) -> None:
         with self.db.session() as s:

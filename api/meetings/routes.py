@@ -71,5 +71,5 @@ def clerk_action(request: Request, meeting_id: IdPath, action: ClerkAction,
     grace = _grace(request)
     with database(request).session() as s:
         m = service.clerk_action(s, meeting_id=meeting_id, action=action, actor=who.username,
-                                 grace=grace)
+                                 grace=grace, settings=request.app.state.settings)
         return schemas.MeetingOut.model_validate(service.meeting_dict(m, grace=grace))

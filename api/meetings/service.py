@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session, selectinload
 from allowlist.clock import ClerkAction, SessionState
 from api.audit.service import record
 from api.errors import Invalid, NotFound
+from api.site.conditions import record_conditions
+from monitor.settings import Settings
 from monitor.store.models import ClerkActionRow, Meeting
 from monitor.store.policy_loader import meeting_clock
 from monitor.store.revision import bump_revision
@@ -65,7 +67,9 @@ def get_meeting(s: Session, *, meeting_id: int) -> Meeting:
 
 
 def clerk_action(s: Session, *, meeting_id: int, action: ClerkAction, actor: str, grace: timedelta,
-                 at: datetime | None = None) -> Meeting:
+                 at: datetime | None = None, settings: Settings | None = None) -> Meeting:
+    """The clerk's start/adjourn/resume/end; with ``settings``, a start or resume also
+    records the conditions in force (topology, mode, gate and sensor) for the report."""
     m = get_meeting(s, meeting_id=meeting_id)
     at = at or utcnow()
     state = meeting_clock(m).state(at, grace)
@@ -78,6 +82,9 @@ def clerk_action(s: Session, *, meeting_id: int, action: ClerkAction, actor: str
            before={"state": state.value}, after={"action": action.value, "at": at.isoformat()})
     bump_revision(s)
     s.flush()
+    if settings is not None and action in (ClerkAction.START, ClerkAction.RESUME):
+        record_conditions(s, settings, actor=actor, reason=f"meeting {action.value}",
+                          meeting_id=m.id, now=at, always=True)
     s.refresh(m)
     return m
 

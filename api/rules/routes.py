@@ -34,7 +34,8 @@ def list_rules(
 def create_rule(request: Request, body: schemas.RuleIn, who: Admin) -> schemas.RuleOut:
     with database(request).session() as s:
         r = service.create_rule(s, actor=who.username, domain=body.domain, category=body.category,
-                                platform=body.platform, exact=body.exact, note=body.note)
+                                platform=body.platform, exact=body.exact, note=body.note,
+                                confirm_effect=body.confirm_effect)
         return schemas.RuleOut.model_validate(r)
 
 
@@ -50,7 +51,8 @@ def update_rule(request: Request, rule_id: IdPath, body: schemas.RuleIn,
     with database(request).session() as s:
         r = service.update_rule(s, rule_id=rule_id, actor=who.username, domain=body.domain,
                                 category=body.category, platform=body.platform,
-                                exact=body.exact, note=body.note)
+                                exact=body.exact, note=body.note,
+                                confirm_effect=body.confirm_effect)
         return schemas.RuleOut.model_validate(r)
 
 

@@ -29,6 +29,10 @@ class RuleIn(BaseModel):
                                  description="platform key, required for category platform")
     exact: bool = False
     note: str = Field("", max_length=500)
+    confirm_effect: str | None = Field(
+        None, max_length=1000,
+        description="a rule that would allow a social platform or a public suffix is refused "
+                    "(409 confirmation_required, details.effect) until this repeats its effect")
 
 
 class RuleOut(BaseModel):

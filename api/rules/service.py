@@ -10,6 +10,7 @@ from allowlist.categories import Category
 from api import validation
 from api.audit.service import record
 from api.errors import Conflict, Invalid, NotFound
+from api.rules.risk import effect
 from monitor.store.models import RuleRow
 from monitor.store.policy_loader import extra_platforms
 from monitor.store.revision import bump_revision
@@ -55,15 +56,34 @@ def _clash(s: Session, *, domain: str, exact: bool, rule_id: int | None = None) 
         raise Conflict(f"there is already {kind} for {domain} (rule {other})")
 
 
+class ConfirmationNeeded(Conflict):
+    """The rule would allow a social platform or a public suffix: say so, and ask again
+    with ``confirm_effect`` equal to the effect (``details["effect"]``)."""
+
+    code = "confirmation_required"
+
+
+def _confirmed(s: Session, *, name: str, exact: bool, cat: Category,
+               confirm_effect: str | None) -> str | None:
+    eff = effect(s, domain=name, exact=exact, category=cat)
+    if eff is not None and (confirm_effect or "").strip() != eff:
+        raise ConfirmationNeeded(f"{eff} Confirm by sending this effect text as "
+                                 "confirm_effect.", details={"effect": eff})
+    return eff
+
+
 def create_rule(s: Session, *, domain: str, category: Category | str, platform: str | None = None,
-                exact: bool = False, note: str = "", actor: str) -> RuleRow:
+                exact: bool = False, note: str = "", actor: str,
+                confirm_effect: str | None = None) -> RuleRow:
     name, cat, platform, note = _validated(s, domain=domain, category=category,
                                            platform=platform, note=note)
     _clash(s, domain=name, exact=exact)
+    eff = _confirmed(s, name=name, exact=exact, cat=cat, confirm_effect=confirm_effect)
     r = RuleRow(domain=name, category=cat.value, platform=platform, exact=exact, note=note)
     s.add(r)
     s.flush()
-    record(s, actor=actor, action="create", entity="rule", entity_id=r.id, after=_view(r))
+    record(s, actor=actor, action="create", entity="rule", entity_id=r.id,
+           after={**_view(r), **({"effect": eff} if eff else {})})
     bump_revision(s)
     return r
 
@@ -77,16 +97,17 @@ def get_rule(s: Session, *, rule_id: int) -> RuleRow:
 
 def update_rule(s: Session, *, rule_id: int, domain: str, category: Category | str,
                 platform: str | None = None, exact: bool = False, note: str = "",
-                actor: str) -> RuleRow:
+                actor: str, confirm_effect: str | None = None) -> RuleRow:
     r = get_rule(s, rule_id=rule_id)
     name, cat, platform, note = _validated(s, domain=domain, category=category,
                                            platform=platform, note=note)
     _clash(s, domain=name, exact=exact, rule_id=r.id)
+    eff = _confirmed(s, name=name, exact=exact, cat=cat, confirm_effect=confirm_effect)
     before = _view(r)
     r.domain, r.category, r.platform, r.exact, r.note = name, cat.value, platform, exact, note
     s.flush()
     record(s, actor=actor, action="update", entity="rule", entity_id=r.id, before=before,
-           after=_view(r))
+           after={**_view(r), **({"effect": eff} if eff else {})})
     bump_revision(s)
     return r
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from allowlist.categories import Mode
 from api.audit.service import record
+from api.site.conditions import record_conditions
 from monitor.settings import Settings
 from monitor.store.models import Site
 from monitor.store.policy_loader import site_mode
@@ -35,6 +36,7 @@ def set_mode(s: Session, *, mode: Mode | str, settings: Settings, actor: str) ->
         record(s, actor=actor, action="set-mode", entity="site", entity_id=site.id,
                before={"mode": before.value}, after={"mode": mode.value})
         bump_revision(s)
+        record_conditions(s, settings, actor=actor, reason="mode changed")
     return mode_view(s, settings=settings)
 
 

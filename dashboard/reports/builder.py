@@ -27,6 +27,7 @@ from allowlist.categories import Mode
 from allowlist.clock import CLERK_SESSION_CAP, LONDON, ClerkAction
 from allowlist.episodes import Episode
 from api.events.service import platform_names
+from api.rules.risk import flagged_rules
 from dashboard.reports import method, query
 from monitor.evidence import chain
 from monitor.evidence.episodes import rule_of
@@ -256,17 +257,74 @@ def mode_at(history: list[tuple[datetime, str, str, str]], now_mode: Mode, t: da
     return now_mode.value
 
 
+# Audit entities whose changes affect what is refused or recorded (rules, presets, the
+# platform catalogue, devices, the site mode, committee scope, learn-mode exceptions).
+POLICY_ENTITIES = ("rule", "preset", "platform", "device", "site", "committee")
+
+
+def _change_text(r: AuditRow) -> str:
+    """One audit row in plain words: what changed (the before/after that matter)."""
+    side = r.after if isinstance(r.after, dict) else (r.before if isinstance(r.before, dict)
+                                                       else {})
+    what = {"rule": lambda d: f"rule for {d.get('domain')} ({d.get('category')}"
+                              + (", this name only" if d.get("exact") else "") + ")",
+            "preset": lambda d: f"preset {r.entity_id}",
+            "platform": lambda d: f"platform {r.entity_id} domains "
+                                  f"{', '.join(d.get('domains') or []) or d.get('domain', '')}",
+            "device": lambda d: f"device {d.get('label') or d.get('mac') or r.entity_id}"
+                                + (f" (member {d.get('member_id')})"
+                                   if d.get("member_id") else ""),
+            "site": lambda d: "site mode " + " → ".join(
+                str(x.get("mode")) for x in (r.before, r.after) if isinstance(x, dict)),
+            "committee": lambda d: f"committee scope {r.entity_id}: "
+                                   f"{'in' if d.get('in_scope') else 'out'}"}
+    text = what.get(r.entity, lambda d: f"{r.entity} {r.entity_id or ''}")(side)
+    return f"{r.action}: {text}"
+
+
 def _conditions(s: Session, settings: Settings, sessions: Sessions, lo: datetime,
                 hi: datetime) -> dict[str, Any]:
+    """The conditions as they were: mode at the start and its changes, the topology, gate
+    and sensor state recorded at the start and on each change (api.site.conditions), every
+    policy change in the window with who and when, and rules allowing a platform or a
+    public suffix that were active."""
     history, now_mode = mode_history(s, settings)
     start = sessions.intervals[0][0] if sessions.intervals else lo
     changes = [{"at": london(at), "from": a, "to": b, "by": by}
                for at, a, b, by in history if lo <= at <= hi]
+    rows = list(s.execute(select(AuditRow).where(AuditRow.ts <= hi).where(
+        (AuditRow.ts >= lo) | (AuditRow.action == "conditions")).order_by(AuditRow.ts,
+                                                                             AuditRow.id))
+        .scalars())
+    cond_rows = [r for r in rows if r.action == "conditions" and isinstance(r.after, dict)]
+    at_start = [r for r in cond_rows if aware(r.ts) <= start]
+    recorded = at_start[-1].after if at_start else None
+    cond_changes = [{"at": london(r.ts), "by": r.actor, **{k: dict(r.after or {}).get(k)
+                                                           for k in ("topology", "mode", "gate",
+                                                                     "enforcing", "sensor",
+                                                                     "reason")}}
+                    for r in cond_rows if aware(r.ts) > start and aware(r.ts) >= lo]
+    policy = [{"at": london(r.ts), "by": r.actor, "entity": r.entity, "action": r.action,
+               "text": _change_text(r),
+               "effect": (r.after or {}).get("effect") if isinstance(r.after, dict) else None}
+              for r in rows if r.entity in POLICY_ENTITIES and r.action != "conditions"
+              and aware(r.ts) >= lo]
+    topology = str(recorded["topology"]) if recorded else settings.site.topology
+    flagged = [{"domain": r.domain, "category": r.category, "exact": r.exact,
+                "effect": eff, "created_at": london(r.created_at)}
+               for r, eff in flagged_rules(s) if aware(r.created_at) <= hi]
     return {"mode_at_start": mode_at(history, now_mode, start), "mode_changes": changes,
-            "topology": settings.site.topology,
-            "topology_title": method.TOPOLOGY[settings.site.topology][0],
-            "topology_note": "as configured when the report was made (not recorded per "
-                             "meeting)"}
+            "topology": topology,
+            "topology_title": method.TOPOLOGY.get(topology, (topology, ""))[0],
+            "topology_note": (f"recorded at {london(at_start[-1].ts)} "
+                              f"({recorded.get('reason')})" if recorded else
+                              "not recorded at the meeting's start: as configured when the "
+                              "report was made"),
+            "recorded_at_start": {k: recorded.get(k) for k in ("topology", "mode", "gate",
+                                                               "enforcing", "sensor")}
+            if recorded else None,
+            "condition_changes": cond_changes, "policy_changes": policy,
+            "rules_allowing_platforms": flagged}
 
 
 # ---------------------------------------------------------------------------- events → members
@@ -534,6 +592,13 @@ def meeting_report(s: Session, settings: Settings, meeting_id: int, *,
     by_id = {r.id: r for r in sc.lookups}
     member_docs = _member_docs(tallies, eps, numbers, bypasses, members, devices, extra,
                                by_id)
+    registered = {int(r) for (r,) in s.execute(
+        select(AuditRow.entity_id).where(AuditRow.entity == "device",
+                                         AuditRow.action == "register", AuditRow.ts >= lo,
+                                         AuditRow.ts <= hi)) if r and r.isdigit()}
+    for md in member_docs:
+        for d in md["devices"]:
+            d["registered_during_meeting"] = d["device_id"] in registered
     outs, incidents = outages_in(s, m.room or settings.site.room, lo, hi, now)
     doc = _base("meeting", settings, now, actor)
     doc["subject"] = f"{m.committee_title or m.title}, {london(m.start)}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from monitor.evidence.episodes import rule_of
 from monitor.settings import Settings
 
 TOPOLOGY: dict[str, tuple[str, str]] = {
@@ -32,6 +33,7 @@ MODE_TEXT = {
 
 def _common(settings: Settings) -> list[dict[str, str]]:
     gap = settings.policy.episode_gap_minutes
+    rule = rule_of(settings).opened
     title, text = TOPOLOGY[settings.site.topology]
     return [
         {"title": "What was monitored",
@@ -46,30 +48,56 @@ def _common(settings: Settings) -> list[dict[str, str]]:
                  f"less than {gap} minute{'s' if gap != 1 else ''} after the previous one "
                  f"(setting policy.episode_gap_minutes = {gap}); a lookup {gap} minute"
                  f"{'s' if gap != 1 else ''} or more after the previous one starts a new "
-                 "episode. Episodes are counted first; the raw lookups are shown beside "
-                 "them."},
+                 "episode. Episodes are counted first; the lookups themselves are listed in "
+                 "the appendix and the lookups CSV."},
+        {"title": "Likely opened or likely background",
+         "text": f"Rule: {rule.describe()} (settings policy.opened_min_hosts = "
+                 f"{rule.min_hosts} and policy.opened_within_seconds = "
+                 f"{int(rule.within.total_seconds())}). Opening an app or loading a site "
+                 "fetches several of the platform's names at once (its interface, images and "
+                 "files); a background refresh or a notification keep-alive touches one or "
+                 "two. Limits: this is a likelihood, not proof either way. Background sync "
+                 "that fetches images can look opened; an app that was opened but had its "
+                 "content cached, or a page embedding one element of a platform, can look "
+                 "like background. The facts behind each label (names, lookups, duration, "
+                 "whether a connection was attempted) are listed with every episode."},
         {"title": "Background traffic",
-         "text": "Phones and tablets contact platforms on their own — notifications, "
+         "text": "Phones and tablets reach for platforms on their own — notifications, "
                  "background refresh, sync, and content from other sites or apps that embed "
-                 "a platform. A recorded contact shows that the device contacted the "
-                 "platform, not that the member opened an app or looked at it."},
+                 "a platform. A recorded lookup shows what the device asked for, not that "
+                 "the member opened an app or looked at it."},
+        {"title": "Words used",
+         "text": "\"Looked up X — refused\": the device asked the chamber's DNS for a name of "
+                 "the platform and was refused; nothing reached the platform. \"Tried to "
+                 "connect … at an address it had cached\": an app tried to reach a platform "
+                 "address it already knew, and was refused. \"Connected to X\": traffic "
+                 "reached the platform (monitor-only mode, or seen by the passive sensor). "
+                 "\"Used another DNS service (often a browser or phone default)\": encrypted "
+                 "DNS (DoH, DoT), another resolver or a relay check — browsers and phones "
+                 "switch these on by default, so it is not in itself an intent. One try of "
+                 "another DNS service is one record."},
         {"title": "Attribution",
          "text": "Devices are attributed to members by registration: the device's Wi-Fi "
                  "(MAC) address was registered to the member by IT or by the member. A lent "
                  "or shared device, a wrong registration, or a device using a rotating "
                  "private address would be attributed wrongly or not at all."},
         {"title": "What is recorded",
-         "text": "Only contacts with social platforms and attempts to get round the filter "
-                 "(other DNS resolvers, encrypted DNS, QUIC, bypass check names). Page "
+         "text": "Only lookups of and connections to social platforms, and uses of another "
+                 "DNS service (other resolvers, encrypted DNS, relay check names). Page "
                  "addresses, content and other browsing are never recorded."},
         {"title": "Times",
          "text": "Times are UK local time (Europe/London), stored in UTC."},
         {"title": "Integrity",
          "text": "Every event is hash-chained as it is written (SHA-256, each event linked "
-                 "to the one before). This report names the last event it covers and the "
-                 "chain head when it was made, and is signed with this installation's "
-                 "Ed25519 key; `chamberguard report verify FILE` detects any change to it, "
-                 "and `chamberguard verify-chain` any removed or altered event."},
+                 "to the one before). This report names the last event it covers, the chain "
+                 "head and the anchor when it was made, and is signed with this "
+                 "installation's Ed25519 key. The chain head is also checkpointed outside "
+                 "the database (a signed file in the data directory and the system log) on "
+                 "each report, each purge and daily, so a chain recomputed by someone with "
+                 "database access is detected. The command \"chamberguard report verify "
+                 "FILE\" (or the Verify page) detects any change to this file and says "
+                 "ALTERED if the events it was made from have changed since; \"chamberguard "
+                 "verify-chain\" checks every event."},
         {"title": "Retention",
          "text": f"Events are kept {settings.retention.events_days} days and the register "
                  f"of issued reports {settings.retention.reports_years} years; a purge keeps "
@@ -87,16 +115,22 @@ def meeting_method(settings: Settings, cond: dict[str, Any]) -> list[dict[str, s
     if changes:
         mode_text += "; it was changed during the meeting (" + "; ".join(
             f"{c['from']} to {c['to']} at {c['at']} by {c['by']}" for c in changes) + ")"
-    mode_text += (f". Of the contacts recorded, {cond.get('refused', 0)} were refused and "
-                  f"{cond.get('observed_only', 0)} observed only.")
+    mode_text += (f". Of the records, {cond.get('refused', 0)} were refused and "
+                  f"{cond.get('observed_only', 0)} not blocked (observed only).")
     out.insert(2, {"title": "Mode", "text": mode_text})
-    out.insert(3, {"title": "When a contact counts for this meeting",
+    out.insert(3, {"title": "When a record counts for this meeting",
                    "text": "When the gate recorded it while the meeting was in session: from "
                            "the clerk's start (or resume) to the clerk's adjournment or end; "
                            "where the clerk did not act, from the scheduled start less "
                            f"{grace} minutes to the scheduled end plus {grace} minutes "
                            f"(setting policy.grace_minutes = {grace}). Adjournments are not "
                            "in session."})
+    if cond.get("policy_changes") or cond.get("rules_allowing_platforms"):
+        out.insert(2, {"title": "Changes during the meeting",
+                       "text": "The policy changed during the meeting, or a rule allowing a "
+                               "social platform or a public suffix was active (listed under "
+                               "Conditions, with who and when). While a rule allows a name, "
+                               "nothing under it is refused or recorded."})
     out.insert(4, {"title": "Gate outages",
                    "text": "During an outage nothing was restricted or recorded: the chamber "
                            "fails open so members keep their papers. Outages and uptime come "
@@ -114,10 +148,10 @@ def range_method(settings: Settings) -> list[dict[str, str]]:
     """Method and limits for a member's or the site's report over a period."""
     out = _common(settings)
     out.insert(2, {"title": "Mode",
-                   "text": "Each meeting's mode is in its own meeting report; contacts "
+                   "text": "Each meeting's mode is in its own meeting report; records "
                            "observed in monitor-only mode were not blocked."})
-    out.insert(3, {"title": "When a contact counts",
-                   "text": "Contacts are counted for the meeting the gate found in session "
+    out.insert(3, {"title": "When a record counts",
+                   "text": "Records are counted for the meeting the gate found in session "
                            "when it recorded them (clerk actions, or the schedule ± "
                            f"{settings.policy.grace_minutes} minutes)."})
     return out

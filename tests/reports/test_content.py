@@ -35,7 +35,11 @@ def test_method_and_limits_come_from_the_settings(tmp_path: Path) -> None:
     t = _texts(doc)
     assert "less than 7 minutes" in t["What counts as an episode"]
     assert "episode_gap_minutes = 7" in t["What counts as an episode"]
-    assert "9 minutes" in t["When a contact counts for this meeting"]
+    assert "9 minutes" in t["When a record counts for this meeting"]
+    opened = t["Likely opened or likely background"]
+    assert "at least 4 different host names" in opened and "within 30 seconds" in opened
+    assert "opened_min_hosts = 4" in opened and "Limits:" in opened
+    assert all("`" not in m["text"] for m in doc["method"])  # no markup artefacts
     assert "mobile data" in t["What was monitored"] and '"chamber"' in t["What was monitored"]
     assert t["Deployment"].startswith("Resolver only.")
     assert "background" in t["Background traffic"]

@@ -153,15 +153,19 @@ def test_html_has_the_same_numbers_and_no_inline_styles(
     p = _Members()
     p.feed(text)
     header, *rows = p.rows
-    assert header[:5] == ["Member", "Devices present", "Episodes", "Lookups", "Bypass attempts"]
-    got = {r[0]: (int(r[2]), int(r[3]), int(r[4])) for r in rows}
+    assert header[:6] == ["Member", "Devices present", "Likely opened", "Background",
+                          "Lookups", "Other DNS service"]
+    got = {r[0]: (int(r[2]) + int(r[3]), int(r[4]), int(r[5])) for r in rows}
     assert got == _expected_numbers()
-    assert "Instagram 3 / 5" in text and "TikTok 1 / 2" in text
+    assert all(r[2] == "0" for r in rows)  # the golden meeting's lookups are all background
+    assert "Instagram 0 / 3 / 5" in text and "TikTok 0 / 1 / 2" in text
     # CSP: no style attributes; the only <style> is the inlined print CSS (hash-allowed).
     assert not re.search(r"<[^>]+\sstyle=", text)
     assert text.count("<style>") == 1 and render.css() in text
     assert text.count("<svg") == 2  # a timeline per member with contacts
-    assert "device contacted" in text.lower()
+    assert "contacted" not in text.lower()
+    assert "Looked up Instagram — refused" in text  # the episode table, in the one vocabulary
+    assert "Appendix: the lookups, by episode" in text and "graph.instagram.com" in text
 
 
 def _pdf_text(data: bytes) -> str:
@@ -176,14 +180,16 @@ def test_pdf_renders_and_its_text_has_the_same_numbers(
     assert data.startswith(b"%PDF-")
     text = _pdf_text(data)
     for name, (eps, lookups, bypass, first, last) in EXPECTED.items():
-        sentence = (f"{name} {eps} episodes ({lookups} lookups), {bypass} bypass attempt"
-                    f"{'s' if bypass != 1 else ''}; first contact {first}, last {last}.")
+        sentence = (f"{name} 0 likely opened, {eps} background ({lookups} lookups), {bypass} "
+                    f"use{'s' if bypass != 1 else ''} of another DNS service; first record "
+                    f"{first}, last {last}.")
         assert sentence in text, sentence
         for platform, (pe, pl) in EXPECTED_PLATFORMS[name].items():
-            assert f"{platform} {pe} / {pl}" in text
+            assert f"{platform} 0 / {pe} / {pl}" in text
     e, lk, b = EXPECTED_TOTALS
-    assert f"2 of 2 members listed had contacts: {e} episodes ({lk} lookups) and {b} bypass " \
-           "attempts." in text
+    assert (f"2 of 2 members listed had records: 0 episodes where an app or site was likely "
+            f"opened, {e} of likely background activity ({lk} lookups in all), and {b} uses of "
+            "another DNS service.") in text
     assert f"{UPTIME}%" in text
     assert "Method and limits" in text and "mobile data" in text
     _, block, _ = signing.split(data)

@@ -1,0 +1,90 @@
+"""Conditions as they were: topology, mode and sensor state, recorded when they matter.
+
+A report is read months later; "as configured when the report was made" is not evidence.
+So the conditions are written to the audit trail (action and entity ``conditions``)
+when a meeting starts or resumes, when the mode changes, when the web process starts (a new
+configuration, e.g. another topology) and whenever the watcher sees them change (the gate
+stopping, the sensor exiting). The report reads the row in force at the meeting's start and
+every change inside its window (dashboard.reports.builder).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.audit.service import record
+from monitor.settings import Settings
+from monitor.store.db import Database
+from monitor.store.models import AuditRow, GateHeartbeat
+from monitor.store.policy_loader import site_mode
+from monitor.store.types import utcnow
+
+log = logging.getLogger(__name__)
+ACTION = "conditions"
+GATE_STALE = timedelta(seconds=10)
+# What a change is: these keys (not the time or the reason) differ from the last row.
+KEYS = ("topology", "mode", "gate", "enforcing", "sensor")
+
+
+def snapshot(s: Session, settings: Settings, now: datetime) -> dict[str, Any]:
+    """The conditions now: topology (config), site mode, the gate's and the sensor's state
+    from the gate's heartbeat."""
+    hb = s.get(GateHeartbeat, settings.site.room)
+    gate, enforcing, sensor = "never started", False, "not reported"
+    if hb is not None:
+        seen = hb.seen_at if hb.seen_at.tzinfo else hb.seen_at.replace(tzinfo=UTC)
+        down = now - seen > GATE_STALE or hb.detail == "stopped"
+        gate = "down" if down else "up"
+        enforcing = bool(hb.enforcing) and not down
+        parts = dict(p.split("=", 1) for p in (hb.detail or "").split(",") if "=" in p)
+        sensor = "not running (gate down)" if down else parts.get("sensor", "not reported")
+    return {"topology": settings.site.topology, "mode": site_mode(s, settings).value,
+            "gate": gate, "enforcing": enforcing, "sensor": sensor}
+
+
+def last_recorded(s: Session) -> dict[str, Any] | None:
+    row = s.execute(select(AuditRow).where(AuditRow.action == ACTION, AuditRow.entity == ACTION)
+                    .order_by(AuditRow.id.desc()).limit(1)).scalar_one_or_none()
+    return dict(row.after) if row is not None and isinstance(row.after, dict) else None
+
+
+def record_conditions(s: Session, settings: Settings, *, actor: str, reason: str,
+                      meeting_id: int | None = None, now: datetime | None = None,
+                      always: bool = False) -> bool:
+    """Write the conditions if they changed since the last row (or ``always``, as at a
+    meeting's start). Returns whether a row was written."""
+    now = now or utcnow()
+    snap = snapshot(s, settings, now)
+    last = last_recorded(s)
+    if not always and last is not None and all(last.get(k) == snap[k] for k in KEYS):
+        return False
+    record(s, actor=actor, action=ACTION, entity=ACTION, entity_id=meeting_id,
+           before={k: last.get(k) for k in KEYS} if last else None,
+           after={**snap, "reason": reason, "at": now.isoformat()})
+    return True
+
+
+async def watch_conditions(settings: Settings, db: Database, stop_event: asyncio.Event, *,
+                           interval: float = 30.0) -> None:
+    """Record the conditions at start and whenever they change, until ``stop_event``."""
+    first = True
+    while not stop_event.is_set():
+        try:
+            def _once(reason: str) -> None:
+                with db.session() as s:
+                    record_conditions(s, settings, actor="system", reason=reason)
+            await asyncio.to_thread(_once, "service start" if first else "changed")
+        except Exception:  # noqa: BLE001 — the watcher must outlive a database hiccup
+            log.exception("recording the conditions failed; trying again")
+        first = False
+        try:
+            await asyncio.wait_for(stop_event.wait(), timeout=interval)
+            return
+        except TimeoutError:
+            pass
