@@ -1,6 +1,6 @@
 """Report, evidence and data-protection commands, registered by :func:`register`:
 
-    chamberguard report MEETING_ID --format html|pdf|csv|json [-o FILE]
+    chamberguard report MEETING_ID --format html|pdf|csv|json|lookups [-o FILE]
     chamberguard report member NAME --from DATE --to DATE [--format …] [-o FILE]
     chamberguard report site --from DATE --to DATE [--format …] [-o FILE]
     chamberguard report verify FILE [--public-key PEM] [--json]
@@ -23,7 +23,7 @@ from typing import Any
 
 from api.cli_support import CliError, ctx
 
-FORMATS = ("html", "pdf", "csv", "json")
+FORMATS = ("html", "pdf", "csv", "json", "lookups")  # lookups: the per-lookup CSV
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> Any:
@@ -38,7 +38,8 @@ def register(sub: Any) -> None:
     rp = sub.add_parser(
         "report", help="compliance reports (meeting, member, site) and their verification",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="chamberguard report MEETING_ID --format html|pdf|csv|json [-o FILE]\n"
+        description="chamberguard report MEETING_ID --format html|pdf|csv|json|lookups "
+        "[-o FILE]\n(lookups: one row per lookup, UK time, signed like the others)\n"
         "chamberguard report member NAME --from YYYY-MM-DD --to YYYY-MM-DD [...]\n"
         "chamberguard report site --from YYYY-MM-DD --to YYYY-MM-DD [...]\n"
         "chamberguard report verify FILE\n\n"

@@ -3,7 +3,7 @@
 API — every download is a signed file (see dashboard.reports.signing), entered in the
 register of issued reports:
 
-    GET  /api/v1/reports/meetings/{id}?format=json|html|pdf|csv      clerk, monitoring officer
+    GET  /api/v1/reports/meetings/{id}?format=json|html|pdf|csv|lookups  clerk, officer
     GET  /api/v1/reports/members/{id}?from=&to=&format=…             monitoring officer
     GET  /api/v1/reports/site?from=&to=&format=…                     clerk, monitoring officer
     POST /api/v1/reports/verify          (body: the file)            clerk, monitoring officer
@@ -11,7 +11,8 @@ register of issued reports:
     GET  /api/v1/reports/subject-access/{member_id}?format=json|csv  monitoring officer
 
 Pages (HTML, login redirect) show the same document with links to the signed downloads:
-``/reports/meetings/{id}``, ``/reports/members``, ``/reports/site``; their stylesheet is
+``/reports/meetings/{id}``, ``/reports/members``, ``/reports/site``, and the verify-by-upload
+page ``/reports/verify``; their stylesheet is
 ``/reports/static/report.css`` (external: the CSP forbids inline styles on pages). The
 downloadable HTML file inlines that stylesheet and is served with a CSP that admits it by
 hash only.
@@ -22,7 +23,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
@@ -45,7 +46,7 @@ from monitor.store.models import Member
 # A member's record across meetings and everything held about them: the officer's alone.
 OFFICER = frozenset({Role.MONITORING_OFFICER})
 CHAIN = frozenset({Role.MONITORING_OFFICER, Role.IT_ADMIN})
-Format = Literal["json", "html", "pdf", "csv"]
+Format = Literal["json", "html", "pdf", "csv", "lookups"]
 MAX_UPLOAD = 2 * 1024 * 1024  # the app's body limit; a report is far smaller
 
 api = APIRouter(prefix="/api/v1/reports", tags=["reports"])
@@ -129,7 +130,8 @@ async def verify(request: Request, _: Reporter) -> dict[str, Any]:
 
 @api.get("/chain", summary="Verify the event hash chain")
 async def verify_chain(request: Request, _: ChainReader) -> dict[str, object]:
-    rep = await run_in_threadpool(service.verify_events, database(request))
+    rep = await run_in_threadpool(service.verify_events, database(request),
+                                  _settings(request))
     return rep.as_dict()
 
 
@@ -225,6 +227,37 @@ async def site_page(request: Request, who: PageReporter,
     return _page(request, {"form": "site", "doc": doc, "body": "_site_body.html",
                            "downloads": "/api/v1/reports/site", "from": frm, "to": until,
                            "query": f"&from={frm}&to={until}"})
+
+
+@pages.get("/verify", response_class=HTMLResponse)
+def verify_page(request: Request, who: PageReporter) -> Response:
+    """The monitoring officer's (and clerk's) verify-by-upload page."""
+    return _verify_page(request, None, None)
+
+
+@pages.post("/verify", response_class=HTMLResponse)
+async def verify_upload(request: Request, who: PageReporter,
+                        file: Annotated[UploadFile, File()]) -> Response:
+    data = await file.read(MAX_UPLOAD + 1)
+    if len(data) > MAX_UPLOAD:
+        return _verify_page(request, service.Verification(False, "file too large to be a "
+                                                          "report"), file.filename, 413)
+    db, settings = database(request), _settings(request)
+    try:
+        v = await run_in_threadpool(service.verify_file, data, settings, db)
+    except Invalid as exc:
+        v = service.Verification(False, exc.message)
+    return _verify_page(request, v, file.filename, 200 if v.ok else 422)
+
+
+def _verify_page(request: Request, result: service.Verification | None, filename: str | None,
+                 status: int = 200) -> HTMLResponse:
+    ctx = {"who": getattr(request.state, "principal", None), "result": result,
+           "filename": filename}
+    resp: HTMLResponse = templates.TemplateResponse(request, "verify_page.html", ctx,
+                                                    status_code=status)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 router.include_router(api)

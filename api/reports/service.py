@@ -97,7 +97,9 @@ def issue(db: Database, settings: Settings, doc: dict[str, Any], fmt: str, *,
           actor: str) -> bytes:
     """The signed file, entered in the register of issued reports."""
     if fmt not in render.FORMATS:
-        raise Invalid(f"unknown format {fmt!r}: html, pdf, csv or json")
+        raise Invalid(f"unknown format {fmt!r}: html, pdf, csv, json or lookups")
+    if fmt == "lookups" and doc["kind"] != "meeting":
+        raise Invalid("the per-lookup CSV is made for a meeting report")
     key = signing_key(settings)
     if doc["report_id"] in _issued:  # one document issued again (another format)
         doc = {**doc, "report_id": str(uuid.uuid4())}

@@ -282,6 +282,16 @@ def _change_text(r: AuditRow) -> str:
     return f"{r.action}: {text}"
 
 
+def _recorded_at(r: AuditRow) -> datetime:
+    """When a conditions row describes (the clerk's action time it was taken for), else
+    when it was written."""
+    at = (r.after or {}).get("at") if isinstance(r.after, dict) else None
+    try:
+        return aware(datetime.fromisoformat(str(at))) if at else aware(r.ts)
+    except ValueError:
+        return aware(r.ts)
+
+
 def _conditions(s: Session, settings: Settings, sessions: Sessions, lo: datetime,
                 hi: datetime) -> dict[str, Any]:
     """The conditions as they were: mode at the start and its changes, the topology, gate
@@ -296,14 +306,15 @@ def _conditions(s: Session, settings: Settings, sessions: Sessions, lo: datetime
         (AuditRow.ts >= lo) | (AuditRow.action == "conditions")).order_by(AuditRow.ts,
                                                                              AuditRow.id))
         .scalars())
-    cond_rows = [r for r in rows if r.action == "conditions" and isinstance(r.after, dict)]
-    at_start = [r for r in cond_rows if aware(r.ts) <= start]
-    recorded = at_start[-1].after if at_start else None
-    cond_changes = [{"at": london(r.ts), "by": r.actor, **{k: dict(r.after or {}).get(k)
-                                                           for k in ("topology", "mode", "gate",
-                                                                     "enforcing", "sensor",
-                                                                     "reason")}}
-                    for r in cond_rows if aware(r.ts) > start and aware(r.ts) >= lo]
+    cond_rows = [(_recorded_at(r), r) for r in rows
+                 if r.action == "conditions" and isinstance(r.after, dict)]
+    at_start = [(t, r) for t, r in cond_rows if t <= start]
+    recorded = at_start[-1][1].after if at_start else None
+    cond_changes = [{"at": london(t), "by": r.actor, **{k: dict(r.after or {}).get(k)
+                                                        for k in ("topology", "mode", "gate",
+                                                                  "enforcing", "sensor",
+                                                                  "reason")}}
+                    for t, r in cond_rows if t > start and t >= lo]
     policy = [{"at": london(r.ts), "by": r.actor, "entity": r.entity, "action": r.action,
                "text": _change_text(r),
                "effect": (r.after or {}).get("effect") if isinstance(r.after, dict) else None}
@@ -316,7 +327,7 @@ def _conditions(s: Session, settings: Settings, sessions: Sessions, lo: datetime
     return {"mode_at_start": mode_at(history, now_mode, start), "mode_changes": changes,
             "topology": topology,
             "topology_title": method.TOPOLOGY.get(topology, (topology, ""))[0],
-            "topology_note": (f"recorded at {london(at_start[-1].ts)} "
+            "topology_note": (f"recorded at {london(at_start[-1][0])} "
                               f"({recorded.get('reason')})" if recorded else
                               "not recorded at the meeting's start: as configured when the "
                               "report was made"),

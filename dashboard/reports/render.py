@@ -28,9 +28,12 @@ from dashboard.reports import signing, timeline
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 CSS_PATH = HERE / "static" / "report.css"
-FORMATS = ("html", "pdf", "csv", "json")
+FORMATS = ("html", "pdf", "csv", "json", "lookups")
 MEDIA = {"html": "text/html; charset=utf-8", "pdf": "application/pdf",
-         "csv": "text/csv; charset=utf-8", "json": "application/json"}
+         "csv": "text/csv; charset=utf-8", "json": "application/json",
+         "lookups": "text/csv; charset=utf-8"}
+# What each format is signed as (its trailer's kind): the lookups CSV is a CSV file.
+SIGNED_AS = {"html": "html", "pdf": "pdf", "csv": "csv", "json": "json", "lookups": "csv"}
 BODY_TEMPLATE = {"meeting": "_meeting_body.html", "member": "_member_body.html",
                  "site": "_site_body.html"}
 
@@ -124,7 +127,7 @@ def json_body(doc: dict[str, Any]) -> bytes:
 
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 CSV_HEAD = ("record", "name", "device", "platform", "episodes", "lookups", "bypass_attempts",
-            "other_refused", "first", "last", "detail")
+            "other_refused", "first", "last", "detail", "likely_opened")
 
 
 def _cell(v: object) -> object:
@@ -137,9 +140,9 @@ def _cell(v: object) -> object:
 def _row(record: str, name: object = "", device: object = "", platform: object = "",
          episodes: object = "", lookups: object = "", bypass: object = "",
          other: object = "", first: object = "", last: object = "",
-         detail: object = "") -> list[object]:
-    return [_cell(v) for v in (record, name, device, platform, episodes, lookups, bypass,
-                               other, first, last, detail)]
+         detail: object = "", opened: object = "") -> list[object]:
+    return [record, name, device, platform, episodes, lookups, bypass, other, first, last,
+            detail, opened]
 
 
 def _meta(doc: dict[str, Any], pairs: Iterable[tuple[str, object]]) -> list[list[object]]:
@@ -160,10 +163,13 @@ def _member_rows(m: dict[str, Any], name: str) -> list[list[object]]:
     rows = []
     for p in m["platforms"]:
         rows.append(_row("member-platform", name, platform=p["name"], episodes=p["episodes"],
-                         lookups=p["lookups"], first=p["first"], last=p["last"]))
+                         lookups=p["lookups"], first=p["first"], last=p["last"],
+                         opened=p["opened"]))
     for e in m["episode_list"]:
         rows.append(_row("episode", name, e["device"], e["name"], 1, e["lookups"],
-                         first=e["start"], last=e["end"], detail=f"{e['minutes']} min"))
+                         first=e["start"], last=e["end"],
+                         detail=f"episode {e['number']}: {e['text']}",
+                         opened=int(e["label"] == "opened")))
     for b in m["bypass_list"]:
         rows.append(_row("bypass", name, b["device"], bypass=1, first=b["at"],
                          detail=b["text"] + ("" if b["blocked"] else " (not blocked)")))
@@ -200,15 +206,20 @@ def _csv_meeting(doc: dict[str, Any]) -> list[list[object]]:
         evidence = "; ".join(sorted({e for d in m["devices"] for e in d["evidence"]}))
         rows.append(_row("member", m["name"], devices, "", m["episodes"], m["lookups"],
                          m["bypass_attempts"], m["other_refused"], m["first"], m["last"],
-                         f"present: {evidence}"))
+                         f"present: {evidence}", m["opened"]))
         rows += _member_rows(m, m["name"])
     t = doc["totals"]
     rows += [_row("total-platform", platform=p["name"], episodes=p["episodes"],
                   lookups=p["lookups"]) for p in t["platforms"]]
+    rows += [_row("policy-change", c["by"], first=c["at"],
+                  detail=c["text"] + (f" ({c['effect']})" if c.get("effect") else ""))
+             for c in cond.get("policy_changes", [])]
+    rows += [_row("rule-allowing-platform", r["domain"], first=r["created_at"],
+                  detail=r["effect"]) for r in cond.get("rules_allowing_platforms", [])]
     rows.append(_row("total", "all members", episodes=t["episodes"], lookups=t["lookups"],
                      bypass=t["bypass_attempts"],
                      detail=f"{t['members_with_contacts']} of {t['members_listed']} members "
-                            "listed had contacts"))
+                            "listed had records", opened=t["opened"]))
     return rows + _tail(doc)
 
 
@@ -258,14 +269,33 @@ def _csv_site(doc: dict[str, Any]) -> list[list[object]]:
     return rows + _tail(doc)
 
 
-def csv_body(doc: dict[str, Any]) -> bytes:
-    """One table, one row per fact; ``record`` says what the row is."""
+def write_csv(head: Iterable[object], rows: Iterable[Iterable[object]]) -> bytes:
+    """Every report CSV goes through here (one place for quoting and formula guarding)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(CSV_HEAD)
-    rows = {"meeting": _csv_meeting, "member": _csv_member, "site": _csv_site}[doc["kind"]](doc)
-    w.writerows(rows)
+    w.writerow(list(head))
+    w.writerows([_cell(v) for v in r] for r in rows)
     return buf.getvalue().encode("utf-8")
+
+
+def csv_body(doc: dict[str, Any]) -> bytes:
+    """One table, one row per fact; ``record`` says what the row is."""
+    rows = {"meeting": _csv_meeting, "member": _csv_member, "site": _csv_site}[doc["kind"]](doc)
+    return write_csv(CSV_HEAD, rows)
+
+
+LOOKUPS_HEAD = ("time_uk", "device", "member", "name", "platform", "kind", "verdict",
+                "channel", "episode", "event_id")
+
+
+def lookups_csv(doc: dict[str, Any]) -> bytes:
+    """One row per lookup of the meeting (platform lookups and uses of another DNS service),
+    time in UK time with its offset, the episode number as in the report."""
+    if "lookups" not in doc:
+        raise ValueError("the lookups CSV is made for a meeting report")
+    return write_csv(LOOKUPS_HEAD, ((r["at"], r["device"], r["member"], r["name"],
+                                     r["platform"], r["kind"], r["verdict"], r["channel"],
+                                     r["episode"], r["id"]) for r in doc["lookups"]))
 
 
 def body(doc: dict[str, Any], fmt: str) -> bytes:
@@ -277,7 +307,9 @@ def body(doc: dict[str, Any], fmt: str) -> bytes:
         return csv_body(doc)
     if fmt == "json":
         return json_body(doc)
-    raise ValueError(f"unknown format {fmt!r} (html, pdf, csv or json)")
+    if fmt == "lookups":
+        return lookups_csv(doc)
+    raise ValueError(f"unknown format {fmt!r} (html, pdf, csv, json or lookups)")
 
 
 def signed(doc: dict[str, Any], fmt: str, key: Ed25519PrivateKey) -> bytes:
@@ -290,7 +322,9 @@ def signed(doc: dict[str, Any], fmt: str, key: Ed25519PrivateKey) -> bytes:
                       "head_id": ev["chain_head_id"], "head_hash": ev["chain_head_hash"],
                       "anchor_event_id": ev.get("chain_anchor_event_id"),
                       "anchor_hash": ev.get("chain_anchor_hash")}}
-    return signing.sign(body(doc, fmt), fmt=fmt, key=key, meta=meta)
+    if fmt == "lookups":
+        meta["content"] = "lookups"
+    return signing.sign(body(doc, fmt), fmt=SIGNED_AS[fmt], key=key, meta=meta)
 
 
 def filename(doc: dict[str, Any], fmt: str) -> str:
@@ -301,4 +335,6 @@ def filename(doc: dict[str, Any], fmt: str) -> str:
         stem = f"member-{doc['member']['id']}"
     else:
         stem = "site"
+    if fmt == "lookups":
+        return f"chamberguard-{stem}-lookups-{stamp}.csv"
     return f"chamberguard-{stem}-{stamp}.{fmt}"
