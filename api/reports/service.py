@@ -70,13 +70,15 @@ def period(since: str | date | datetime, until: str | date | datetime
 def build(db: Database, settings: Settings, kind: str, *, actor: str,
           meeting_id: int | None = None, member: str | int | None = None,
           since: datetime | None = None, until: datetime | None = None,
-          now: datetime | None = None) -> dict[str, Any]:
-    """The report document (see dashboard.reports.builder)."""
+          now: datetime | None = None, lookups: bool = False) -> dict[str, Any]:
+    """The report document (see dashboard.reports.builder); ``lookups``: a meeting's
+    document with every single lookup (for the per-lookup CSV)."""
     try:
         with db.session() as s:
             if kind == "meeting":
                 assert meeting_id is not None
-                return builder.meeting_report(s, settings, meeting_id, now=now, actor=actor)
+                return builder.meeting_report(s, settings, meeting_id, now=now, actor=actor,
+                                              lookups=lookups)
             assert since is not None and until is not None
             if kind == "member":
                 assert member is not None
@@ -96,10 +98,11 @@ def signing_key(settings: Settings) -> Any:
 def issue(db: Database, settings: Settings, doc: dict[str, Any], fmt: str, *,
           actor: str) -> bytes:
     """The signed file, entered in the register of issued reports."""
-    if fmt not in render.FORMATS:
+    if fmt not in render.ALL_FORMATS:
         raise Invalid(f"unknown format {fmt!r}: html, pdf, csv, json or lookups")
-    if fmt == "lookups" and doc["kind"] != "meeting":
-        raise Invalid("the per-lookup CSV is made for a meeting report")
+    if fmt == "lookups" and "lookups" not in doc:
+        raise Invalid("the per-lookup CSV is made for a meeting report (built with its "
+                      "lookups)")
     key = signing_key(settings)
     if doc["report_id"] in _issued:  # one document issued again (another format)
         doc = {**doc, "report_id": str(uuid.uuid4())}
@@ -166,7 +169,7 @@ _issued: dict[str, None] = {}
 
 def report_file(db: Database, settings: Settings, kind: str, fmt: str, *, actor: str,
                 **params: Any) -> tuple[dict[str, Any], bytes]:
-    doc = build(db, settings, kind, actor=actor, **params)
+    doc = build(db, settings, kind, actor=actor, lookups=fmt == "lookups", **params)
     return doc, issue(db, settings, doc, fmt, actor=actor)
 
 

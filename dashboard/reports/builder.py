@@ -461,6 +461,17 @@ def _member_docs(tallies: list[query.Tally], eps: list[Episode], numbers: dict[i
         e["episode_list"].append((device(e, ep.device_id, ep.mac, "recorded events"), ep))
     out = []
     for e in sorted(by_member.values(), key=lambda e: str(e["name"]).casefold()):
+        episode_list = [episode_doc(ep, numbers.get(id(ep), 0), label, e["name"], by_id)
+                        for label, ep in e["episode_list"]]
+        if by_id is not None:  # the names each platform's background episodes looked up
+            for key, p in e["platforms"].items():
+                names: dict[str, int] = {}
+                for ed in episode_list:
+                    if ed["platform"] == key and ed["label"] != "opened":
+                        for n in ed["names"]:
+                            names[n["name"]] = names.get(n["name"], 0) + n["lookups"]
+                p["background_names"] = [{"name": k, "lookups": v} for k, v in sorted(
+                    names.items(), key=lambda kv: (-kv[1], kv[0]))]
         plats = sorted(e["platforms"].values(),
                        key=lambda p: (-p["opened"], -p["episodes"], p["name"]))
         out.append({
@@ -473,8 +484,9 @@ def _member_docs(tallies: list[query.Tally], eps: list[Episode], numbers: dict[i
             "platforms": [{**p, "background": p["episodes"] - p["opened"],
                            "first": london(p["first"]), "last": london(p["last"])}
                           for p in plats],
-            "episode_list": [episode_doc(ep, numbers.get(id(ep), 0), label, e["name"], by_id)
-                             for label, ep in e["episode_list"]],
+            "episode_list": episode_list,
+            "background_lookups": sum(ed["lookups"] for ed in episode_list
+                                      if ed["label"] != "opened"),
             "bypass_list": e["bypass_list"],
         })
     return out
@@ -571,8 +583,10 @@ def _meeting_doc(m: Meeting, sessions: Sessions, grace: timedelta) -> dict[str, 
 
 
 def meeting_report(s: Session, settings: Settings, meeting_id: int, *,
-                   now: datetime | None = None, actor: str = "cli") -> dict[str, Any]:
-    """The per-meeting compliance report document."""
+                   now: datetime | None = None, actor: str = "cli",
+                   lookups: bool = False) -> dict[str, Any]:
+    """The per-meeting compliance report document; ``lookups``: with every single lookup
+    (the per-lookup CSV's rows; tens of thousands on a busy evening, so only when asked)."""
     now = now or datetime.now(UTC)
     m = s.execute(select(Meeting).options(selectinload(Meeting.clerk_actions))
                   .where(Meeting.id == meeting_id)).scalar_one_or_none()
@@ -625,7 +639,8 @@ def meeting_report(s: Session, settings: Settings, meeting_id: int, *,
     doc["conditions"] = cond
     doc["members"] = member_docs
     doc["totals"] = _totals(member_docs, eps)
-    doc["lookups"] = _lookups_doc(sc, numbers, members, devices)
+    if lookups:
+        doc["lookups"] = _lookups_doc(sc, numbers, members, devices)
     doc["window"] = {"start": london(lo), "end": london(hi)}
     doc["method"] = method.meeting_method(settings, cond)
     doc["evidence"] = _evidence(conn, tallies)

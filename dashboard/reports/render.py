@@ -28,7 +28,8 @@ from dashboard.reports import signing, timeline
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 CSS_PATH = HERE / "static" / "report.css"
-FORMATS = ("html", "pdf", "csv", "json", "lookups")
+FORMATS = ("html", "pdf", "csv", "json")  # the document's formats
+ALL_FORMATS = (*FORMATS, "lookups")  # and a meeting's per-lookup CSV
 MEDIA = {"html": "text/html; charset=utf-8", "pdf": "application/pdf",
          "csv": "text/csv; charset=utf-8", "json": "application/json",
          "lookups": "text/csv; charset=utf-8"}
@@ -100,20 +101,27 @@ def css_csp() -> str:
 
 
 # ---------------------------------------------------------------------------- formats
-def html(doc: dict[str, Any]) -> bytes:
-    """The self-contained, printable HTML document."""
+def html(doc: dict[str, Any], *, print_pdf: bool = False) -> bytes:
+    """The self-contained, printable HTML document; ``print_pdf``: the PDF's layout (the
+    same figures; per-member timelines only for members with a likely-opened episode)."""
     t = env().get_template("document.html")
-    return t.render(doc=doc, css=css(), body=BODY_TEMPLATE[doc["kind"]]).encode("utf-8")
+    return t.render(doc=doc, css=css(), body=BODY_TEMPLATE[doc["kind"]],
+                    print_pdf=print_pdf).encode("utf-8")
+
+
+PDF_VARIANT = "pdf/ua-1"  # tagged, for UK public-sector accessibility
 
 
 def pdf(doc: dict[str, Any]) -> bytes:
-    """The HTML document through WeasyPrint (A4, page numbers), report.json attached."""
+    """The HTML document through WeasyPrint (A4, page numbers) as tagged PDF/UA-1, its
+    dates (dcterms.created/modified in the HTML) in UK time, report.json attached."""
     try:
         from weasyprint import HTML, Attachment
     except ImportError as exc:  # pragma: no cover - the pdf extra is not installed
         raise RuntimeError("PDF needs WeasyPrint: pip install 'chamberguard[pdf]'") from exc
     data = json_body(doc)
-    out: bytes = HTML(string=html(doc).decode("utf-8")).write_pdf(
+    out: bytes = HTML(string=html(doc, print_pdf=True).decode("utf-8")).write_pdf(
+        pdf_variant=PDF_VARIANT,
         attachments=[Attachment(string=data.decode("utf-8"), name="report.json",
                                 description="The report's data (same figures)")])
     return out
