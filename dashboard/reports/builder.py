@@ -465,13 +465,13 @@ def _member_docs(tallies: list[query.Tally], eps: list[Episode], numbers: dict[i
                         for label, ep in e["episode_list"]]
         if by_id is not None:  # the names each platform's background episodes looked up
             for key, p in e["platforms"].items():
-                names: dict[str, int] = {}
+                counts: dict[str, int] = {}
                 for ed in episode_list:
                     if ed["platform"] == key and ed["label"] != "opened":
                         for n in ed["names"]:
-                            names[n["name"]] = names.get(n["name"], 0) + n["lookups"]
+                            counts[n["name"]] = counts.get(n["name"], 0) + n["lookups"]
                 p["background_names"] = [{"name": k, "lookups": v} for k, v in sorted(
-                    names.items(), key=lambda kv: (-kv[1], kv[0]))]
+                    counts.items(), key=lambda kv: (-kv[1], kv[0]))]
         plats = sorted(e["platforms"].values(),
                        key=lambda p: (-p["opened"], -p["episodes"], p["name"]))
         out.append({
