@@ -121,19 +121,22 @@ def test_clerk_runs_a_meeting_and_sees_attempts_live(server: Server, browser: Br
     ex(ada_row).to_contain_text("In the room")
     ex(ada_row).to_contain_text("None")
     ex(page.locator(f"#member-{ids['grace']}")).to_contain_text("Not seen")
-    ex(page.locator("#feed")).to_contain_text("Nothing recorded in this meeting")
+    ex(page.locator("#feed")).to_contain_text("No app or site likely opened")
 
     # The gate records an attempt: it reaches the open page without a reload.
     page.evaluate("window.__sameDocument = true")
     ex(page.locator("#live-status")).to_contain_text("Live", timeout=5_000)
     attempt(db, member_id=ids["ada"], device_id=ids["ada_device"], mac=ADA_MAC,
             meeting_id=ids["meeting"])
-    ex(page.locator("#feed")).to_contain_text(
-        f"{ADA}'s device (iPad) contacted Instagram (1 lookup)", timeout=LIVE)
-    ex(ada_row).to_contain_text("Instagram: 1 episode (1 lookup)", timeout=LIVE)
+    ex(page.locator("#feed-background")).to_contain_text(
+        f"{ADA}'s device (iPad) looked up Instagram — refused: 1 lookup of 1 name at once; "
+        "background activity likely", timeout=LIVE)
+    ex(ada_row).to_contain_text("Instagram: 0 likely opened, 1 background (1 lookup)",
+                                timeout=LIVE)
     ex(page.locator("#chart")).to_contain_text("Instagram", timeout=LIVE)
     assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
-    ex(page.locator("#live-announce")).to_contain_text("contacted Instagram")
+    ex(page.locator("#live-announce")).to_contain_text(
+        "looked up www.instagram.com (Instagram) — refused")
 
     # More of the same device's lookups join that episode; another member, another platform;
     # a bypass attempt. (Timestamps a few seconds apart, within the episode gap.)
@@ -148,12 +151,16 @@ def test_clerk_runs_a_meeting_and_sees_attempts_live(server: Server, browser: Br
     attempt(db, member_id=ids["grace"], device_id=ids["grace_device"], mac=GRACE_MAC,
             meeting_id=ids["meeting"], kind="bypass", domain="dns.google", detail="doh",
             ts=now + timedelta(seconds=5))
-    ex(ada_row).to_contain_text("Instagram: 1 episode (4 lookups)", timeout=LIVE)
+    ex(ada_row).to_contain_text("Instagram: 0 likely opened, 1 background (4 lookups)",
+                                timeout=LIVE)
     grace_row = page.locator(f"#member-{ids['grace']}")
-    ex(grace_row).to_contain_text("TikTok: 1 episode (1 lookup)", timeout=LIVE)
+    ex(grace_row).to_contain_text("TikTok: 0 likely opened, 1 background (1 lookup)",
+                                  timeout=LIVE)
     ex(grace_row.locator("td.num")).to_have_text("1", timeout=LIVE)
-    ex(page.locator("#feed li").first).to_contain_text("tried a way round the filter")
-    ex(page.locator("#feed")).to_contain_text("contacted Instagram (4 lookups)")
+    ex(page.locator("#feed li").first).to_contain_text(
+        "used another DNS service (often a browser or phone default)")
+    ex(page.locator("#feed-background")).to_contain_text(
+        "looked up Instagram — refused: 4 lookups of 2 names")
     assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
 
     save(page, "live-meeting.png", full_page=True)
@@ -172,7 +179,8 @@ def test_clerk_runs_a_meeting_and_sees_attempts_live(server: Server, browser: Br
 
     # The clerk's report of the meeting keeps the counts.
     page.goto(server.url(f"/reports/{ids['meeting']}"))
-    ex(page.locator(f"#member-{ids['ada']}")).to_contain_text("Instagram: 1 episode (4 lookups)")
+    ex(page.locator(f"#member-{ids['ada']}")).to_contain_text(
+        "Instagram: 0 likely opened, 1 background (4 lookups)")
 
 
 def test_clerk_actions_work_without_javascript(server: Server, browser: Browser) -> None:

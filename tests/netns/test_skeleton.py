@@ -94,7 +94,8 @@ def test_one_meeting_end_to_end(chamber: Chamber) -> None:
     assert arrival - sent < 2.0, f"live feed took {arrival - sent:.2f}s"
     assert event["member"] == "Cllr Ada Lovelace" and event["device"] == "iPad"
     assert event["platform_name"] == "Facebook" and event["kind"] == "attempt"
-    assert event["text"] == "Cllr Ada Lovelace's device (iPad) contacted Facebook"
+    assert event["text"].startswith("Cllr Ada Lovelace's device (iPad) looked up ")
+    assert event["text"].endswith("(Facebook) — refused")
     db = sqlite3.connect(c.tmp / "data" / "chamberguard.db")
     row = db.execute(
         "SELECT e.ts, m.name, d.mac, e.platform, e.domain, e.action FROM events e "
