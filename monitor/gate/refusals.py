@@ -68,7 +68,8 @@ ENCRYPTED_DNS = frozenset({BypassKind.DOH.value, BypassKind.DOT.value})
 
 
 class RecentBypass:
-    """Devices whose encrypted-DNS try was recorded in the last ``window`` (by MAC).
+    """Devices whose encrypted-DNS try was recorded in the last ``window`` (by MAC and kind:
+    a DoT try after a DoH try is a try of its own).
 
     :meth:`tap` wraps the event submitter, so every path that records a DoH/DoT lookup by
     name (the Python chain, the native fast path) is seen; the refusal recorder then skips
@@ -77,12 +78,12 @@ class RecentBypass:
     def __init__(self, window: timedelta = timedelta(seconds=120), cap: int = 10_000) -> None:
         self.window = window
         self.cap = cap
-        self._seen: dict[str, datetime] = {}
+        self._seen: dict[tuple[str, str], datetime] = {}
 
     def note(self, rec: EventRecord) -> None:
-        if rec.kind is EventKind.BYPASS and rec.mac and \
-                (rec.detail or "").split(":", 1)[0] in ENCRYPTED_DNS:
-            self._seen[rec.mac] = rec.ts
+        kind = (rec.detail or "").split(":", 1)[0]
+        if rec.kind is EventKind.BYPASS and rec.mac and kind in ENCRYPTED_DNS:
+            self._seen[(rec.mac, kind)] = rec.ts
             if len(self._seen) > self.cap:
                 cut = rec.ts - self.window
                 self._seen = {m: t for m, t in self._seen.items() if t >= cut}
@@ -93,8 +94,8 @@ class RecentBypass:
             return submit(rec)
         return submit_and_note
 
-    def recent(self, mac: str, now: datetime) -> bool:
-        t = self._seen.get(mac)
+    def recent(self, mac: str, kind: BypassKind, now: datetime) -> bool:
+        t = self._seen.get((mac, kind.value))
         return t is not None and timedelta(0) <= now - t < self.window
 
 
@@ -141,7 +142,7 @@ class RefusalRecorder:
             kind = classify(flow, self.doh)
             known = self.names.get(addr)
             if kind is not None:
-                if self.recent.recent(mac, now):
+                if self.recent.recent(mac, kind, now):
                     continue  # the same try, already recorded by name: one try, one event
                 self.recent.note(replace(base, kind=EventKind.BYPASS, detail=kind.value))
                 self.submit(

@@ -64,5 +64,9 @@ def test_doh_by_address_alone_counts_once_per_try() -> None:
     # the flow drops out of the set and comes back a second later: the same try
     assert rec.update([], {}, T0 + timedelta(seconds=1)) == 0
     assert rec.update([(MAC, DOH, "tcp", 443)], {}, T0 + timedelta(seconds=2)) == 0
-    assert rec.update([(MAC, DOH, "tcp", 853)], {}, T0 + timedelta(seconds=3)) == 0
     assert len(got) == 1 and got[0].kind is EventKind.BYPASS
+    # DoT after DoH is another try (another kind), recorded once too
+    assert rec.update([(MAC, DOH, "tcp", 853)], {}, T0 + timedelta(seconds=3)) == 1
+    assert rec.update([], {}, T0 + timedelta(seconds=4)) == 0
+    assert rec.update([(MAC, DOH, "tcp", 853)], {}, T0 + timedelta(seconds=5)) == 0
+    assert [str(e.detail).split(":")[0] for e in got] == ["doh", "dot"]
