@@ -159,3 +159,54 @@ def test_unknown_subjects(tmp_path: Path) -> None:
     assert hi - lo == timedelta(days=30)
     assert lo == datetime(2026, 5, 31, 23, tzinfo=UTC)  # London midnight in BST
     g.db.dispose()
+
+
+def test_policy_changes_and_a_rule_allowing_a_platform_are_in_the_report(
+        tmp_path: Path) -> None:
+    """Conditions as they were: a rule allowing Instagram added during the meeting (after an
+    explicit confirmation), a device registered mid-meeting, the mode switched — each listed
+    with who and when, the rule flagged, the device marked."""
+    from api.devices.service import register_device
+    from api.rules.service import ConfirmationNeeded, create_rule
+
+    g = seed_golden(tmp_path)
+    with g.db.session() as s:
+        try:
+            create_rule(s, domain="instagram.com", category="webcast", actor="it-officer")
+        except ConfirmationNeeded as exc:
+            effect = exc.details["effect"]
+        else:  # pragma: no cover - the point of the test
+            raise AssertionError("a rule allowing Instagram must ask first")
+        create_rule(s, domain="instagram.com", category="webcast", actor="it-officer",
+                    confirm_effect=effect)
+        d = register_device(s, mac="02:00:5e:10:00:09", member_id=g.ids["ada"], label="Tablet",
+                            actor="it-officer")
+        set_mode(s, mode="monitor-only", settings=g.settings, actor="it-officer")
+        for a in s.query(AuditRow).filter(AuditRow.actor == "it-officer"):
+            a.ts = at(19, 30)  # all inside the meeting's window
+        from monitor.store.models import RuleRow
+        for r in s.query(RuleRow):
+            r.created_at = at(19, 30)
+    store_now(g.db, [EventRecord(at(19, 35), EventKind.ATTEMPT, EventAction.REFUSED,
+                                 room="chamber", mac="02:00:5e:10:00:09", device_id=d.id,
+                                 member_id=g.ids["ada"], meeting_id=g.ids["meeting"],
+                                 domain="x.com", platform="x", category="platform")])
+    doc = service.build(g.db, g.settings, "meeting", actor="t", meeting_id=g.ids["meeting"],
+                        now=NOW)
+    cond = doc["conditions"]
+    changes = [(c["at"], c["by"], c["text"]) for c in cond["policy_changes"]]
+    assert ("2026-06-10T20:30:00+01:00", "it-officer",
+            "create: rule for instagram.com (webcast)") in changes
+    assert any(t.startswith("register: device Tablet") for _, _, t in changes)
+    assert any(t == "set-mode: site mode enforce → monitor-only" for _, _, t in changes)
+    rule_change = next(c for c in cond["policy_changes"] if c["entity"] == "rule")
+    assert rule_change["effect"] == effect and "Instagram" in effect
+    assert [r["domain"] for r in cond["rules_allowing_platforms"]] == ["instagram.com"]
+    assert "Changes during the meeting" in _texts(doc)
+    ada = next(m for m in doc["members"] if m["name"] == ADA)
+    tablet = next(x for x in ada["devices"] if x["label"] == "Tablet")
+    assert tablet["registered_during_meeting"] is True
+    html = render.html(doc).decode()
+    assert "Rules allowing a social platform or a public suffix were active" in html
+    assert "(registered during the meeting)" in html
+    g.db.dispose()
