@@ -16,7 +16,7 @@ from api.cli import main
 from api.reports import service
 from monitor.events import EventAction, EventKind, EventRecord, store_now
 from monitor.evidence import chain
-from monitor.evidence.retention import purge, run_daily_purge
+from monitor.evidence.retention import PurgeResult, purge, run_daily_purge
 from monitor.settings import Settings
 from monitor.store.db import Database
 from monitor.store.migrate import upgrade
@@ -180,3 +180,33 @@ def test_daily_purge_runs_and_stops(site: tuple[Settings, Database]) -> None:
     assert _ids(db) == []
     with db.session() as s:
         assert s.execute(select(PurgeRow)).scalar_one().actor == "daily-purge"
+
+
+def test_the_daily_job_checkpoints_the_chain(site: tuple[Settings, Database]) -> None:
+    """Daily: after the purge, a signed checkpoint ("purge" when events went, else "daily")
+    is appended to the checkpoint file outside the database."""
+    from api.reports.service import after_purge
+    from monitor.evidence import checkpoint
+
+    settings, db = site
+    store_now(db, [ev(datetime.now(UTC) - timedelta(days=400), 0), ev(datetime.now(UTC), 1)])
+
+    async def go() -> None:
+        stop, done = asyncio.Event(), asyncio.Event()
+
+        def after(res: PurgeResult) -> None:
+            after_purge(db, settings, res)
+            loop.call_soon_threadsafe(done.set)
+
+        loop = asyncio.get_running_loop()
+        task = asyncio.create_task(run_daily_purge(settings, db, stop, first_delay=0.01,
+                                                   interval=3600, after=after))
+        await asyncio.wait_for(done.wait(), 10)
+        stop.set()
+        await asyncio.wait_for(task, 2)
+
+    asyncio.run(go())
+    lines = checkpoint.path_of(settings.site.data_dir).read_text().splitlines()
+    assert [json.loads(x)["reason"] for x in lines] == ["purge"]
+    with db.engine.connect() as c:
+        assert json.loads(lines[0])["anchor_hash"] == chain.read_state(c).anchor_hash
