@@ -122,6 +122,8 @@ def site_view(s: Session, settings: Settings, now: datetime) -> SiteView:
                               "only DNS answers are refused. Call IT."))
     if topology == "resolver-only":
         banners.append(Banner("info", "Resolver only", TOPOLOGY_TEXT["resolver-only"][1]))
+    for r, effect in flagged_rules(s):
+        banners.append(Banner("warn", f"Rule for {r.domain}", effect))
     return SiteView(mode, topology, title, text, gate, tuple(banners), settings.site.room)
 
 

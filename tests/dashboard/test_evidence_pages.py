@@ -85,6 +85,8 @@ def test_a_rule_allowing_a_platform_asks_first_and_is_flagged(site: Site) -> Non
     assert r.status_code == 303
     page = it.get("/admin/allowlist").text
     assert 'id="flagged-rules"' in page and "allows a platform or public suffix" in page
+    live = site.login("clerk").get("/").text.split('id="site-status"')[1].split("site-line")[0]
+    assert "Rule for instagram.com" in live  # the clerk's live page says so too
     with site.seeded.db.session() as s:
         row = s.execute(select(AuditRow).where(AuditRow.entity == "rule")).scalar_one()
         assert row.after and "Instagram" in row.after["effect"]
