@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from allowlist.identity import IdentitySource
+from monitor.identity import pskfile
 from monitor.identity.hostapd import HostapdCtrl, HostapdError
 from monitor.identity.radius import AccountingReceiver, Handled, RadiusStats, Verdict, clients
 from monitor.identity.sighting import Change, Sighting, from_accounting
-from monitor.identity.store import apply
+from monitor.identity.store import apply, psk_file_text
 from monitor.settings import Settings
 from monitor.store.db import Database
 
@@ -128,9 +129,16 @@ class IdentityService:
             await asyncio.sleep(HOSTAPD_EVERY)
 
     def poll_hostapd(self) -> None:
-        """Bind each station that used a member's key (runs in a worker thread)."""
+        """Keep hostapd's key file in step with the database (a rotated or new key takes
+        effect at once), then bind each station that used a member's key (a worker thread)."""
         assert self.hostapd is not None
         try:
+            with self.db.session() as s:
+                text = psk_file_text(s)
+            if pskfile.write(self.settings.identity.wpa_psk_file, text):
+                reply = self.hostapd.request("RELOAD_WPA_PSK").strip()
+                log.info("wrote %s; hostapd reload: %s", self.settings.identity.wpa_psk_file,
+                         reply)
             stations = self.hostapd.stations()
         except HostapdError as exc:
             self.counters.hostapd_errors += 1

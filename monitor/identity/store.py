@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from allowlist.identity import IdentitySource
 from allowlist.macs import is_randomised
+from monitor.identity import pskfile
 from monitor.identity.sighting import Change, Current, Sighting, decide
 from monitor.store.models import AuditRow, Device, Member, WifiKey
 from monitor.store.revision import bump_revision
@@ -72,3 +73,11 @@ def apply(s: Session, sighting: Sighting, *, now: datetime | None = None) -> App
                               "identity": str(sighting.source), "who": sighting.who}))
         bump_revision(s)
     return Applied(change, dev.id, member_id)
+
+
+def psk_file_text(s: Session) -> str:
+    """The hostapd wpa_psk_file for the active members' keys (an inactive member's key stops
+    working: their line is left out)."""
+    rows = s.execute(select(WifiKey).options(selectinload(WifiKey.member))
+                     .order_by(WifiKey.member_id)).scalars()
+    return pskfile.render((k.key_id, k.passphrase) for k in rows if k.member.active)
