@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from api.errors import Invalid
+from api.meetings.sources.model import SourceError
 from api.members.roster import import_roster, parse_roster
 from api.members.service import create_member
-from api.meetings.sources.model import SourceError
 from monitor.store.models import AuditRow, Member
 from tests.api.conftest import Env
 
