@@ -84,3 +84,16 @@ def test_the_network_login_outranks_a_mac_registration(env: Env) -> None:
                           ).scalar_one()
         assert audit.before == {"member_id": bob, "identity": "mac-only"}
         assert s.get(Member, ada) is not None
+
+
+def test_the_migration_matches_the_model(env: Env) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from monitor.store.models import Base
+
+    with env.db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    ours = [d for d in diff if any(w in repr(d) for w in (
+        "wifi_keys", "radius_user", "moderngov_id", "'identity'"))]
+    assert ours == []
