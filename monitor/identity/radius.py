@@ -35,6 +35,7 @@ DICTIONARY = Path(__file__).with_name("dictionary")
 DUPLICATE_SECONDS = 30.0  # how long a reply is kept for a retransmission (RFC 5080 §2.2.2)
 MAX_REMEMBERED = 4096
 MAX_TEXT = 253  # RADIUS attribute payloads are at most 253 octets
+CLASS_PREFIX = b"cg:"  # Class attribute naming a member's key id (see deploy/radius/)
 
 
 @cache
@@ -90,6 +91,9 @@ class Accounting:
     mac: str | None  # Calling-Station-Id, normalised; None if absent or not a MAC
     ip: str | None  # Framed-IP-Address or Framed-IPv6-Address
     session_id: str | None
+    # A per-member key id the RADIUS server put in the Class attribute as "cg:<key id>" when it
+    # accepted the device (iPSK/MPSK/PPSK); the NAS echoes Class in accounting (RFC 2865 §5.25).
+    key_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,5 +238,11 @@ def _record(pkt: rp.AcctPacket, client: str) -> Accounting:
             ip = str(ipaddress.ip_address(ip))
         except ValueError:
             ip = None
+    key_id = None
+    for cls in pkt.get("Class", []) if "Class" in pkt else []:
+        if isinstance(cls, bytes) and cls.startswith(CLASS_PREFIX):
+            key_id = _text(cls[len(CLASS_PREFIX):].decode("ascii", errors="replace"))
+            break
     return Accounting(client=client, status=status, user_name=_text(_one(pkt, "User-Name")),
-                      mac=mac, ip=ip, session_id=_text(_one(pkt, "Acct-Session-Id")))
+                      mac=mac, ip=ip, session_id=_text(_one(pkt, "Acct-Session-Id")),
+                      key_id=key_id)

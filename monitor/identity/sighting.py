@@ -32,9 +32,12 @@ def from_accounting(acc: Accounting, subnets: Sequence[str]) -> Sighting | None:
     the chamber subnets: elsewhere it cannot be a chamber client."""
     if acc.status not in (Status.START, Status.INTERIM, Status.STOP):
         return None
-    if acc.mac is None or not acc.user_name:
+    if acc.mac is None or not (acc.key_id or acc.user_name):
         return None
     ip = acc.ip if acc.ip is not None and in_subnets(acc.ip, subnets) else None
+    if acc.key_id:  # the RADIUS server said which member's key the device used
+        return Sighting(acc.mac, IdentitySource.WIFI_KEY, acc.key_id, ip, f"radius:{acc.client}")
+    assert acc.user_name is not None
     return Sighting(acc.mac, IdentitySource.RADIUS_USER, acc.user_name, ip,
                     f"radius:{acc.client}")
 

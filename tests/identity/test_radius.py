@@ -163,3 +163,15 @@ def test_signed_packets_with_odd_attributes_are_handled(user: str, mac: str) -> 
     got = receiver().handle(acct(user=user or None, mac=mac), AP)
     assert got.verdict is Verdict.ACCEPTED and got.accounting is not None
     assert got.accounting.user_name is None or got.accounting.user_name.isprintable()
+
+
+def test_a_class_attribute_names_the_member_key() -> None:
+    """iPSK/MPSK behind RADIUS: the server put Class "cg:<key id>" in its Access-Accept and
+    the controller echoes it in accounting, where User-Name is often just the MAC."""
+    got = receiver().handle(acct(user="06005e400004", Class=b"cg:m7"), AP)
+    acc = got.accounting
+    assert acc is not None and acc.key_id == "m7"
+    s = from_accounting(acc, SUBNETS)
+    assert s is not None and (s.source, s.who) == (IdentitySource.WIFI_KEY, "m7")
+    other = receiver().handle(acct(Class=b"someone-elses-class"), AP).accounting
+    assert other is not None and other.key_id is None
