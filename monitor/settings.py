@@ -156,7 +156,11 @@ class RadiusClient(_Section):
     def shared_secret(self) -> bytes:
         """The secret's bytes (read from ``secret_file`` when one is named)."""
         if self.secret_file is not None:
-            raw = self.secret_file.read_bytes().strip()
+            try:
+                raw = self.secret_file.read_bytes().strip()
+            except OSError as exc:
+                raise ConfigError(f"[[identity.radius_clients]] {self.address}: cannot read "
+                                  f"secret_file {self.secret_file}: {exc.strerror}") from None
         else:
             raw = self.secret.get_secret_value().encode()
         if not raw:

@@ -87,3 +87,33 @@ def test_wifi_qr_code_is_an_accessible_svg() -> None:
     svg = wifi_qr_svg('Chamber "<guest>"', "abcde-fghij")
     assert svg.startswith("<svg") and "<title>QR code to join the Wi-Fi network Chamber" in svg
     assert "<guest>" not in svg  # the SSID is escaped in the title
+
+
+def test_the_deploy_snippet_with_generated_keys_passes_hostapd(
+        tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """deploy/hostapd/hostapd-chamber-member-keys.conf as shipped, but for the radio: the
+    "none" driver, no bridge, and paths under the test's directory."""
+    run(config, capsys, "member", "add", "Cllr Ada Lovelace")
+    keys(config, capsys)
+    psk = tmp_path / "hostapd" / "chamberguard.wpa_psk"
+    snippet = Path(__file__).parents[2] / "deploy" / "hostapd" / "hostapd-chamber-member-keys.conf"
+    text = snippet.read_text()
+    assert "wpa_psk_file=/etc/hostapd/chamberguard.wpa_psk" in text  # = [identity] default
+    lines = []
+    for line in text.splitlines():
+        key = line.split("=", 1)[0]
+        if key in ("bridge", "hw_mode", "channel", "ieee80211n", "ieee80211ac", "ieee80211d",
+                   "country_code"):
+            continue  # radio settings the "none" driver has no radio for
+        line = {"driver": "driver=none", "ctrl_interface": f"ctrl_interface={tmp_path}/ctrl",
+                "wpa_psk_file": f"wpa_psk_file={psk}", "interface": "interface=cgtest1"
+                }.get(key, line)
+        lines.append(line)
+    conf = tmp_path / "snippet.conf"
+    conf.write_text("\n".join(lines) + "\n")
+    proc, out = run_hostapd(conf)
+    stop(proc)
+    if not any("AP-ENABLED" in line for line in out):
+        if any("Invalid" in line or "Line " in line for line in out):
+            raise AssertionError(out)
+        pytest.skip(f"hostapd could not start here: {' / '.join(out[-3:])}")
