@@ -1,4 +1,5 @@
-"""``chamberguard member import [FILE|URL]``: the councillors from modern.gov.
+"""``chamberguard member import [FILE|URL]``: the councillors from modern.gov; and
+``chamberguard member login NAME [LOGIN]``: the member's Wi-Fi login for RADIUS accounting.
 
 Registered into api.cli's ``member`` subcommands. Without a target, the configured
 ``[meetings] moderngov_url`` site is asked. Nothing is written unless the whole roster reads.
@@ -23,6 +24,26 @@ def register(member: Any) -> None:
     imp.add_argument("--json", action="store_true")
     imp.add_argument("--actor", default="cli")
     imp.set_defaults(func=cmd_import)
+    login = member.add_parser(
+        "login", help="the member's Wi-Fi (802.1X) login, when it is not their email",
+        description="RADIUS accounting names a device's user (User-Name); the gate matches it "
+        "to this login, then to the member's email.")
+    login.add_argument("name", help="member name")
+    login.add_argument("login", nargs="?", help="omit to clear")
+    login.add_argument("--actor", default="cli")
+    login.set_defaults(func=cmd_login)
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    from api.cli_support import ctx as _ctx
+    from api.members.service import get_member, set_radius_user
+
+    _, db = _ctx(args)
+    with db.session() as s:
+        m = set_radius_user(s, member_id=get_member(s, name=args.name).id, login=args.login,
+                            actor=args.actor)
+        print(json.dumps({"id": m.id, "name": m.name, "radius_user": m.radius_user}))
+    return 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:

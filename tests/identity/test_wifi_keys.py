@@ -117,3 +117,15 @@ def test_the_deploy_snippet_with_generated_keys_passes_hostapd(
         if any("Invalid" in line or "Line " in line for line in out):
             raise AssertionError(out)
         pytest.skip(f"hostapd could not start here: {' / '.join(out[-3:])}")
+
+
+def test_member_login_is_set_and_unique(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(config, capsys, "member", "add", "Cllr Ada Lovelace")
+    run(config, capsys, "member", "add", "Cllr Bob")
+    out = json.loads(run(config, capsys, "member", "login", "Cllr Ada Lovelace", "ALovelace"))
+    assert out["radius_user"] == "ALovelace"
+    capsys.readouterr()
+    assert main(["--config", str(config), "member", "login", "Cllr Bob", "alovelace"]) == 2
+    assert "already has the RADIUS user name" in capsys.readouterr().err
+    out = json.loads(run(config, capsys, "member", "login", "Cllr Ada Lovelace"))
+    assert out["radius_user"] is None
