@@ -56,6 +56,7 @@ class IdentityService:
         self._transport: asyncio.DatagramTransport | None = None
         self._queue: asyncio.Queue[tuple[Handled, Any]] = asyncio.Queue(QUEUE)
         self._tasks: list[asyncio.Task[None]] = []
+        self._pending: set[tuple[str, int, int, bytes] | None] = set()  # queued, not stored
 
     def as_dict(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -90,10 +91,12 @@ class IdentityService:
         assert self.receiver is not None and self._transport is not None
         got = self.receiver.handle(data, (str(addr[0]), int(addr[1])))
         if got.verdict is Verdict.DUPLICATE and got.reply is not None:
-            self._transport.sendto(got.reply, addr)
+            if got.key not in self._pending:  # answered only once the first copy is stored
+                self._transport.sendto(got.reply, addr)
         elif got.verdict is Verdict.ACCEPTED:
             try:
                 self._queue.put_nowait((got, addr))
+                self._pending.add(got.key)
             except asyncio.QueueFull:
                 self.counters.radius_dropped += 1
                 self.receiver.forget(got.key)
@@ -103,20 +106,27 @@ class IdentityService:
         subnets = self.settings.chamber.subnets
         while True:
             got, addr = await self._queue.get()
-            assert self.receiver is not None and got.accounting is not None
-            sighting = from_accounting(got.accounting, subnets)
-            if sighting is not None:
-                try:
-                    await loop.run_in_executor(None, self._store, [sighting])
-                except Exception:
-                    # RFC 2866: no Accounting-Response for a record not kept; the client
-                    # retransmits and the retransmission is handled anew.
-                    log.exception("could not store RADIUS accounting from %s", addr[0])
-                    self.counters.store_failures += 1
-                    self.receiver.forget(got.key)
-                    continue
-            if self._transport is not None and got.reply is not None:
-                self._transport.sendto(got.reply, addr)
+            try:
+                await self._store_one(got, addr, loop, subnets)
+            finally:
+                self._pending.discard(got.key)
+
+    async def _store_one(self, got: Handled, addr: Any, loop: asyncio.AbstractEventLoop,
+                         subnets: list[str]) -> None:
+        assert self.receiver is not None and got.accounting is not None
+        sighting = from_accounting(got.accounting, subnets)
+        if sighting is not None:
+            try:
+                await loop.run_in_executor(None, self._store, [sighting])
+            except Exception:
+                # RFC 2866: no Accounting-Response for a record not kept; the client
+                # retransmits and the retransmission is handled anew.
+                log.exception("could not store RADIUS accounting from %s", addr[0])
+                self.counters.store_failures += 1
+                self.receiver.forget(got.key)
+                return
+        if self._transport is not None and got.reply is not None:
+            self._transport.sendto(got.reply, addr)
 
     # -- hostapd ----------------------------------------------------------------------------
     async def _poll_hostapd(self) -> None:
