@@ -59,7 +59,9 @@ def test_keys_slips_and_rotation(site: Site) -> None:
         rotated = s.execute(select(WifiKey).where(WifiKey.member_id == site.ids["ada"])
                             ).scalar_one().passphrase
     assert rotated != first and rotated in c.get(f"{PAGE}/keys/{site.ids['ada']}/slip").text
-    assert first not in c.get(PAGE).text  # the list never shows keys, only the slip does
+    listing = c.get(PAGE).text
+    assert first not in listing and rotated not in listing  # only the slip shows a key
+    assert not re.search(r"\sstyle=|<script(?![^>]*\bsrc=\"/static/)", listing)
 
 
 def test_the_device_list_says_how_each_device_is_identified(site: Site) -> None:
