@@ -26,6 +26,7 @@ from allowlist import wording
 from allowlist.categories import Mode
 from allowlist.clock import CLERK_SESSION_CAP, LONDON, ClerkAction
 from allowlist.episodes import Episode
+from allowlist.identity import IdentitySource
 from api.events.service import platform_names
 from api.rules.risk import flagged_rules
 from dashboard.reports import method, query
@@ -361,6 +362,12 @@ def _names_of(ep: Episode, by_id: dict[int, query.EventRow]) -> list[dict[str, A
             for d, (n, a, b, ch) in sorted(per.items(), key=lambda kv: (kv[1][1], kv[0]))]
 
 
+def identified_by(d: Device | None) -> str:
+    """Which source ties the device to its member, in the report's words (a device with no
+    row was attributed by the MAC the gate saw)."""
+    return IdentitySource(d.identity).text if d is not None else IdentitySource.MAC_ONLY.text
+
+
 def episode_doc(ep: Episode, number: int, device: str, member: str | None,
                 by_id: dict[int, query.EventRow] | None = None) -> dict[str, Any]:
     """One episode as the report shows it: facts, label and its sentence (allowlist.wording)."""
@@ -407,6 +414,7 @@ def _member_docs(tallies: list[query.Tally], eps: list[Episode], numbers: dict[i
             label = (d.label or d.mac) if d is not None else (mac or "unknown device")
             got = e["devices"][key] = {"device_id": device_id, "label": label,
                                        "mac": d.mac if d is not None else mac,
+                                       "identified_by": identified_by(d),
                                        "evidence": []}
         if why not in got["evidence"]:
             got["evidence"].append(why)
@@ -723,6 +731,7 @@ def member_report(s: Session, settings: Settings, member: str | int, since: date
     doc["subject"] = f"{mem.name}, {london(since)} to {london(until)}"
     doc["member"] = {"id": mem.id, "name": mem.name, "active": mem.active,
                      "devices": [{"device_id": d.id, "label": d.label or d.mac, "mac": d.mac,
+                                  "identified_by": identified_by(d),
                                   "registered_to_member_now": d.member_id == mem.id}
                                  for d in sorted(devices.values(), key=lambda d: d.id)]}
     doc["period"] = {"from": london(since), "to": london(until)}
