@@ -12,6 +12,8 @@ complaint), and a site summary — each as HTML, PDF, CSV and JSON with the same
               and ``verify`` (any altered byte fails, with the reason).
 ``subject``   a member's subject-access export (everything held about them).
 
-Neutral wording throughout: a device *contacted* a platform; episodes first, raw lookups
-beside them; times in Europe/London.
+Neutral wording throughout, from allowlist.wording: a device *looked up* a platform's name
+(refused), or *connected to* it only where traffic reached it; likely-opened episodes first,
+background apart, the lookups themselves in the appendix and the lookups CSV; times in
+Europe/London.
 """

@@ -55,7 +55,7 @@ class Timeline:
     title: str
     ticks: list[Tick] = field(default_factory=list)
     bands: list[Rect] = field(default_factory=list)  # in session / outages (backgrounds)
-    marks: list[Rect] = field(default_factory=list)  # episodes and bypass attempts
+    marks: list[Rect] = field(default_factory=list)  # episodes and other DNS services used
     labels: list[Label] = field(default_factory=list)
 
 
@@ -81,7 +81,7 @@ def member_timeline(doc: dict[str, Any], member: dict[str, Any]) -> Timeline | N
     names = {p["platform"]: p["name"] for p in member["platforms"]}
     if member["bypass_list"]:
         rows.append("__bypass__")
-        names["__bypass__"] = "Bypass attempts"
+        names["__bypass__"] = "Other DNS service"
     height = TOP + ROW * len(rows) + 6
     tl = Timeline(WIDTH, height, LABEL, LABEL + plot_w, "")
     for s in doc["meeting"]["sessions"]:
@@ -110,7 +110,8 @@ def member_timeline(doc: dict[str, Any], member: dict[str, Any]) -> Timeline | N
             for b in member["bypass_list"]:
                 tl.marks.append(Rect(x(_t(b["at"])) - 1.5, y + (ROW - BAR) / 2, 3, BAR,
                                      "#b00020", "tl-bypass", f"{b['at'][11:19]} {b['text']}"))
-            parts.append(f"{len(member['bypass_list'])} bypass attempts")
+            n = len(member["bypass_list"])
+            parts.append(f"{n} use{'s' if n != 1 else ''} of another DNS service")
             continue
         n = 0
         for e in member["episode_list"]:
@@ -121,7 +122,7 @@ def member_timeline(doc: dict[str, Any], member: dict[str, Any]) -> Timeline | N
             tl.marks.append(Rect(a, y + (ROW - BAR) / 2, max(2.0, b - a), BAR, colour,
                                  "tl-episode",
                                  f"{e['name']} {e['start'][11:16]}–{e['end'][11:16]}, "
-                                 f"{e['lookups']} lookups"))
+                                 f"{e['lookups']} lookups, {e.get('label_text', '')}"))
         parts.append(f"{names[key]}: {n} episode{'s' if n != 1 else ''}")
     tl.title = f"Timeline for {member['name']}: " + "; ".join(parts) + "."
     return tl
