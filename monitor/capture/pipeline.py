@@ -39,7 +39,7 @@ DHCP, other link types, and every frame the lean path finds malformed) takes the
 path through :func:`~monitor.capture.frames.decode`, which owns all error accounting. The
 lean path only ever takes a frame it can handle completely, so both paths give the same
 observations, counters and address book (checked by a differential test). In front of both,
-the kernel's BPF filter (:data:`monitor.capture.socket.DEFAULT_FILTER`) already drops almost
+the kernel's BPF filter (:mod:`monitor.capture.bpf_filter`) already drops almost
 every frame that cannot carry a name.
 
 **Never dies silently.** No exception escapes :meth:`PacketPipeline.feed`: parser errors are
