@@ -67,8 +67,8 @@ HEAD, TAIL = HELLO[:1400], HELLO[1400:]
 APP_DATA = b"\x17\x03\x03\x00\x40" + bytes(range(64))
 REQUEST = b"GET / HTTP/1.1\r\nHost: plain.example\r\n\r\n"
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
-INITIAL = craft.quic_initials("quic.example", split=1)[0]
-INITIAL_V2 = craft.quic_initials("quic2.example", version=QUIC_V2, split=1)[0]
+INITIAL = craft.quic_initials("quic.example")[0]  # the first of two, 1200 bytes
+INITIAL_V2 = craft.quic_initials("quic2.example", version=QUIC_V2)[0]
 SHORT_HEADER = bytes([0x43]) + bytes(8) + bytes(range(256)) * 5  # 1-RTT, 1289 bytes
 ZERO_RTT = bytes([0xD0]) + struct.pack("!I", 1) + INITIAL[5:]  # v1 long header, type 1
 
