@@ -1,4 +1,4 @@
-"""Address → MAC, from the kernel's neighbour table (and whatever the capture learns).
+"""Address → MAC, from the kernel's neighbour table.
 
 A client that sends the gate a DNS query has ARPed (or solicited) for it first, so its entry
 is there. An address we cannot map is re-looked-up at once (a netlink dump costs
@@ -20,14 +20,9 @@ MAX_PENDING = 4096
 class NeighbourTable:
     def __init__(self) -> None:
         self._map: dict[str, str] = {}
-        self._learned: dict[str, str] = {}
         self._tried: dict[str, float] = {}
         self.refreshes = 0
         self.unmapped = 0
-
-    def learn(self, ip: str, mac: str) -> None:
-        """Bindings seen on the wire (DHCP, ARP, NDP) by the passive monitor."""
-        self._learned[ip] = mac
 
     def refresh(self) -> None:
         self.refreshes += 1
@@ -37,7 +32,7 @@ class NeighbourTable:
             pass
 
     def lookup(self, ip: str) -> str | None:
-        mac = self._map.get(ip) or self._learned.get(ip)
+        mac = self._map.get(ip)
         if mac is not None:
             return mac
         now = time.monotonic()
@@ -50,6 +45,3 @@ class NeighbourTable:
         if mac is None:
             self.unmapped += 1
         return mac
-
-    def snapshot(self) -> dict[str, str]:
-        return {**self._learned, **self._map}

@@ -345,15 +345,6 @@ def event_hash(conn: Connection, event_id: int) -> str | None:
     return None if h is None else str(h)
 
 
-def last_chained(conn: Connection) -> tuple[int | None, str]:
-    """(id, hash) of the newest chained event — the head a report embeds."""
-    row = conn.execute(text("SELECT id, hash FROM events WHERE hash IS NOT NULL "
-                            "ORDER BY id DESC LIMIT 1")).first()
-    if row is None:
-        return None, read_state(conn).head_hash
-    return int(row[0]), str(row[1])
-
-
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """What a report embeds: the newest chained event, the anchor, and the hash of the
