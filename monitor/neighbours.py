@@ -1,4 +1,4 @@
-"""Address → MAC, from the kernel's neighbour table.
+"""Address → MAC, from the kernel's neighbour table (and bindings the Wi-Fi reports).
 
 A client that sends the gate a DNS query has ARPed (or solicited) for it first, so its entry
 is there. An address we cannot map is re-looked-up at once (a netlink dump costs
@@ -20,9 +20,14 @@ MAX_PENDING = 4096
 class NeighbourTable:
     def __init__(self) -> None:
         self._map: dict[str, str] = {}
+        self._learned: dict[str, str] = {}
         self._tried: dict[str, float] = {}
         self.refreshes = 0
         self.unmapped = 0
+
+    def learn(self, ip: str, mac: str) -> None:
+        """A binding reported from outside the kernel's table (RADIUS accounting)."""
+        self._learned[ip] = mac
 
     def refresh(self) -> None:
         self.refreshes += 1
@@ -32,7 +37,7 @@ class NeighbourTable:
             pass
 
     def lookup(self, ip: str) -> str | None:
-        mac = self._map.get(ip)
+        mac = self._map.get(ip) or self._learned.get(ip)
         if mac is not None:
             return mac
         now = time.monotonic()
