@@ -38,6 +38,8 @@ from monitor.store.models import (
     Event,
     IssuedReport,
     LearnSession,
+    Meeting,
+    MeetingTotal,
     PurgeRow,
     PurgeRun,
 )
@@ -165,6 +167,9 @@ def _expire(db: Database, settings: Settings, *, now: datetime, actor: str,
         res.anchor_hash = chain.read_state(conn).anchor_hash
         res.reports_deleted = conn.execute(
             delete(IssuedReport).where(IssuedReport.generated_at < rep_cut)).rowcount
+        # What "counts" kept of a meeting goes when the meeting's events would have gone.
+        old = select(Meeting.id).where(Meeting.end < ev_cut)
+        conn.execute(delete(MeetingTotal).where(MeetingTotal.meeting_id.in_(old)))
         learning = select(LearnSession.device_id)
         res.devices_deleted = conn.execute(
             delete(Device).where(Device.member_id.is_(None),
