@@ -11,7 +11,8 @@ the one in force (``site.privacy_level``), in one transaction under the event in
    the old level.
 
 Two services starting together both compare and set under the lock: one changes it, the
-other finds nothing to do, so one change leaves one audit row.
+other finds nothing to do, so one change leaves one audit row. A database never synced has
+been storing "full": syncing "full" into it is no change, and writes nothing.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ AUDIT_ACTION = "set-privacy-level"
 
 @dataclass(frozen=True, slots=True)
 class LevelChange:
-    before: PrivacyLevel | None  # None: the first sync of this database
+    before: PrivacyLevel
     after: PrivacyLevel
     meetings_kept: int  # begun meetings fixed at the old level
 
@@ -62,9 +63,9 @@ def sync_level(db: Database, settings: Settings, *, actor: str = "config file",
         sink.lock(conn)
         raw = conn.execute(select(Site.privacy_level).where(Site.id == 1)).first()
         before = None if raw is None or raw[0] is None else parse(raw[0])
-        if before is want:
-            return LevelChange(before, want, 0)
         old = before or PrivacyLevel.FULL  # what an unsynced database has been storing
+        if old is want:  # nothing changes (an unsynced database stores "full" already)
+            return LevelChange(old, want, 0)
         kept = begun_meetings(conn, now, timedelta(minutes=settings.policy.grace_minutes))
         fix_meetings(conn, kept, old, now)
         if raw is None:
@@ -74,10 +75,9 @@ def sync_level(db: Database, settings: Settings, *, actor: str = "config file",
             conn.execute(update(Site).where(Site.id == 1).values(privacy_level=want.value))
         conn.execute(insert(AuditRow).values(
             ts=now, actor=actor, action=AUDIT_ACTION, entity="site", entity_id="1",
-            before={"privacy_level": before.value if before is not None else None},
+            before={"privacy_level": old.value},
             after={"privacy_level": want.value, "applies_from": "the next meeting",
                    "meetings_keeping_previous_level": len(kept)}))
-    if before is not None:
-        log.warning("privacy level changed from %s to %s (from the next meeting; %d begun "
-                    "meetings keep %s)", old, want, len(kept), old)
-    return LevelChange(before, want, len(kept))
+    log.warning("privacy level changed from %s to %s (from the next meeting; %d begun "
+                "meetings keep %s)", old, want, len(kept), old)
+    return LevelChange(old, want, len(kept))
