@@ -88,6 +88,7 @@ def build_router(templates: Jinja2Templates) -> APIRouter:
 
 def mount(app: FastAPI) -> None:
     from dashboard.admin import router as admin_router
+    from dashboard.identity import router as identity_router
     from dashboard.live import router as live_router
     from dashboard.privacy.pages import router as privacy_router
 
@@ -97,3 +98,4 @@ def mount(app: FastAPI) -> None:
     app.include_router(live_router)
     app.include_router(admin_router)
     app.include_router(privacy_router)
+    app.include_router(identity_router)

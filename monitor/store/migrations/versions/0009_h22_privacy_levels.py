@@ -1,7 +1,7 @@
 """privacy levels: site level, per-meeting level and totals, chain gaps, purge runs
 
-Revision ID: 0008_h22_privacy_levels
-Revises: 0007_event_chain_reports
+Revision ID: 0009_h22_privacy_levels
+Revises: 0008_h24_identity_sources
 
 ``site.privacy_level`` stays NULL until the first start-up syncs it from the config file;
 meetings recorded before this revision have no ``meeting_privacy`` row and were "full".
@@ -14,8 +14,8 @@ from alembic import op
 
 import monitor.store.types
 
-revision = "0008_h22_privacy_levels"
-down_revision = "0007_event_chain_reports"
+revision = "0009_h22_privacy_levels"
+down_revision = "0008_h24_identity_sources"
 branch_labels = None
 depends_on = None
 
