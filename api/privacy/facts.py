@@ -66,6 +66,9 @@ PERSONAL: dict[str, Describe] = {
                         "recognise a member's device on the chamber Wi-Fi (MAC address)",
                         "registered: until IT or the member removes it; unregistered: "
                         "{events_days} days after last seen"),
+    "wifi_keys": Describe("Member's own Wi-Fi key", "Members",
+                          "a chamber Wi-Fi passphrase per member, so a device is known by the "
+                          "key it joined with", "until rotated, or removed with the member"),
     "events": Describe("Recorded attempt", "Members (via their devices)",
                        "evidence of attempts to reach social platforms, or to get round the "
                        "filter, while a meeting is in session; gate outages",
