@@ -78,6 +78,11 @@ class Meeting(Base):
     clerk_actions: Mapped[list[ClerkActionRow]] = relationship(
         back_populates="meeting", order_by="ClerkActionRow.at"
     )
+    extensions: Mapped[list[MeetingExtensionRow]] = relationship(
+        order_by="MeetingExtensionRow.at", lazy="selectin"
+    )
+    # The source gave no end time: the end is a guess IT should confirm (shown, not silent).
+    end_guessed: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class CommitteeScopeRow(Base):
@@ -99,6 +104,37 @@ class ClerkActionRow(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     by_user: Mapped[str | None] = mapped_column(String(100), nullable=True)
     meeting: Mapped[Meeting] = relationship(back_populates="clerk_actions")
+
+
+class MeetingExtensionRow(Base):
+    """The clerk extended an overrunning meeting by ``minutes`` (see allowlist.clock)."""
+
+    __tablename__ = "meeting_extensions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"),
+                                            index=True)
+    minutes: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    by_user: Mapped[str] = mapped_column(String(100))
+
+
+class MeetingExemptionRow(Base):
+    """The clerk's exception for one meeting: a member, or one device, is not restricted.
+    Withdrawn exceptions keep their row (``withdrawn_at``) so the report can list them."""
+
+    __tablename__ = "meeting_exemptions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"),
+                                            index=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"),
+                                                  nullable=True)
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"),
+                                                  nullable=True)
+    reason: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    withdrawn_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
 class RuleRow(Base):
