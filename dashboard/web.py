@@ -117,7 +117,8 @@ def sentence(text: object) -> str:
 
 def make_templates() -> Jinja2Templates:
     t = Jinja2Templates(directory=str(HERE / "templates"))
-    t.env.filters.update(london=london, london_day=london_day, duration=duration, iso=iso, duration_minutes=duration_minutes,
+    t.env.filters.update(london=london, london_day=london_day, duration=duration, iso=iso,
+                         duration_minutes=duration_minutes,
                          sentence=sentence)
     t.env.globals.update(plural=plural, TEXT_COOKIE=TEXT_COOKIE)
     return t

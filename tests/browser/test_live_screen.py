@@ -118,7 +118,8 @@ def test_sixty_members_fit_one_screen(server: Server, browser: Browser, width: i
 
     # Overrun: Extend +30 min moves the end; the button goes until the next window.
     page.get_by_role("button", name="Extend +30 min").click()
-    ex(page.get_by_role("status").filter(has_text="Meeting extended by 30 minutes.")).to_be_visible()
+    done = page.get_by_role("status").filter(has_text="Meeting extended by 30 minutes.")
+    ex(done).to_be_visible()
     ex(page.locator("#meeting-state")).to_contain_text("(extended by 30 min)")
     ex(page.get_by_role("button", name="Extend +30 min")).to_have_count(0)
 
