@@ -210,3 +210,43 @@ def test_check_the_chamber_now(server: Server, browser: Browser, width: int, hei
     if width == 1366 and user == "clerk":
         save(page, "chamber-check.png", full_page=True)
     axe_check(page, f"chamber check, {width}×{height}")
+
+
+@pytest.mark.parametrize(("width", "height"), SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_it_issues_a_registration_slip(server: Server, browser: Browser, width: int,
+                                       height: int) -> None:
+    """From Members & devices: a one-time code on a printable slip with the member, the
+    expiry in UK time, the chamber-side address and a QR code that decodes to it."""
+    ex = expect()
+    page = browser.session(width=width, height=height)
+    login(page, server, "it", "/admin/devices")
+    page.get_by_role("button", name="Registration code and slip for Cllr Ada Lovelace").click()
+    ex(page.locator("#slip-member")).to_have_text("Cllr Ada Lovelace")
+    code = page.locator("#slip-code").inner_text()
+    assert re.fullmatch(r"[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}", code)
+    ex(page.locator("#slip-expiry")).to_contain_text("(UK time)")
+    expiry = page.locator("#slip-expiry").inner_text()
+    assert re.match(r"\d\d:\d\d on \w{3} \d{1,2} \w{3} \d{4} \(UK time\)", expiry)
+    address = page.locator("#slip-address").inner_text()
+    assert address == "http://198.51.100.1:8080/register"
+    qr = page.locator(".slip-qr svg")
+    ex(qr).to_be_visible()
+    box = qr.bounding_box()
+    assert box is not None and box["width"] >= 120  # big enough to scan from paper
+    no_sideways_scroll(page)
+    # The slip's QR code is the address (segno encodes; we re-encode and compare paths).
+    import segno
+
+    drawn = page.locator(".slip-qr svg path.qrline").get_attribute("d")
+    assert drawn == re.search(r'class="qrline"[^>]*d="([^"]+)"', segno.make(
+        address, error="m").svg_inline(scale=5)).group(1)  # type: ignore[union-attr]
+    if width == 1366:
+        save(page, "registration-slip.png", full_page=True)
+    axe_check(page, f"registration slip, {width}×{height}")
+    # The member can use the code: it is live in the database (only its hash is stored).
+    from api.registration.service import hash_code
+    from monitor.store.models import RegistrationCode
+
+    with server.seeded.db.session() as s:
+        row = s.query(RegistrationCode).filter_by(code_hash=hash_code(code)).one()
+        assert row.member_id == server.ids["ada"] and row.used_at is None
