@@ -76,6 +76,8 @@ DONE = {
     "device-claimed": "Device registered to the member.",
     "device-revoked": "Device revoked: it is no longer restricted during meetings.",
     "meeting-added": "Meeting added.",
+    "meeting-updated": "Meeting changed.", "meeting-cancelled": "Meeting cancelled.",
+    "meeting-deleted": "Meeting deleted.",
     "scope": "Committee scope changed.",
     "user-added": "User added.",
     "user-updated": "User updated.",
@@ -610,17 +612,19 @@ def add_meeting(
     start: Annotated[str, Form(max_length=10)],
     end: Annotated[str, Form(max_length=10)],
     committee: Annotated[str, Form(max_length=300)] = "",
+    room: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     try:
         starts = _london_time(day, start, "start")
         ends = _london_time(day, end, "end")
         with database(request).session() as s:
             meetings.create_meeting(s, title=title, start=starts, end=ends,
-                                    committee_title=committee.strip(), actor=who.username)
+                                    committee_title=committee.strip(),
+                                    room=room.strip() or None, actor=who.username)
     except ServiceError as exc:
         return _meetings(request, error=exc.message, status=exc.status,
                          form={"title": title, "day": day, "start": start, "end": end,
-                               "committee": committee})
+                               "committee": committee, "room": room})
     return _done("/admin/meetings", "meeting-added")
 
 

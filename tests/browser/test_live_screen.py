@@ -71,7 +71,12 @@ def in_viewport(page: Any, selector: str) -> bool:
 
 def no_sideways_scroll(page: Any) -> None:
     w = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
-    assert w[0] <= w[1], f"the page scrolls sideways: {w}"
+    wide = page.evaluate(
+        "() => Array.from(document.querySelectorAll('body *')).filter(e =>"
+        " e.getBoundingClientRect().right > window.innerWidth + 1"
+        " && !(e.parentElement && e.parentElement.closest('.table-wrap'))).slice(0, 5)"
+        ".map(e => e.tagName + '#' + e.id + '.' + e.className)")
+    assert w[0] <= w[1], f"the page scrolls sideways: {w} {wide}"
 
 
 def chart_labels_whole(page: Any) -> None:
@@ -250,3 +255,55 @@ def test_it_issues_a_registration_slip(server: Server, browser: Browser, width: 
     with server.seeded.db.session() as s:
         row = s.query(RegistrationCode).filter_by(code_hash=hash_code(code)).one()
         assert row.member_id == server.ids["ada"] and row.used_at is None
+
+
+@pytest.mark.parametrize(("width", "height"), SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_it_edits_cancels_and_deletes_meetings(server: Server, browser: Browser, width: int,
+                                               height: int) -> None:
+    """Times and room edited in UK time; an imported meeting without an end is flagged; a
+    manual meeting deleted; another cancelled — each change in the audit log."""
+    from monitor.store.models import AuditRow
+
+    ex = expect()
+    db, ids = server.seeded.db, server.ids
+    now = datetime.now(UTC)
+    with db.session() as s:
+        imported = Meeting(source="ical", source_id="uid-1", title="Cabinet",
+                           committee_title="Cabinet", start=now + timedelta(days=2),
+                           end=now + timedelta(days=2, hours=3), end_guessed=True)
+        spare = Meeting(source="manual", title="Typo meeting", committee_title="Typo meeting",
+                        start=now + timedelta(days=3), end=now + timedelta(days=3, hours=1))
+        s.add_all([imported, spare])
+        s.flush()
+        imported_id, spare_id = imported.id, spare.id
+    page = browser.session(width=width, height=height)
+    page.on("dialog", lambda d: d.accept())
+    login(page, server, "it", "/admin/meetings")
+    ex(page.locator(f"#meeting-{imported_id}")).to_contain_text("End not given: 3 h assumed")
+    no_sideways_scroll(page)
+    axe_check(page, f"meetings page, {width}×{height}")
+
+    page.locator(f"#meeting-{imported_id}").get_by_role("link", name=re.compile("Edit")).click()
+    ex(page.locator("#end-guessed")).to_be_visible()
+    axe_check(page, f"meeting edit page, {width}×{height}")
+    page.get_by_label("Ends").fill("21:30")
+    page.get_by_label("Room (empty: any)").fill("chamber")
+    page.get_by_role("button", name="Save").click()
+    ex(page.get_by_role("status")).to_contain_text("Meeting changed.")
+    row = page.locator(f"#meeting-{imported_id}")
+    ex(row).to_contain_text("21:30")
+    ex(row).not_to_contain_text("End not given")
+    ex(row).to_contain_text("chamber")
+
+    page.locator(f"#meeting-{spare_id}").get_by_role("link", name=re.compile("Edit")).click()
+    page.get_by_role("button", name="Delete (entered by mistake)").click()
+    ex(page.get_by_role("status")).to_contain_text("Meeting deleted.")
+    ex(page.locator(f"#meeting-{spare_id}")).to_have_count(0)
+
+    page.locator(f"#meeting-{ids['meeting']}").get_by_role("link", name=re.compile("Edit")).click()
+    page.get_by_role("button", name="Cancel the meeting").click()
+    ex(page.locator(f"#meeting-{ids['meeting']}")).to_contain_text("Cancelled")
+    with db.session() as s:
+        acts = {(a.action, a.entity_id) for a in s.query(AuditRow).filter_by(entity="meeting")}
+    assert {("update", str(imported_id)), ("delete", str(spare_id)),
+            ("cancel", str(ids["meeting"]))} <= acts
