@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from allowlist.clock import ClerkAction
+from allowlist.clock import ClerkAction, to_london
 from allowlist.macs import MacError, normalise_mac
 from allowlist.names import DomainError, normalise_domain
 from api.cli_support import CliError, ctx, parse_time
@@ -21,7 +21,7 @@ from api.errors import ServiceError
 from api.meetings.cli import register as register_meetings_cli
 from api.ops_cli import register as register_ops_cli
 from api.reports.cli import register as register_reports_cli
-from monitor.settings import ConfigError, Settings
+from monitor.settings import ConfigError, Settings, load_settings
 from monitor.store.db import Database
 
 log = logging.getLogger("chamberguard")
@@ -76,9 +76,14 @@ def cmd_member_code(args: argparse.Namespace) -> int:
     _, db = _ctx(args)
     with db.session() as s:
         c = issue_code(s, name=args.name, hours=args.hours, actor="cli")
-    # Printed after the commit: a code that was shown must exist.
+    # Printed after the commit: a code that was shown must exist. Expiry in UK time, and
+    # the address the member opens on the chamber Wi-Fi (the printable slip is in the UI).
+    from dashboard.slip import registration_address
+
+    settings = load_settings(args.config)
     print(json.dumps({"member_id": c.member_id, "member": c.member, "code": c.code,
-                      "expires_at": c.expires_at.isoformat()}))
+                      "expires_at": to_london(c.expires_at).isoformat(),
+                      "address": registration_address(settings)}))
     return 0
 
 
@@ -125,12 +130,15 @@ def cmd_meetings_list(args: argparse.Namespace) -> int:
     settings, db = _ctx(args)
     grace = timedelta(minutes=settings.policy.grace_minutes)
     with db.session() as s:
-        rows = [meeting_dict(m, grace=grace) for m in list_meetings(s)]
+        listed = list_meetings(s)
+        rows = [meeting_dict(m, grace=grace) for m in listed]
+        times = [(to_london(m.start), to_london(m.end)) for m in listed]
     if args.json:
         print(json.dumps(rows, indent=2))
-    else:
-        for r in rows:
-            print(f"{r['id']:>5}  {r['start']}  {r['state']:<11} {r['title']}")
+    else:  # what the clerk's watch says (UK time, BST or GMT named)
+        for r, (start, end) in zip(rows, times, strict=True):
+            print(f"{r['id']:>5}  {start:%a %d %b %Y %H:%M}–{end:%H:%M %Z}  "
+                  f"{r['state']:<11} {r['title']}")
     return 0
 
 
