@@ -325,6 +325,17 @@ async def _serve_web(settings: Settings, db: Database, server: Any) -> None:
 def cmd_web(args: argparse.Namespace) -> int:
     """The unprivileged web app (dashboard, API) and its periodic jobs."""
     settings, db = _ctx(args)
+    if args.registration_only:  # a process on the chamber side: never the staff login
+        reg = _registration_server(settings, db)
+        if reg is None:
+            raise CliError("--registration-only needs [web] registration_host")
+        try:
+            asyncio.run(reg.serve())
+        except KeyboardInterrupt:
+            pass
+        return 0
+    if args.no_registration:
+        settings.web.registration_host = ""
     server = _web_server(settings, db, args.host or settings.web.host,
                          args.port or settings.web.port)
     try:
@@ -402,6 +413,12 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("web", help="the unprivileged web app")
     w.add_argument("--host")
     w.add_argument("--port", type=int)
+    reg = w.add_mutually_exclusive_group()
+    reg.add_argument("--registration-only", action="store_true",
+                     help="serve only the members' registration page on [web] "
+                     "registration_host (run it where the chamber's address is)")
+    reg.add_argument("--no-registration", action="store_true",
+                     help="do not start the registration listener here")
     w.set_defaults(func=cmd_web)
 
     db = sub.add_parser("db").add_subparsers(dest="db_command", required=True)
