@@ -94,6 +94,10 @@ def mount(app: FastAPI) -> None:
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.add_exception_handler(web.PageError, web.error_page)
+    # A browser that hits an unknown page or sends a broken form gets the HTML error page
+    # (api.app's handlers ask for this; API clients keep the JSON error shape).
+    app.state.html_error = lambda request, status, message: web.error_page(
+        request, web.PageError(status, message))
     app.include_router(build_router(_templates()))
     app.include_router(live_router)
     app.include_router(admin_router)

@@ -401,3 +401,18 @@ def test_markup_fits_the_csp_and_uses_no_cdn(site: Site) -> None:
         assert not re.search(r'(src|href)="(https?:)?//', html), "asset from elsewhere"
     for asset in ("/static/app.css", "/static/live.js", "/static/confirm.js"):
         assert site.client.get(asset).status_code == 200
+
+
+def test_browsers_get_html_error_pages_and_api_clients_json(site: Site) -> None:
+    c = site.login("clerk")
+    html = {"accept": "text/html,application/xhtml+xml"}
+    r = c.get("/no/such/page", headers=html)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert "There is no such page." in r.text
+    token = csrf_of(c.get("/").text)
+    r = c.post(f"/meetings/{site.ids['meeting']}/extend",
+               data={"csrf_token": token, "minutes": "lots"}, headers=html)
+    assert r.status_code == 422 and "The form was not filled in as expected" in r.text
+    r = c.get("/api/v1/no-such-thing", headers=html)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    assert c.get("/no/such/page").json()["error"]["code"] == "not_found"
