@@ -247,9 +247,14 @@ def allowlist_page(
     request: Request, who: Admin, done: str | None = None,
     check: Annotated[str | None, Query(max_length=300)] = None,
     device: Annotated[str | None, Query(max_length=40)] = None,
+    propose: Annotated[str | None, Query(max_length=253)] = None,
+    note: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
-    return _allowlist(request, done=done, check=(check or "").strip() or None,
-                      device=(device or "").strip() or None)
+    """``propose``/``note``: "allow this host" from a device's page fills in the rule form
+    (IT still chooses the category and adds it)."""
+    form = {"domain": propose.strip(), "note": (note or "").strip()} if propose else None
+    return _allowlist(request, done=done, check=(check or propose or "").strip() or None,
+                      device=(device or "").strip() or None, form=form)
 
 
 @router.post("/admin/allowlist/rules", response_class=HTMLResponse)

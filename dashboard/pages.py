@@ -88,6 +88,7 @@ def build_router(templates: Jinja2Templates) -> APIRouter:
 
 def mount(app: FastAPI) -> None:
     from dashboard.admin import router as admin_router
+    from dashboard.device_page import router as device_page_router
     from dashboard.live import router as live_router
     from dashboard.meetings_edit import router as meetings_edit_router
     from dashboard.slip import router as slip_router
@@ -103,3 +104,4 @@ def mount(app: FastAPI) -> None:
     app.include_router(admin_router)
     app.include_router(slip_router)
     app.include_router(meetings_edit_router)
+    app.include_router(device_page_router)

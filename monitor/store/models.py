@@ -137,6 +137,22 @@ class MeetingExemptionRow(Base):
     withdrawn_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
+class RefusedNameRow(Base):
+    """An unlisted name refused to a restricted device: for IT's troubleshooting ("the member
+    cannot reach the papers"), deleted after ``[retention] refused_names_hours``. Names and
+    times only — never URLs or content."""
+
+    __tablename__ = "refused_names"
+    __table_args__ = (UniqueConstraint("device_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"),
+                                           index=True)
+    name: Mapped[str] = mapped_column(String(253))
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    lookups: Mapped[int] = mapped_column(Integer, default=1)
+
+
 class RuleRow(Base):
     """IT-entered rules. Presets and the catalogue are data files, switched on by name."""
 

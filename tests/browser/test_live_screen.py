@@ -307,3 +307,32 @@ def test_it_edits_cancels_and_deletes_meetings(server: Server, browser: Browser,
         acts = {(a.action, a.entity_id) for a in s.query(AuditRow).filter_by(entity="meeting")}
     assert {("update", str(imported_id)), ("delete", str(spare_id)),
             ("cancel", str(ids["meeting"]))} <= acts
+
+
+@pytest.mark.parametrize(("width", "height"), SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_it_sees_refused_names_and_learns_on_the_device_page(
+        server: Server, browser: Browser, width: int, height: int) -> None:
+    """A member cannot reach the papers: the device's page lists the unlisted names it was
+    refused (as the gate's tick writes them), "Allow this host" fills in the rule form, and
+    learn mode starts and stops from the page."""
+    from monitor.refused_names import RefusedNames
+
+    ex = expect()
+    db, ids = server.seeded.db, server.ids
+    rec = RefusedNames(keep=timedelta(hours=24))
+    rec.note(ids["ada_device"], "papers-cdn.example.net", datetime.now(UTC).timestamp())
+    with db.session() as s:
+        rec.flush(s, datetime.now(UTC))
+    page = browser.session(width=width, height=height)
+    login(page, server, "it", "/admin/devices")
+    page.locator(f"#device-{ids['ada_device']}").get_by_role("link", name="iPad").click()
+    ex(page.locator("#refused-names")).to_contain_text("papers-cdn.example.net")
+    no_sideways_scroll(page)
+    axe_check(page, f"device page, {width}×{height}")
+    page.get_by_role("button", name="Start learning").click()
+    ex(page.get_by_role("status")).to_contain_text("Learn mode started")
+    page.get_by_role("button", name="Stop learning").click()
+    ex(page.get_by_role("status")).to_contain_text("Learn mode stopped")
+    page.get_by_role("link", name=re.compile(r"Allow this host\W+papers-cdn\.example\.net")).click()
+    ex(page.get_by_label("Name", exact=True)).to_have_value("papers-cdn.example.net")
+    ex(page.get_by_label("Note (why)")).to_have_value(re.compile("Needed by iPad"))

@@ -1,4 +1,4 @@
-"""meeting_extensions, meeting_exemptions, meetings.end_guessed (issue 21)
+"""meeting_extensions, meeting_exemptions, meetings.end_guessed, refused_names (issue 21)
 
 Revision ID: 0008_h21_overrun_exemptions
 Revises: 0007_event_chain_reports
@@ -45,6 +45,19 @@ def upgrade() -> None:
         sa.Column("withdrawn_by", sa.String(length=100), nullable=True),
     )
     op.create_index("ix_meeting_exemptions_meeting_id", "meeting_exemptions", ["meeting_id"])
+    op.create_table(
+        "refused_names",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("device_id", sa.Integer(),
+                  sa.ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("name", sa.String(length=253), nullable=False),
+        sa.Column("first_seen", UTC, nullable=False),
+        sa.Column("last_seen", UTC, nullable=False),
+        sa.Column("lookups", sa.Integer(), nullable=False),
+        sa.UniqueConstraint("device_id", "name"),
+    )
+    op.create_index("ix_refused_names_device_id", "refused_names", ["device_id"])
+    op.create_index("ix_refused_names_last_seen", "refused_names", ["last_seen"])
     with op.batch_alter_table("meetings") as batch:
         batch.add_column(sa.Column("end_guessed", sa.Boolean(), nullable=False,
                                    server_default=sa.false()))
@@ -53,5 +66,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("meetings") as batch:
         batch.drop_column("end_guessed")
+    op.drop_table("refused_names")
     op.drop_table("meeting_exemptions")
     op.drop_table("meeting_extensions")
