@@ -1,4 +1,4 @@
-"""The ``chamberguard`` command (DESIGN §7). Subcommands are thin: parse, call a service, print."""
+"""The ``chamberguard`` command. Subcommands are thin: parse, call a service, print."""
 
 from __future__ import annotations
 
@@ -385,7 +385,13 @@ def _use_uvloop() -> None:
 
 # -- parser --------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="chamberguard", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="chamberguard",
+        description="Keeps members' registered devices on the chamber Wi-Fi to the agenda and "
+        "webcast during meetings, and records attempts to reach social platforms. "
+        "Run 'chamberguard COMMAND --help' for a command's options.",
+        epilog="Times are shown in UK time. The configuration file is TOML; see "
+        "deploy/chamberguard.toml for every setting.")
     p.add_argument(
         "--config",
         default=os.environ.get("CHAMBERGUARD_CONFIG"),
@@ -421,10 +427,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="do not start the registration listener here")
     w.set_defaults(func=cmd_web)
 
-    db = sub.add_parser("db").add_subparsers(dest="db_command", required=True)
+    db = sub.add_parser("db", help="the database: bring its schema up to date").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
 
-    user = sub.add_parser("user").add_subparsers(dest="user_command", required=True)
+    user = sub.add_parser("user", help="dashboard users and API tokens").add_subparsers(dest="user_command", required=True)
     ua = user.add_parser("add", help="create a user")
     ua.add_argument("username")
     ua.add_argument("--role", required=True)
@@ -436,7 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     ut.add_argument("--name", default="automation")
     ut.set_defaults(func=cmd_token_add)
 
-    member = sub.add_parser("member").add_subparsers(dest="member_command", required=True)
+    member = sub.add_parser("member", help="council members: add, registration codes, data export").add_subparsers(dest="member_command", required=True)
     ma = member.add_parser("add")
     ma.add_argument("name")
     ma.add_argument("--email")
@@ -446,14 +452,14 @@ def build_parser() -> argparse.ArgumentParser:
     mcode.add_argument("--hours", type=int, default=24, help="how long the code can be used")
     mcode.set_defaults(func=cmd_member_code)
 
-    device = sub.add_parser("device").add_subparsers(dest="device_command", required=True)
+    device = sub.add_parser("device", help="register a member's device by its Wi-Fi (MAC) address").add_subparsers(dest="device_command", required=True)
     da = device.add_parser("add")
     da.add_argument("mac")
     da.add_argument("--member", help="member name (omit for a known but unregistered device)")
     da.add_argument("--label", default="")
     da.set_defaults(func=cmd_device_add)
 
-    meetings = sub.add_parser("meetings").add_subparsers(dest="meetings_command", required=True)
+    meetings = sub.add_parser("meetings", help="the meeting schedule and the clerk's actions").add_subparsers(dest="meetings_command", required=True)
     register_meetings_cli(meetings)
     mad = meetings.add_parser("add", help="a manual meeting")
     mad.add_argument("--title", required=True)

@@ -10,7 +10,6 @@ audited exactly as the JSON API's are.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
@@ -46,6 +45,7 @@ from api.site.service import mode_view, set_mode
 from api.users import service as users
 from api.users.service import Principal
 from api.validation import IdPath
+from dashboard import audit_view
 from dashboard import queries as q
 from dashboard.web import PageError, page, render
 from monitor.settings import Settings
@@ -718,11 +718,7 @@ def audit_page(
                                  actor=filters["actor"], action=filters["action"])
         entries = [{
             "id": r.id, "ts": r.ts, "actor": r.actor, "action": r.action, "entity": r.entity,
-            "entity_id": r.entity_id,
-            "before": json.dumps(r.before, sort_keys=True, ensure_ascii=False)
-            if r.before is not None else "",
-            "after": json.dumps(r.after, sort_keys=True, ensure_ascii=False)
-            if r.after is not None else "",
+            "entity_id": r.entity_id, "changes": audit_view.changes(r.before, r.after),
         } for r in rows]
         query = urlencode({k: v for k, v in filters.items() if v})
         return render(request, "audit.html", {

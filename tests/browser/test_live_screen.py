@@ -336,3 +336,22 @@ def test_it_sees_refused_names_and_learns_on_the_device_page(
     page.get_by_role("link", name=re.compile(r"Allow this host\W+papers-cdn\.example\.net")).click()
     ex(page.get_by_label("Name", exact=True)).to_have_value("papers-cdn.example.net")
     ex(page.get_by_label("Note (why)")).to_have_value(re.compile("Needed by iPad"))
+
+
+@pytest.mark.parametrize(("width", "height"), SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_audit_log_is_a_readable_table_with_filters(server: Server, browser: Browser,
+                                                    width: int, height: int) -> None:
+    ex = expect()
+    with server.seeded.db.session() as s:
+        clerk_action(s, meeting_id=server.ids["meeting"], action=ClerkAction.START,
+                     actor="clerk", grace=GRACE)
+    page = browser.session(width=width, height=height)
+    login(page, server, "officer", "/audit")
+    page.get_by_label("Action (e.g. create, clerk-start)").fill("clerk-start")
+    page.get_by_role("button", name="Filter").click()
+    rows = page.locator("table.audit tbody tr")
+    ex(rows).to_have_count(1)
+    ex(rows.first).to_contain_text("state: scheduled (before)")
+    ex(rows.first).to_contain_text("(UK time)")
+    no_sideways_scroll(page)
+    axe_check(page, f"audit log, {width}×{height}")

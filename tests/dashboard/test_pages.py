@@ -416,3 +416,14 @@ def test_browsers_get_html_error_pages_and_api_clients_json(site: Site) -> None:
     r = c.get("/api/v1/no-such-thing", headers=html)
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     assert c.get("/no/such/page").json()["error"]["code"] == "not_found"
+
+
+def test_audit_log_reads_as_words_in_uk_time(site: Site) -> None:
+    """Before/after as "field: old → new" with UK times, never raw JSON (issue 21)."""
+    c = site.login("clerk")
+    post(c, f"/meetings/{site.ids['meeting']}/start", {"confirmed": "1"})
+    html = site.login("officer").get("/audit?action=clerk-start").text
+    row = html.split("<tbody>")[1].split("</tr>")[0]
+    assert "<strong>state:</strong> scheduled <span class=\"muted\">(before)</span>" in row
+    assert "<strong>action:</strong> start" in row and "(UK time)" in row
+    assert "{&#34;" not in row and '{"' not in row
