@@ -427,10 +427,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="do not start the registration listener here")
     w.set_defaults(func=cmd_web)
 
-    db = sub.add_parser("db", help="the database: bring its schema up to date").add_subparsers(dest="db_command", required=True)
+    db = sub.add_parser(
+        "db", help="the database: bring its schema up to date",
+    ).add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
 
-    user = sub.add_parser("user", help="dashboard users and API tokens").add_subparsers(dest="user_command", required=True)
+    user = sub.add_parser(
+        "user", help="dashboard users and API tokens",
+    ).add_subparsers(dest="user_command", required=True)
     ua = user.add_parser("add", help="create a user")
     ua.add_argument("username")
     ua.add_argument("--role", required=True)
@@ -442,7 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
     ut.add_argument("--name", default="automation")
     ut.set_defaults(func=cmd_token_add)
 
-    member = sub.add_parser("member", help="council members: add, registration codes, data export").add_subparsers(dest="member_command", required=True)
+    member = sub.add_parser(
+        "member", help="council members: add, registration codes, data export",
+    ).add_subparsers(dest="member_command", required=True)
     ma = member.add_parser("add")
     ma.add_argument("name")
     ma.add_argument("--email")
@@ -452,14 +458,18 @@ def build_parser() -> argparse.ArgumentParser:
     mcode.add_argument("--hours", type=int, default=24, help="how long the code can be used")
     mcode.set_defaults(func=cmd_member_code)
 
-    device = sub.add_parser("device", help="register a member's device by its Wi-Fi (MAC) address").add_subparsers(dest="device_command", required=True)
+    device = sub.add_parser(
+        "device", help="register a member's device by its Wi-Fi (MAC) address",
+    ).add_subparsers(dest="device_command", required=True)
     da = device.add_parser("add")
     da.add_argument("mac")
     da.add_argument("--member", help="member name (omit for a known but unregistered device)")
     da.add_argument("--label", default="")
     da.set_defaults(func=cmd_device_add)
 
-    meetings = sub.add_parser("meetings", help="the meeting schedule and the clerk's actions").add_subparsers(dest="meetings_command", required=True)
+    meetings = sub.add_parser(
+        "meetings", help="the meeting schedule and the clerk's actions",
+    ).add_subparsers(dest="meetings_command", required=True)
     register_meetings_cli(meetings)
     mad = meetings.add_parser("add", help="a manual meeting")
     mad.add_argument("--title", required=True)
