@@ -89,6 +89,7 @@ def build_router(templates: Jinja2Templates) -> APIRouter:
 def mount(app: FastAPI) -> None:
     from dashboard.admin import router as admin_router
     from dashboard.device_page import router as device_page_router
+    from dashboard.identity import router as identity_router
     from dashboard.live import router as live_router
     from dashboard.meetings_edit import router as meetings_edit_router
     from dashboard.slip import router as slip_router
@@ -105,3 +106,4 @@ def mount(app: FastAPI) -> None:
     app.include_router(slip_router)
     app.include_router(meetings_edit_router)
     app.include_router(device_page_router)
+    app.include_router(identity_router)

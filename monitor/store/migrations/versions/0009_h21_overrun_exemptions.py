@@ -1,7 +1,7 @@
 """meeting_extensions, meeting_exemptions, meetings.end_guessed, refused_names (issue 21)
 
 Revision ID: 0008_h21_overrun_exemptions
-Revises: 0007_event_chain_reports
+Revises: 0008_h24_identity_sources
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from alembic import op
 import monitor.store.types
 
 revision = "0008_h21_overrun_exemptions"
-down_revision = "0007_event_chain_reports"
+down_revision = "0008_h24_identity_sources"
 branch_labels = None
 depends_on = None
 
