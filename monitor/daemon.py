@@ -45,6 +45,7 @@ from monitor.learn import LearnRecorder, active_sessions
 from monitor.neighbours import NeighbourTable
 from monitor.nft.enforcer import Enforcer
 from monitor.nft.ruleset import TableSpec
+from monitor.refused_names import RefusedNames
 from monitor.settings import Settings
 from monitor.store.db import Database
 from monitor.store.models import GateHeartbeat
@@ -111,6 +112,7 @@ class GateDaemon:
         self.learn = LearnRecorder()
         self.recent_bypass = RecentBypass()
         self.submit = self.recent_bypass.tap(self.writer.submit)
+        self.refused = RefusedNames(timedelta(hours=settings.retention.refused_names_hours))
         self.refusals = RefusalRecorder(
             self.submit, settings.site.room, [a for fam in doh_addresses(settings)
                                               for a in fam], self.address_names,
@@ -142,6 +144,7 @@ class GateDaemon:
     def _sync_learning(self) -> None:
         with self.db.session() as s:
             self.learn.flush(s)
+            self.refused.flush(s, datetime.now(UTC))
             self.learn.active = active_sessions(s, datetime.now(UTC))
 
     def recompute(self, now: datetime | None = None) -> None:
@@ -196,7 +199,7 @@ class GateDaemon:
             rate,
             Identify(self.neighbours.lookup, lambda: self.restrictions),
             self.presence,
-            Record(self.submit, cfg.site.room, st),
+            Record(self.submit, cfg.site.room, st, self.refused.note),
             LearnNames(self.learn.note),
             Decide(lambda: self.policy, st, cfg.dns.block_address, cfg.dns.max_ttl),  # type: ignore[arg-type, return-value]
             LearnPlatformAddresses(self.address_names.remember),
