@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
 from typing import Any
 
 from allowlist.bypass import resolver_addresses
@@ -90,8 +91,11 @@ class GateDaemon:
         db: Database,
         *,
         config_path: str | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.settings = settings
+        # The policy clock (meetings start and end by it); tests and the soak drive their own.
+        self.now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.config_path = config_path
         self._sensor: Any = None
         self.db = db
@@ -127,7 +131,7 @@ class GateDaemon:
     # -- policy -----------------------------------------------------------------------
     def _load(self) -> Policy:
         with self.db.session() as s:
-            return load_policy(s, self.settings, datetime.now(UTC))
+            return load_policy(s, self.settings, self.now())
 
     def _revision(self) -> int:
         with self.db.session() as s:
@@ -136,12 +140,12 @@ class GateDaemon:
     def _sync_learning(self) -> None:
         with self.db.session() as s:
             self.learn.flush(s)
-            self.learn.active = active_sessions(s, datetime.now(UTC))
+            self.learn.active = active_sessions(s, self.now())
 
     def recompute(self, now: datetime | None = None) -> None:
         """Who is restricted right now; pushes the MAC set to nftables when it changes."""
         assert self.policy is not None
-        now = now or datetime.now(UTC)
+        now = now or self.now()
         pol = self.policy
         self.restrictions = {mac: pol.restriction(mac, now) for mac in pol.devices}
         if self.enforcer is not None:
@@ -200,7 +204,7 @@ class GateDaemon:
 
     # -- heartbeat / outage ----------------------------------------------------------
     def _heartbeat(self, first: bool = False) -> None:
-        now = datetime.now(UTC)
+        now = datetime.now(UTC)  # liveness is wall-clock time, whatever the policy clock says
         room = self.settings.site.room
         with self.db.session() as s:
             hb = s.get(GateHeartbeat, room)
@@ -253,9 +257,11 @@ class GateDaemon:
             self._touch()  # the guard's hang detector: touched only while the loop turns
             try:
                 new_rev = await loop.run_in_executor(None, self._revision)
-                if new_rev != rev:
+                if new_rev != rev or self.policy is None or not self.policy.covers(self.now()):
                     self.policy = await loop.run_in_executor(None, self._load)
                     rev = new_rev
+                    log.info("policy snapshot loaded (revision %d, %d meetings, valid until %s)",
+                             rev, len(self.policy.meetings), self.policy.valid_until)
                 self.recompute()
                 await loop.run_in_executor(None, self._sync_learning)
                 self._fast_tick()

@@ -80,6 +80,18 @@ class ObservationRecorder:
         return rec
 
 
+def refresh_policy(db: Database, settings: Settings, policy: Policy | None, rev: int,
+                   now: datetime | None = None) -> tuple[Policy, int]:
+    """The snapshot to use now: reloaded when the revision moved or the clock left the span
+    the snapshot answers for (a meeting imported weeks ahead needs no config change)."""
+    now = now or datetime.now(UTC)
+    with db.session() as s:
+        new_rev = current_revision(s)
+        if policy is None or new_rev != rev or not policy.covers(now):
+            return load_policy(s, settings, now), new_rev
+    return policy, rev
+
+
 def run_sensor(settings: Settings, db: Database, iface: str, stop: threading.Event) -> None:
     from monitor.capture.socket import CaptureSocket
 
@@ -102,12 +114,7 @@ def run_sensor(settings: Settings, db: Database, iface: str, stop: threading.Eve
             if now - last_tick >= 1.0:
                 last_tick = now
                 try:
-                    with db.session() as s:
-                        new_rev = current_revision(s)
-                        if new_rev != rev:
-                            recorder.policy = load_policy(s, settings, datetime.now(UTC))
-                            rev = new_rev
-                    assert recorder.policy is not None
+                    recorder.policy, rev = refresh_policy(db, settings, recorder.policy, rev)
                     recorder.set_policy(recorder.policy, datetime.now(UTC))
                     pipeline.expire(time.time())
                 except Exception:
