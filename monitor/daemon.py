@@ -12,8 +12,8 @@ import ipaddress
 import logging
 import os
 import signal
-from datetime import UTC, datetime, timedelta
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from allowlist.bypass import resolver_addresses
