@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
 
 from monitor.health import Component
 from monitor.store.models import Incident
@@ -64,10 +65,10 @@ def close_outages(s: Session, room: str | None, component: Component, end: datet
     res = s.execute(update(Incident).where(
         Incident.kind == str(IncidentKind.OUTAGE), Incident.component == str(component),
         Incident.ended_at.is_(None), _room(room)).values(ended_at=end))
-    return int(res.rowcount or 0)  # type: ignore[attr-defined]
+    return int(getattr(res, "rowcount", 0) or 0)
 
 
-def _room(room: str | None):  # type: ignore[no-untyped-def]
+def _room(room: str | None) -> ColumnElement[bool]:
     return Incident.room.is_(None) if room is None else Incident.room == room
 
 
@@ -77,27 +78,34 @@ def _open(s: Session, room: str | None, component: Component) -> Incident | None
         Incident.ended_at.is_(None), _room(room)).limit(1)).scalar_one_or_none()
 
 
+@dataclass(slots=True)
+class _Pending:
+    first: datetime
+    last: datetime
+    count: int
+
+
 class IncidentLog:
     """Errors noted from any thread; :meth:`drain` folds identical ones (same component,
     kind and cause) into one note with first/last time and a count."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pending: dict[tuple[IncidentKind, Component, str], list[object]] = {}
+        self._pending: dict[tuple[IncidentKind, Component, str], _Pending] = {}
         self.noted = 0
 
     def note(self, kind: IncidentKind, component: Component, cause: str,
-             at: datetime | None = None) -> None:
+             at: datetime | None = None, count: int = 1) -> None:
         at = at or datetime.now(UTC)
         key = (kind, component, cause[:CAUSE_MAX])
         with self._lock:
-            self.noted += 1
+            self.noted += count
             got = self._pending.get(key)
             if got is None:
-                self._pending[key] = [at, at, 1]
+                self._pending[key] = _Pending(at, at, count)
             else:
-                got[1] = at
-                got[2] = int(got[2]) + 1  # type: ignore[call-overload]
+                got.first, got.last = min(got.first, at), max(got.last, at)
+                got.count += count
 
     def error(self, component: Component, where: str, exc: BaseException) -> None:
         self.note(IncidentKind.ERROR, component, f"{where}: {type(exc).__name__}: {exc}")
@@ -105,17 +113,12 @@ class IncidentLog:
     def drain(self) -> list[IncidentNote]:
         with self._lock:
             pending, self._pending = self._pending, {}
-        return [IncidentNote(k, c, a, b, cause, n)  # type: ignore[arg-type]
-                for (k, c, cause), (a, b, n) in pending.items()]
+        return [IncidentNote(k, c, p.first, p.last, cause, p.count)
+                for (k, c, cause), p in pending.items()]
 
     def put_back(self, notes: Sequence[IncidentNote]) -> None:
-        """Notes whose write failed: kept for the next tick (folded with newer ones)."""
-        with self._lock:
-            for n in notes:
-                key = (n.kind, n.component, n.cause)
-                got = self._pending.get(key)
-                if got is None:
-                    self._pending[key] = [n.started_at, n.ended_at or n.started_at, n.count]
-                else:
-                    got[0] = min(got[0], n.started_at)  # type: ignore[type-var]
-                    got[2] = int(got[2]) + n.count  # type: ignore[call-overload]
+        """Notes whose write failed: kept for the next try (folded with newer ones)."""
+        for n in notes:
+            self.note(n.kind, n.component, n.cause, n.started_at, n.count)
+            if n.ended_at is not None:
+                self.note(n.kind, n.component, n.cause, n.ended_at, 0)

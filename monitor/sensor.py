@@ -31,10 +31,12 @@ from monitor.events import (
     decision_event,
     spool_dir,
 )
+from monitor.health import Component
 from monitor.settings import Settings
 from monitor.store.db import Database
 from monitor.store.policy_loader import load_policy
 from monitor.store.revision import current_revision
+from monitor.supervise import sensor_alive_path
 
 log = logging.getLogger(__name__)
 GUEST = Restriction(False, "unknown device")
@@ -106,27 +108,35 @@ def run_sensor(settings: Settings, db: Database, iface: str, stop: threading.Eve
         )
     )
     rev = -1
+    errors = 0
     last_tick = 0.0
+    alive = sensor_alive_path(settings)
+    alive.parent.mkdir(parents=True, exist_ok=True)
     with CaptureSocket(iface, rcvbuf=settings.capture.buffer_mb << 20) as sock:
         log.info("sensor capturing on %s", iface)
         while not stop.is_set():
             now = time.monotonic()
             if now - last_tick >= 1.0:
                 last_tick = now
+                alive.touch()  # the supervisor's sign of life: touched only while we capture
                 try:
                     recorder.policy, rev = refresh_policy(db, settings, recorder.policy, rev)
                     recorder.set_policy(recorder.policy, datetime.now(UTC))
                     pipeline.expire(time.time())
-                except Exception:
+                except Exception as exc:
                     log.exception("sensor tick failed; keeping the last policy")
+                    writer.incidents.error(Component.SENSOR, "sensor tick", exc)
             got = sock.recv()
             if got is None:
                 continue
             for obs in pipeline.feed(*got):
                 try:
                     recorder.observe(obs)
-                except Exception:
-                    log.exception("could not record an observation")
+                except Exception as exc:
+                    errors += 1
+                    if errors == 1 or errors % 1000 == 0:
+                        log.exception("could not record an observation (%d so far)", errors)
+                    writer.incidents.error(Component.SENSOR, "record observation", exc)
     writer.flush()
     writer.stop()
 
