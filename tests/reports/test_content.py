@@ -18,6 +18,8 @@ from api.reports import service
 from api.site.service import set_mode
 from dashboard.reports import render, timeline
 from monitor.events import EventAction, EventKind, EventRecord, store_now
+from monitor.health import Component
+from monitor.incidents import open_outage
 from monitor.store.models import AuditRow, Device
 from tests.reports.seed import ADA, NOW, at, seed_golden
 
@@ -79,6 +81,9 @@ def test_schedule_decides_without_the_clerk_and_presence_lists_a_quiet_member(
     store_now(g.db, [EventRecord(datetime(2026, 1, 14, 18, 30, tzinfo=UTC), EventKind.OUTAGE,
                                  EventAction.OBSERVED, room="chamber",
                                  detail="gate service stopped; the chamber failed open")])
+    with g.db.session() as s:  # what the service stop records (guard.record_outage): still open
+        open_outage(s, "chamber", Component.GATE, datetime(2026, 1, 14, 18, 30, tzinfo=UTC),
+                    "gate service stopped; the chamber failed open")
     now = datetime(2026, 1, 14, 21, tzinfo=UTC)
     doc = service.build(g.db, g.settings, "meeting", actor="t", meeting_id=mid, now=now)
     mt = doc["meeting"]
