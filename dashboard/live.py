@@ -23,6 +23,7 @@ from api.meetings.service import clerk_action
 from api.users.service import Principal
 from api.validation import IdPath
 from dashboard import queries as q
+from dashboard.health import health_view
 from dashboard.web import TEXT_COOKIE, PageError, page, render, safe_next
 from monitor.settings import Settings
 
@@ -58,6 +59,7 @@ def live_context(request: Request, who: Principal | None, now: datetime) -> dict
     grace = _grace(settings)
     with database(request).session() as s:
         site = q.site_view(s, settings, now)
+        health = health_view(s, settings, now)
         current = q.current_meeting(s, settings, now)
         meeting = q.meeting_view(current, grace=grace, now=now) if current else None
         act = q.activity(s, settings, now=now, meeting_id=meeting.id if meeting else None)
@@ -69,6 +71,7 @@ def live_context(request: Request, who: Principal | None, now: datetime) -> dict
                                      if m.status != "cancelled"), None))
     return {
         "now": now, "site": site, "meeting": meeting, "act": act, "upcoming": upcoming,
+        "health": health,
         "checks": checks, "chart": q.bar_chart(act.platforms),
         "present_minutes": q.PRESENT_MINUTES, "settings": settings,
         "gap_minutes": settings.policy.episode_gap_minutes,

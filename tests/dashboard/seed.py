@@ -70,7 +70,7 @@ def seed(data_dir: Path, *, extra: str = "", now: datetime | None = None) -> See
 
 
 def heartbeat(db: Database, room: str = "chamber", *, enforcing: bool = True,
-              at: datetime | None = None) -> None:
+              at: datetime | None = None, components: dict | None = None) -> None:
     """What the gate writes every few seconds."""
     at = at or datetime.now(UTC)
     with db.session() as s:
@@ -82,6 +82,7 @@ def heartbeat(db: Database, room: str = "chamber", *, enforcing: bool = True,
         hb.seen_at = at
         hb.enforcing = enforcing
         hb.detail = "queries=120,refused=7"
+        hb.components = components
 
 
 def attempt(db: Database, *, member_id: int, device_id: int, mac: str, meeting_id: int | None,
