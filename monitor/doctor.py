@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
@@ -398,6 +398,36 @@ def check_gate(settings: Settings, db: Any) -> Check:
                  f"{'enforcing' if hb.enforcing else 'not enforcing'})")
 
 
+def check_components(settings: Settings, db: Any, now: datetime | None = None) -> list[Check]:
+    """One line per supervised part, from the typed health in the gate's heartbeat. A part
+    that is down fails (required) when it leaves nothing recorded; otherwise it warns."""
+    if db is None:
+        return []
+    from monitor.health import Component, State, not_recording, read_components
+    from monitor.store.models import GateHeartbeat
+
+    now = now or datetime.now(UTC)
+    with db.session() as s:
+        hb = s.get(GateHeartbeat, settings.site.room)
+        raw, seen = (hb.components, hb.seen_at) if hb is not None else (None, None)
+    if hb is None:
+        return []  # check_gate says so
+    comps = [h for h in read_components(raw, seen_at=seen, now=now,
+                                        stale_after=timedelta(seconds=10))
+             if h.component is not Component.GATE]
+    silent = not_recording(comps, settings.site.topology)
+    out = []
+    for h in comps:
+        status: Status = {State.UP: "ok", State.DEGRADED: "warn", State.DOWN: "fail",
+                          State.OFF: "ok"}[h.state]
+        if h.state is State.OFF and h.component is Component.SENSOR:
+            status = "fail" if settings.site.topology == "mirror" else "warn"
+        since = "" if h.state is State.UP else f" since {h.since:%Y-%m-%d %H:%M:%S} UTC"
+        out.append(Check(str(h.component), status, f"{h.state}{since}: {h.why}".rstrip(": "),
+                         required=silent is not None and h.component is Component.SENSOR))
+    return out
+
+
 # -- clock ----------------------------------------------------------------------------------
 TIME_ERROR = 5
 STA_UNSYNC = 0x0040
@@ -491,7 +521,7 @@ def diagnose(settings: Settings, *, dhcp_configs: Iterable[str] | None = None,
                check_data_dir(settings)]
     db_check, db = check_database(settings)
     checks += [db_check, check_presets(settings, db), check_gate(settings, db),
-               check_clock(), check_upstream(settings, offline)]
+               *check_components(settings, db), check_clock(), check_upstream(settings, offline)]
     if db is not None:
         db.dispose()
     return checks
