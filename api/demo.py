@@ -161,7 +161,7 @@ host = "127.0.0.1"
 port = {opts.port}
 
 [capture]
-enabled = false
+enabled = {"true" if live else "false"}
 """
     path = data_dir / "demo.toml"
     path.write_text(text)

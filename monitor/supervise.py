@@ -80,7 +80,7 @@ class SensorSupervisor:
         if age is not None and age <= STALE_AFTER:
             if up_for >= STABLE_AFTER:
                 self._failures = 0
-            return State.UP, "capturing"
+            return State.UP, f"capturing (pid {self.proc.pid})"
         if age is None and up_for < START_GRACE:
             if self._last_exit:
                 return State.DOWN, f"{self._last_exit}; restarted, waiting for it to capture"
