@@ -417,9 +417,10 @@ def check_components(settings: Settings, db: Any, now: datetime | None = None) -
              if h.component is not Component.GATE]
     silent = not_recording(comps, settings.site.topology)
     out = []
+    by_state: dict[State, Status] = {State.UP: "ok", State.DEGRADED: "warn",
+                                     State.DOWN: "fail", State.OFF: "ok"}
     for h in comps:
-        status: Status = {State.UP: "ok", State.DEGRADED: "warn", State.DOWN: "fail",
-                          State.OFF: "ok"}[h.state]
+        status = by_state[h.state]
         if h.state is State.OFF and h.component is Component.SENSOR:
             status = "fail" if settings.site.topology == "mirror" else "warn"
         since = "" if h.state is State.UP else f" since {h.since:%Y-%m-%d %H:%M:%S} UTC"
