@@ -118,6 +118,9 @@ class GateDaemon:
         self._nft_error: str | None = None
         self._drops_seen = 0
         self._drops_at = float("-inf")
+        self._rev = -1  # the revision the snapshot was loaded at
+        self._last_hb = 0.0
+        self.reloads = 0
         self.db = db
         self.stats = GateStats()
         self.neighbours = NeighbourTable()
@@ -387,42 +390,48 @@ class GateDaemon:
 
     # -- lifecycle -------------------------------------------------------------------
     async def _ticker(self) -> None:
-        loop = asyncio.get_running_loop()
-        rev = self.policy.revision if self.policy else -1
-        last_hb = 0.0
         while not self._stop.is_set():
             self._touch()  # the guard's hang detector: touched only while the loop turns
-            try:
-                new_rev = await loop.run_in_executor(None, self._revision)
-                if new_rev != rev or self.policy is None or not self.policy.covers(self.now()):
-                    self.policy = await loop.run_in_executor(None, self._load)
-                    rev = new_rev
-                    log.info("policy snapshot loaded (revision %d, %d meetings, valid until %s)",
-                             rev, len(self.policy.meetings), self.policy.valid_until)
-                macs = self.recompute(push=False)
-                await loop.run_in_executor(None, self.push_restricted, macs)
-                await loop.run_in_executor(None, self._sync_learning)
-                self._fast_tick()
-                if self.enforcer is not None:
-                    flows = await loop.run_in_executor(None, self.enforcer.refused)
-                    self.refusals.update(flows, self.restrictions)
-                self._tick_error = None
-            except Exception as exc:
-                log.exception("gate tick failed; keeping the last good policy")
-                self._tick_error = f"tick failed: {type(exc).__name__}: {exc}"
-                self.incidents.error(Component.GATE, "tick", exc)
-            try:
-                self.assess()
-                if loop.time() - last_hb >= HEARTBEAT_EVERY or self._transitions:
-                    last_hb = loop.time()
-                    await loop.run_in_executor(None, self._heartbeat)
-            except Exception as exc:
-                log.exception("gate heartbeat failed")
-                self.incidents.error(Component.GATE, "heartbeat", exc)
+            await self.tick()
             try:
                 await asyncio.wait_for(self._stop.wait(), timeout=1.0)
             except TimeoutError:
                 pass
+
+    async def tick(self) -> None:
+        """One turn of the clock: reload the snapshot when the revision moved or the policy
+        clock left its span, recompute who is restricted, then health and heartbeat. Blocking
+        work (database, nftables) runs on worker threads."""
+        loop = asyncio.get_running_loop()
+        try:
+            new_rev = await loop.run_in_executor(None, self._revision)
+            if new_rev != self._rev or self.policy is None \
+                    or not self.policy.covers(self.now()):
+                self.policy = await loop.run_in_executor(None, self._load)
+                self._rev = new_rev
+                self.reloads += 1
+                log.info("policy snapshot loaded (revision %d, %d meetings, valid until %s)",
+                         self._rev, len(self.policy.meetings), self.policy.valid_until)
+            macs = self.recompute(push=False)
+            await loop.run_in_executor(None, self.push_restricted, macs)
+            await loop.run_in_executor(None, self._sync_learning)
+            self._fast_tick()
+            if self.enforcer is not None:
+                flows = await loop.run_in_executor(None, self.enforcer.refused)
+                self.refusals.update(flows, self.restrictions)
+            self._tick_error = None
+        except Exception as exc:
+            log.exception("gate tick failed; keeping the last good policy")
+            self._tick_error = f"tick failed: {type(exc).__name__}: {exc}"
+            self.incidents.error(Component.GATE, "tick", exc)
+        try:
+            self.assess()
+            if loop.time() - self._last_hb >= HEARTBEAT_EVERY or self._transitions:
+                self._last_hb = loop.time()
+                await loop.run_in_executor(None, self._heartbeat)
+        except Exception as exc:
+            log.exception("gate heartbeat failed")
+            self.incidents.error(Component.GATE, "heartbeat", exc)
 
     def _start_sensor(self) -> None:
         """The passive sensor runs as a child process (see monitor/sensor.py for why),
@@ -444,6 +453,7 @@ class GateDaemon:
         self._sensor.start()
 
     async def start(self) -> None:
+        self._rev = self._revision()
         self.policy = self._load()
         self.writer.start()
         self._heartbeat(first=True)
