@@ -160,3 +160,28 @@ def test_unknown_subjects(tmp_path: Path) -> None:
     assert hi - lo == timedelta(days=30)
     assert lo == datetime(2026, 5, 31, 23, tzinfo=UTC)  # London midnight in BST
     g.db.dispose()
+
+
+@pytest.mark.parametrize("topology", ["inline", "mirror"])
+def test_sensor_outage_is_downtime_only_where_it_is_the_only_source(
+    tmp_path: Path, topology: str
+) -> None:
+    """Issue #18: read from typed incident columns — the cause's words do not matter."""
+    from monitor.incidents import IncidentKind, IncidentNote, write_incidents
+
+    g = seed_golden(tmp_path, extra=f'topology = "{topology}"')
+    with g.db.session() as s:
+        write_incidents(s, "chamber", [IncidentNote(
+            IncidentKind.OUTAGE, Component.SENSOR, at(19, 20), at(19, 30),
+            "killed by signal 9; any words at all")])
+    doc = service.build(g.db, g.settings, "meeting", actor="t", meeting_id=g.ids["meeting"],
+                        now=NOW)
+    gate = doc["conditions"]["gate"]
+    if topology == "mirror":
+        assert gate["outage_minutes"] == 15 and len(gate["outages"]) == 2
+        assert gate["outages"][0]["detail"] == "Passive sensor: killed by signal 9; any words " \
+            "at all"
+    else:
+        assert gate["outage_minutes"] == 5 and len(gate["outages"]) == 1
+        assert "Passive sensor down: killed by signal 9; any words at all" in [
+            i["detail"] for i in gate["incidents"]]

@@ -234,8 +234,9 @@ async def soak() -> int:
     clients: dict[str, Client] = {}
     transports = []
     for ip, _ in (MEMBER_A, MEMBER_B, *GUESTS):
-        t, c = await loop.create_datagram_endpoint(Client, local_addr=(ip, 0))
-        clients[ip], _ = c, transports.append(t)
+        tr, c = await loop.create_datagram_endpoint(Client, local_addr=(ip, 0))
+        clients[ip] = c
+        transports.append(tr)
     server = ("127.0.0.1", port)
 
     # Schedule edges known in advance (the first fixture, plus the revised one's).
@@ -332,9 +333,9 @@ async def soak() -> int:
               f"{fmt(e.until):>15} {fmt(got_until):>16} {d2:>+4.0f}  {sent:>5} {rec:>8} "
               f"{lost:>4}  {note}{'' if good else '  ✗'}")
     stray = [spans[i] for i in range(len(spans)) if i not in used]
-    for a, b in stray:
+    for s_from, s_until in stray:
         ok = False
-        print(f"unexpected restriction {fmt(a)} → {fmt(b)}  ✗")
+        print(f"unexpected restriction {fmt(s_from)} → {fmt(s_until)}  ✗")
     total_sent = sent_refusals
     total_rec = sum(per_meeting.values())
     mem_growth = 100.0 * (end_mem - start_mem) / start_mem if start_mem else 0.0
@@ -351,8 +352,8 @@ async def soak() -> int:
     ok &= total_sent == total_rec and gate.writer.dropped == 0
     ok &= mem_growth < 10.0 and fd_growth < 10.0
     print("soak:", "PASS" if ok else "FAIL")
-    for t in transports:
-        t.close()
+    for tr in transports:
+        tr.close()
     up_t.close()
     gate.stop()
     await gate.shutdown()
