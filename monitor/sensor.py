@@ -32,6 +32,7 @@ from monitor.events import (
     spool_dir,
 )
 from monitor.health import Component
+from monitor.incidents import IncidentKind
 from monitor.settings import Settings
 from monitor.store.db import Database
 from monitor.store.policy_loader import load_policy
@@ -108,7 +109,7 @@ def run_sensor(settings: Settings, db: Database, iface: str, stop: threading.Eve
         )
     )
     rev = -1
-    errors = 0
+    errors = bugs_seen = 0
     last_tick = 0.0
     alive = sensor_alive_path(settings)
     alive.parent.mkdir(parents=True, exist_ok=True)
@@ -123,6 +124,13 @@ def run_sensor(settings: Settings, db: Database, iface: str, stop: threading.Eve
                     recorder.policy, rev = refresh_policy(db, settings, recorder.policy, rev)
                     recorder.set_policy(recorder.policy, datetime.now(UTC))
                     pipeline.expire(time.time())
+                    bugs = pipeline.counters.internal_errors
+                    if bugs > bugs_seen:  # each logged with its traceback by the pipeline
+                        writer.incidents.note(
+                            IncidentKind.ERROR, Component.SENSOR,
+                            "capture pipeline: internal error (traceback in the log)",
+                            count=bugs - bugs_seen)
+                        bugs_seen = bugs
                 except Exception as exc:
                     log.exception("sensor tick failed; keeping the last policy")
                     writer.incidents.error(Component.SENSOR, "sensor tick", exc)

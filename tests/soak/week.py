@@ -294,7 +294,7 @@ async def soak() -> int:
     print(f"soak: simulated {SIM_START:%a %d %b %H:%M} → {SIM_END:%a %d %b %H:%M} UTC, "
           f"{n} steps, gate never restarted ({gate.reloads} snapshot reloads), "
           f"grace {GRACE.seconds // 60} min, edges must be within {TOLERANCE.seconds} s")
-    head = (f"{'meeting':38} {'scheduled from':>14} {'restricted from':>15} {'Δ':>4}  "
+    head = (f"{'meeting':42} {'scheduled from':>14} {'restricted from':>15} {'Δ':>4}  "
             f"{'scheduled until':>15} {'restricted until':>16} {'Δ':>4}  {'sent':>5} "
             f"{'recorded':>8} {'lost':>4}  note")
     print(head)
@@ -310,7 +310,7 @@ async def soak() -> int:
             rec = per_meeting.get(e.meeting_id, 0)
             good = not hit and rec == 0
             ok &= good
-            print(f"{e.title:38} {'—':>14} {'never' if not hit else 'RESTRICTED':>15} {'':>4}  "
+            print(f"{e.title:42} {'—':>14} {'never' if not hit else 'RESTRICTED':>15} {'':>4}  "
                   f"{'—':>15} {'—':>16} {'':>4}  {sent:>5} {rec:>8} {'':>4}  {note}"
                   f"{'' if good else '  ✗'}")
             continue
@@ -318,7 +318,7 @@ async def soak() -> int:
         idx = min(range(len(spans)), key=lambda i: abs(spans[i][0] - want_from), default=None)
         if idx is None:
             ok = False
-            print(f"{e.title:38} never restricted  ✗")
+            print(f"{e.title:42} never restricted  ✗")
             continue
         used.add(idx)
         got_from, got_until = spans[idx]
@@ -329,7 +329,7 @@ async def soak() -> int:
         lost = sent - rec
         good = abs(d1) <= TOLERANCE.seconds and abs(d2) <= TOLERANCE.seconds and lost == 0
         ok &= good
-        print(f"{e.title:38} {fmt(want_from):>14} {fmt(got_from):>15} {d1:>+4.0f}  "
+        print(f"{e.title:42} {fmt(want_from):>14} {fmt(got_from):>15} {d1:>+4.0f}  "
               f"{fmt(e.until):>15} {fmt(got_until):>16} {d2:>+4.0f}  {sent:>5} {rec:>8} "
               f"{lost:>4}  {note}{'' if good else '  ✗'}")
     stray = [spans[i] for i in range(len(spans)) if i not in used]
