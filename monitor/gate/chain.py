@@ -29,8 +29,9 @@ Reply = Callable[[Exchange], None]
 class Chain:
     """Runs the steps. A step that raises is a failure of our code, not of the client:
     :class:`Failures` logs it with its traceback, counts it under the step's name and notes an
-    incident. A failed ``before`` answers SERVFAIL (never forwards a query that was not
-    decided); a failed ``after`` still lets the client have its answer."""
+    incident. A failed ``before`` answers SERVFAIL once the query is parsed (never forwards a
+    query that was not decided) and drops it before; a failed ``after`` still lets the client
+    have its answer."""
 
     def __init__(self, steps: Sequence[Step], upstream: UpstreamPool, stats: GateStats,
                  incidents: IncidentLog | None = None) -> None:
@@ -49,9 +50,9 @@ class Chain:
                 step.before(ex)
             except Exception as exc:
                 self.failed(f"{type(step).__name__}.before", exc)
-                if ex.query is not None or len(ex.raw) >= 12:
-                    ex.response = servfail(ex.raw, ex.query.question_end if ex.query else None)
-                else:
+                if ex.query is not None:  # parsed, so in scope: the client gets an answer
+                    ex.response = servfail(ex.raw, ex.query.question_end)
+                else:  # scope unknown: never answer what may not be a chamber client
                     ex.drop = True
             if ex.done:
                 break
