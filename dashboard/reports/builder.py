@@ -25,6 +25,7 @@ from allowlist.categories import Mode
 from allowlist.clock import CLERK_SESSION_CAP, LONDON, ClerkAction
 from api.events.service import platform_names
 from dashboard.reports import method, query
+from dashboard.reports.components import component_rows
 from monitor.evidence import chain
 from monitor.health import LABELS, Component
 from monitor.incidents import IncidentKind
@@ -470,6 +471,8 @@ def meeting_report(s: Session, settings: Settings, meeting_id: int, *,
     cond["observed_only"] = sum(t.count for t in tallies if t.kind in CONTACT
                                 and t.action == "observed")
     cond["gate"] = _outage_doc(outs, incidents, sess, now)
+    cond["components"] = component_rows(s, settings, m.room or settings.site.room,
+                                        sess.intervals, now)
     cond["unregistered_devices_seen"] = sum(t.count for t in tallies
                                             if t.kind == "device-seen")
     doc["conditions"] = cond

@@ -177,6 +177,12 @@ def test_sensor_outage_is_downtime_only_where_it_is_the_only_source(
     doc = service.build(g.db, g.settings, "meeting", actor="t", meeting_id=g.ids["meeting"],
                         now=NOW)
     gate = doc["conditions"]["gate"]
+    parts = {c["component"]: c for c in doc["conditions"]["components"]}
+    assert parts["sensor"]["minutes_in_session"] == 10 and parts["sensor"]["outages"] == 1
+    assert parts["events"]["outages"] == 0
+    assert ("gate" in parts) is (topology != "mirror")
+    html = render.html(doc).decode()
+    assert "Passive sensor: 10 min down in session" in html
     if topology == "mirror":
         assert gate["outage_minutes"] == 15 and len(gate["outages"]) == 2
         assert gate["outages"][0]["detail"] == "Passive sensor: killed by signal 9; any words " \
