@@ -45,6 +45,7 @@ from monitor.gate.tcp import listen_tcp
 from monitor.gate.upstream import UpstreamPool
 from monitor.health import Component, ComponentHealth, HealthBoard, State
 from monitor.hostport import parse_hostport
+from monitor.identity.service import IdentityService
 from monitor.incidents import (
     IncidentKind,
     IncidentLog,
@@ -150,6 +151,8 @@ class GateDaemon:
         self.presence = Presence(self.writer.note_presence, lambda: self.policy)
         self._fast_seen: tuple[object, ...] | None = None
         self._fast_policy: Policy | None = None  # the snapshot the taught verdicts came from
+        # Who a device is, from the Wi-Fi itself (RADIUS accounting, hostapd key ids).
+        self.identity = IdentityService(settings, db, self.neighbours.learn)
 
     # -- policy -----------------------------------------------------------------------
     def _load(self) -> Policy:
@@ -272,7 +275,8 @@ class GateDaemon:
             if first:
                 hb.started_at = self._started
             self._meeting_sync_health(s, now)
-            hb.detail = ",".join(f"{k}={v}" for k, v in self.stats.as_dict().items())
+            counters = {**self.stats.as_dict(), **self.identity.as_dict()}
+            hb.detail = ",".join(f"{k}={v}" for k, v in counters.items())
             hb.components = self.health.as_json()
 
     def _record_restart(self, s: Any, hb: GateHeartbeat | None, now: datetime) -> None:
@@ -461,6 +465,7 @@ class GateDaemon:
             self.enforcer.install()
         self.recompute()
         self._start_sensor()
+        await self.identity.start()
         if self.settings.site.topology == "mirror":
             log.info("mirror topology: passive monitoring only, no DNS gate")
             return
@@ -538,6 +543,7 @@ class GateDaemon:
         self._stop.set()
 
     async def shutdown(self) -> None:
+        self.identity.close()
         if self._sensor is not None:
             self._sensor.stop()
         if self.fast is not None:

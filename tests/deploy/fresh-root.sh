@@ -33,7 +33,8 @@ copy() {  # copy host file $1 to the same path in the root, if the host has it
   mkdir -p "$dir$(dirname "$1")"
   cp -a "$1" "$dir$1"
 }
-for f in /etc/apt/apt.conf /etc/apt/apt.conf.d/* /etc/apt/auth.conf.d/* "${sources[@]}"; do copy "$f"; done
+# (mmdebstrap already wrote the sources it was given into the root.)
+for f in /etc/apt/apt.conf /etc/apt/apt.conf.d/* /etc/apt/auth.conf.d/*; do copy "$f"; done
 for f in /etc/pip.conf /etc/xdg/pip/* "$HOME/.config/pip/pip.conf" "$HOME/.pip/pip.conf"; do
   [ -e "$f" ] || continue
   target="${f/#$HOME//root}"

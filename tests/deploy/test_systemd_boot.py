@@ -241,3 +241,16 @@ def test_kill_fails_open_records_the_outage_and_restart_restores_enforcement(
     assert wait_for(lambda: _enforcing(machine), timeout=60), \
         machine.sh("journalctl -u chamberguard-gate -n 60").stdout
     assert machine.sh("systemctl is-active chamberguard-gate").stdout.strip() == "active"
+
+
+def test_stop_fails_open_promptly_and_start_enforces_again(machine: Machine) -> None:
+    """An upgrade or `systemctl stop` must not leave the chamber in limbo: the stop finishes
+    well inside the unit's TimeoutStopSec with the fail-open table in place."""
+    assert wait_for(lambda: _enforcing(machine), timeout=60), _table(machine)
+    stop = machine.sh("start=$(date +%s%N); systemctl stop chamberguard-gate; "
+                      "echo $(( ($(date +%s%N) - start) / 1000000 ))", timeout=60)
+    took_ms = int(_ok(stop, "systemctl stop").split()[-1])
+    assert took_ms < 10_000, machine.sh("journalctl -u chamberguard-gate -n 40").stdout
+    assert "fail-open" in _table(machine)
+    _ok(machine.sh("systemctl start chamberguard-gate"), "systemctl start")
+    assert wait_for(lambda: _enforcing(machine), timeout=60), _table(machine)

@@ -1,7 +1,7 @@
 """incidents (typed outages and errors) and the per-component health in the heartbeat
 
-Revision ID: 0008_h18_incidents_health
-Revises: 0007_event_chain_reports
+Revision ID: 0009_h18_incidents_health
+Revises: 0008_h24_identity_sources
 """
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from alembic import op
 
 import monitor.store.types
 
-revision = "0008_h18_incidents_health"
-down_revision = "0007_event_chain_reports"
+revision = "0009_h18_incidents_health"
+down_revision = "0008_h24_identity_sources"
 branch_labels = None
 depends_on = None
 
