@@ -12,6 +12,7 @@ from monitor.events import EventAction, EventKind, EventRecord, store_now
 from monitor.store.db import Database
 from monitor.store.migrate import upgrade
 from monitor.store.models import Incident
+from tests.pg import pg_cluster  # noqa: F401  (session fixture)
 
 
 def at(h: int, m: int) -> datetime:
@@ -19,7 +20,14 @@ def at(h: int, m: int) -> datetime:
 
 
 def test_old_outage_events_become_incidents(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+    check(f"sqlite:///{tmp_path / 'old.db'}")
+
+
+def test_old_outage_events_become_incidents_postgres(pg_cluster) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    check(pg_cluster.new_database(migrated=False))
+
+
+def check(url: str) -> None:
     upgrade(url, "0008_h24_identity_sources")
     db = Database(url)
 
