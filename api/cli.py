@@ -21,6 +21,7 @@ from api.errors import ServiceError
 from api.meetings.cli import register as register_meetings_cli
 from api.members.roster_cli import register as register_roster_cli
 from api.ops_cli import register as register_ops_cli
+from api.privacy.cli import register as register_privacy_cli
 from api.reports.cli import register as register_reports_cli
 from api.wifi.cli import register as register_wifi_cli
 from monitor.settings import ConfigError, Settings
@@ -73,14 +74,17 @@ def cmd_member_add(args: argparse.Namespace) -> int:
 
 def cmd_member_code(args: argparse.Namespace) -> int:
     """A one-time registration code (DESIGN §11), printed this once: only its hash is kept."""
-    from api.registration.service import issue_code
+    from api.registration.service import issue_code, slip_urls
 
-    _, db = _ctx(args)
+    settings, db = _ctx(args)
     with db.session() as s:
         c = issue_code(s, name=args.name, hours=args.hours, actor="cli")
-    # Printed after the commit: a code that was shown must exist.
+    # Printed after the commit: a code that was shown must exist. The slip's links: where
+    # to register, and the notice that says what registering means.
+    links = slip_urls(settings.web.registration_host or settings.chamber.gate_address,
+                      settings.web.registration_port)
     print(json.dumps({"member_id": c.member_id, "member": c.member, "code": c.code,
-                      "expires_at": c.expires_at.isoformat()}))
+                      "expires_at": c.expires_at.isoformat(), **links}))
     return 0
 
 
@@ -476,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.set_defaults(func=cmd_explain)
     register_ops_cli(sub)
     register_reports_cli(sub)
+    register_privacy_cli(sub)
     register_wifi_cli(sub)
     return p
 

@@ -48,6 +48,8 @@ from api.users.service import Principal
 from api.validation import IdPath
 from dashboard import queries as q
 from dashboard.web import PageError, page, render
+from monitor.evidence.privacy import LEVEL_TEXT
+from monitor.evidence.retention import retention_status
 from monitor.settings import Settings
 from monitor.store.models import Device, Member, PresetRow, RuleRow, User
 from monitor.store.policy_loader import load_policy
@@ -142,7 +144,9 @@ def _overview(request: Request, *, done: str | None = None, error: str | None = 
         ctx = _base(request, "overview", done, error)
         ctx.update(site=site, checks=q.readiness(s, settings, site, upcoming[0] if upcoming
                                                  else None),
-                   mode=mode_view(s, settings=settings), counts=counts)
+                   mode=mode_view(s, settings=settings), counts=counts,
+                   retention=retention_status(s.connection(), settings),
+                   privacy_text=LEVEL_TEXT[site.privacy_level])
         return render(request, "admin/overview.html", ctx, status=status)
 
 

@@ -90,10 +90,12 @@ def mount(app: FastAPI) -> None:
     from dashboard.admin import router as admin_router
     from dashboard.identity import router as identity_router
     from dashboard.live import router as live_router
+    from dashboard.privacy.pages import router as privacy_router
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.add_exception_handler(web.PageError, web.error_page)
     app.include_router(build_router(_templates()))
     app.include_router(live_router)
     app.include_router(admin_router)
+    app.include_router(privacy_router)
     app.include_router(identity_router)

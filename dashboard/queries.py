@@ -22,6 +22,7 @@ from api.events.episodes import episode_dict
 from api.events.service import describe, platform_names
 from api.meetings.service import ALLOWED_FROM, list_meetings
 from monitor.evidence.episodes import query_episodes
+from monitor.evidence.privacy import PrivacyLevel, site_level
 from monitor.settings import Settings
 from monitor.store.models import Device, Event, GateHeartbeat, Meeting, Member
 from monitor.store.policy_loader import enabled_presets, meeting_clock, site_mode
@@ -80,6 +81,7 @@ class SiteView:
     gate: GateView
     banners: tuple[Banner, ...]
     room: str
+    privacy_level: PrivacyLevel = PrivacyLevel.FULL  # what is stored (monitor.evidence.privacy)
 
     @property
     def monitor_only(self) -> bool:
@@ -120,7 +122,8 @@ def site_view(s: Session, settings: Settings, now: datetime) -> SiteView:
                               "only DNS answers are refused. Call IT."))
     if topology == "resolver-only":
         banners.append(Banner("info", "Resolver only", TOPOLOGY_TEXT["resolver-only"][1]))
-    return SiteView(mode, topology, title, text, gate, tuple(banners), settings.site.room)
+    return SiteView(mode, topology, title, text, gate, tuple(banners), settings.site.room,
+                    site_level(s.connection()))
 
 
 def _ago(d: timedelta) -> str:

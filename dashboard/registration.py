@@ -13,6 +13,7 @@ forwarded traffic). A host name for the page must be an essential allow rule IT 
     POST /register                code (+ optional name) → this device is the member's
     GET  /register/mine           the devices of the member who owns the asking device
     POST /register/mine/remove    remove one of them (not while a meeting is in session)
+    GET  /register/privacy        the notice for members: what is recorded, how long, who sees
 
 Forms use a double-submit cookie (like the login page). Wrong, expired or used codes are
 limited per client address: five in fifteen minutes, then a clear "wait" page.
@@ -197,6 +198,25 @@ async def register_submit(
         log.warning("self-registration from %s failed: %s", address, exc.message)
         return again("Something went wrong registering this device. Please ask IT.", 400)
     return RedirectResponse("/register/mine?registered=1", status_code=303)
+
+
+# -- the notice ----------------------------------------------------------------------------
+@router.get("/register/privacy")
+async def privacy_notice(request: Request) -> Response:
+    """The members' notice (dashboard.privacy), from the same facts as the DPIA draft."""
+    from api.privacy.facts import gather
+    from dashboard.privacy import render
+
+    settings: Settings = request.app.state.settings
+
+    def _html() -> str:
+        with database(request).session() as s:
+            return render.notice_html(gather(s, settings), registration=True)
+
+    body = await run_in_threadpool(_html)
+    return Response(body, media_type="text/html; charset=utf-8",
+                    headers={"Cache-Control": "no-store",
+                             "Content-Security-Policy": render.csp()})
 
 
 # -- my devices -----------------------------------------------------------------------------

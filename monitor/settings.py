@@ -140,6 +140,13 @@ class RetentionSettings(_Section):
     reports_years: int = Field(6, ge=1)
 
 
+class PrivacySettings(_Section):
+    # What the gate and sensor store (monitor.evidence.privacy.PrivacyLevel): "full" (every
+    # event as recorded), "platform" (no host names) or "counts" (per member and meeting
+    # totals once the meeting's report is signed). A change applies from the next meeting.
+    level: Literal["full", "platform", "counts"] = "full"
+
+
 class RadiusClient(_Section):
     """One access point or controller allowed to send RADIUS accounting, with its shared
     secret. Prefer ``secret_file`` (a root-only file) to a secret written into the config."""
@@ -192,6 +199,7 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     nftables: NftSettings = NftSettings()
     retention: RetentionSettings = RetentionSettings()
+    privacy: PrivacySettings = PrivacySettings()
     meetings: MeetingsSettings = MeetingsSettings()
     capture: CaptureSettings = CaptureSettings()
     identity: IdentitySettings = IdentitySettings()

@@ -28,3 +28,5 @@ REPORTS = frozenset({Role.CLERK, Role.MONITORING_OFFICER})
 AUDIT = frozenset({Role.MONITORING_OFFICER, Role.IT_ADMIN})
 # "Why was this name refused?": IT tuning the allowlist, the officer checking a report.
 EXPLAIN = frozenset({Role.IT_ADMIN, Role.MONITORING_OFFICER})
+# The DPIA draft (data protection): IT, who runs the system, and the officer, who oversees it.
+PRIVACY = frozenset({Role.IT_ADMIN, Role.MONITORING_OFFICER})

@@ -28,10 +28,19 @@ from api.events.service import platform_names
 from dashboard.reports import method, query
 from dashboard.reports.components import component_rows
 from monitor.evidence import chain
+from monitor.evidence.privacy import LEVEL_TEXT, privacy_level_for_meeting, site_level
 from monitor.health import LABELS, Component
 from monitor.incidents import IncidentKind
 from monitor.settings import Settings
-from monitor.store.models import AuditRow, Device, Incident, Meeting, Member
+from monitor.store.models import (
+    AuditRow,
+    Device,
+    Incident,
+    Meeting,
+    MeetingPrivacy,
+    MeetingTotal,
+    Member,
+)
 from monitor.store.policy_loader import site_mode
 
 SCHEMA = "chamberguard-report/1"
@@ -414,6 +423,32 @@ def _evidence(conn: Connection, tallies: list[query.Tally]) -> dict[str, Any]:
             "chain_anchor_hash": snap.anchor_hash}
 
 
+def _privacy(s: Session, meeting_id: int | None) -> dict[str, Any]:
+    """The privacy level the report's events were stored under (monitor.evidence.privacy);
+    for a meeting whose events became totals ("counts"), when and the totals kept."""
+    conn = s.connection()
+    level = (privacy_level_for_meeting(conn, meeting_id) if meeting_id is not None
+             else site_level(conn))
+    out: dict[str, Any] = {"level": level.value, "text": LEVEL_TEXT[level],
+                           "scope": "this meeting" if meeting_id is not None
+                           else "in force when the report was made"}
+    mp = s.get(MeetingPrivacy, meeting_id) if meeting_id is not None else None
+    if mp is not None and mp.collapsed_at is not None:
+        names = platform_names()
+        members = dict(s.execute(select(Member.id, Member.name)).all())
+        out["collapsed_at"] = london(mp.collapsed_at)
+        out["collapsed_events"] = mp.collapsed_events
+        out["totals"] = [{"member": members.get(t.member_id, "(no member)")
+                          if t.member_id is not None else "(no member)",
+                          "kind": t.kind, "action": t.action,
+                          "platform": names.get(t.platform or "", t.platform),
+                          "events": t.events} for t in s.execute(
+            select(MeetingTotal).where(MeetingTotal.meeting_id == meeting_id)
+            .order_by(MeetingTotal.member_id, MeetingTotal.kind, MeetingTotal.platform))
+            .scalars()]
+    return out
+
+
 # ---------------------------------------------------------------------------- meeting report
 def _meeting_doc(m: Meeting, sessions: Sessions, grace: timedelta) -> dict[str, Any]:
     acts = sorted(m.clerk_actions, key=lambda a: aware(a.at))
@@ -483,6 +518,7 @@ def meeting_report(s: Session, settings: Settings, meeting_id: int, *,
                                         sess.intervals, now)
     cond["unregistered_devices_seen"] = sum(t.count for t in tallies
                                             if t.kind == "device-seen")
+    cond["privacy"] = _privacy(s, meeting_id)
     doc["conditions"] = cond
     doc["members"] = member_docs
     doc["totals"] = _totals(member_docs, eps)
@@ -572,8 +608,9 @@ def member_report(s: Session, settings: Settings, member: str | int, since: date
     doc["meetings"] = per_meeting
     doc["totals"] = totals
     doc["conditions"] = {"topology": settings.site.topology,
-                         "topology_title": method.TOPOLOGY[settings.site.topology][0]}
-    doc["method"] = method.range_method(settings)
+                         "topology_title": method.TOPOLOGY[settings.site.topology][0],
+                         "privacy": _privacy(s, None)}
+    doc["method"] = method.range_method(settings, doc["conditions"]["privacy"])
     doc["evidence"] = _evidence(conn, tallies)
     return doc
 
@@ -659,7 +696,8 @@ def site_report(s: Session, settings: Settings, since: datetime, until: datetime
     doc["totals"] = totals
     doc["incidents"] = [{"at": london(t), "detail": d} for t, d in incidents]
     doc["conditions"] = {"topology": settings.site.topology,
-                         "topology_title": method.TOPOLOGY[settings.site.topology][0]}
-    doc["method"] = method.range_method(settings)
+                         "topology_title": method.TOPOLOGY[settings.site.topology][0],
+                         "privacy": _privacy(s, None)}
+    doc["method"] = method.range_method(settings, doc["conditions"]["privacy"])
     doc["evidence"] = _evidence(conn, tallies)
     return doc

@@ -38,6 +38,7 @@ PUBLIC = {
     ("POST", "/register"),
     ("GET", "/register/mine"),
     ("POST", "/register/mine/remove"),
+    ("GET", "/register/privacy"),  # the members' notice: public information, no login
 }
 PUBLIC_MOUNTS = {"/static"}
 

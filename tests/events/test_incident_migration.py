@@ -28,7 +28,7 @@ def test_old_outage_events_become_incidents_postgres(pg_cluster) -> None:  # typ
 
 
 def check(url: str) -> None:
-    upgrade(url, "0008_h24_identity_sources")
+    upgrade(url, "0009_h22_privacy_levels")
     db = Database(url)
 
     def outage(ts: datetime, detail: str) -> EventRecord:
