@@ -2,9 +2,11 @@
 
 No login: the member proves who they are with IT's one-time code, and the device is who the
 gateway's neighbour table says is asking. So these pages must see the device's own address:
-the web app listens on the gate's chamber address (``chamberguard web --host 198.51.100.1``),
-or a proxy on the gateway forwards ``/register`` and ``/static`` from that address and sets
-X-Forwarded-For (which uvicorn trusts from 127.0.0.1 only). Members open
+set ``[web] registration_host`` to the gate's chamber address — ``chamberguard web`` then
+adds a second listener there serving these pages alone (``chamberguard web
+--registration-only`` runs just that listener, e.g. in the gate's network namespace, as the
+demo does). Never point the main web app (``--host``) at the chamber side: that would serve
+the staff login to every phone on the chamber Wi-Fi. Members open
 ``http://<gate chamber address>:<port>/register`` — an address, no DNS, so it works for a
 restricted device mid-meeting: the web app is on the gateway itself (nftables filters only
 forwarded traffic). A host name for the page must be an essential allow rule IT adds.

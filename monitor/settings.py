@@ -138,6 +138,8 @@ class NftSettings(_Section):
 class RetentionSettings(_Section):
     events_days: int = Field(365, ge=1)
     reports_years: int = Field(6, ge=1)
+    # Unlisted names refused to a restricted device, kept for IT's troubleshooting only.
+    refused_names_hours: int = Field(24, ge=1, le=24 * 7)
 
 
 class PrivacySettings(_Section):

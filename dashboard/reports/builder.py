@@ -25,6 +25,7 @@ from allowlist.categories import Mode
 from allowlist.clock import CLERK_SESSION_CAP, LONDON, ClerkAction
 from allowlist.identity import IdentitySource
 from api.events.service import platform_names
+from api.meetings.overrun import ExemptionView, exemptions_of
 from dashboard.reports import method, query
 from dashboard.reports.components import component_rows
 from monitor.evidence import chain
@@ -148,7 +149,9 @@ def sessions_of(m: Meeting, grace: timedelta, now: datetime) -> Sessions:
         return Sessions([], "cancelled", False)
     acts = sorted(((ClerkAction(a.action), aware(a.at)) for a in m.clerk_actions
                    if aware(a.at) <= now), key=lambda x: x[1])
-    end = aware(m.end)
+    # The clerk's overrun extensions move the scheduled end (allowlist.clock.end_at).
+    end = aware(m.end) + timedelta(minutes=sum(e.minutes for e in m.extensions
+                                               if aware(e.at) <= now))
     if not acts:
         lo, hi = aware(m.start) - grace, end + grace
         if lo >= now:
@@ -450,7 +453,8 @@ def _privacy(s: Session, meeting_id: int | None) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- meeting report
-def _meeting_doc(m: Meeting, sessions: Sessions, grace: timedelta) -> dict[str, Any]:
+def _meeting_doc(m: Meeting, sessions: Sessions, grace: timedelta,
+                 exceptions: Sequence[ExemptionView] = ()) -> dict[str, Any]:
     acts = sorted(m.clerk_actions, key=lambda a: aware(a.at))
     starts = [aware(a.at) for a in acts if a.action == ClerkAction.START.value]
     ends = [aware(a.at) for a in acts if a.action == ClerkAction.END.value]
@@ -463,6 +467,11 @@ def _meeting_doc(m: Meeting, sessions: Sessions, grace: timedelta) -> dict[str, 
         "actual_end": london(ends[-1]) if ends else None,
         "clerk_actions": [{"action": a.action, "at": london(a.at), "by": a.by_user}
                           for a in acts],
+        "extensions": [{"minutes": e.minutes, "at": london(e.at), "by": e.by_user}
+                       for e in m.extensions],
+        "exceptions": [{"who": e.who, "reason": e.reason, "granted_at": london(e.created_at),
+                        "granted_by": e.created_by, "withdrawn_at": london(e.withdrawn_at),
+                        "withdrawn_by": e.withdrawn_by} for e in exceptions],
         "session_source": sessions.source,
         "sessions": [{"start": london(a), "end": london(b), "minutes": minutes(b - a)}
                      for a, b in sessions.intervals],
@@ -507,7 +516,7 @@ def meeting_report(s: Session, settings: Settings, meeting_id: int, *,
                                   recording_components(settings))
     doc = _base("meeting", settings, now, actor)
     doc["subject"] = f"{m.committee_title or m.title}, {london(m.start)}"
-    doc["meeting"] = _meeting_doc(m, sess, grace)
+    doc["meeting"] = _meeting_doc(m, sess, grace, exemptions_of(s, m.id))
     cond = _conditions(s, settings, sess, lo, hi)
     cond["refused"] = sum(t.count for t in tallies if t.kind in CONTACT
                           and t.action == "refused")

@@ -111,6 +111,11 @@ class Meeting(Base):
     clerk_actions: Mapped[list[ClerkActionRow]] = relationship(
         back_populates="meeting", order_by="ClerkActionRow.at"
     )
+    extensions: Mapped[list[MeetingExtensionRow]] = relationship(
+        order_by="MeetingExtensionRow.at", lazy="selectin"
+    )
+    # The source gave no end time: the end is a guess IT should confirm (shown, not silent).
+    end_guessed: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class CommitteeScopeRow(Base):
@@ -132,6 +137,53 @@ class ClerkActionRow(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     by_user: Mapped[str | None] = mapped_column(String(100), nullable=True)
     meeting: Mapped[Meeting] = relationship(back_populates="clerk_actions")
+
+
+class MeetingExtensionRow(Base):
+    """The clerk extended an overrunning meeting by ``minutes`` (see allowlist.clock)."""
+
+    __tablename__ = "meeting_extensions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"),
+                                            index=True)
+    minutes: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    by_user: Mapped[str] = mapped_column(String(100))
+
+
+class MeetingExemptionRow(Base):
+    """The clerk's exception for one meeting: a member, or one device, is not restricted.
+    Withdrawn exceptions keep their row (``withdrawn_at``) so the report can list them."""
+
+    __tablename__ = "meeting_exemptions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"),
+                                            index=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"),
+                                                  nullable=True)
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"),
+                                                  nullable=True)
+    reason: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    withdrawn_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+
+class RefusedNameRow(Base):
+    """An unlisted name refused to a restricted device: for IT's troubleshooting ("the member
+    cannot reach the papers"), deleted after ``[retention] refused_names_hours``. Names and
+    times only — never URLs or content."""
+
+    __tablename__ = "refused_names"
+    __table_args__ = (UniqueConstraint("device_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"),
+                                           index=True)
+    name: Mapped[str] = mapped_column(String(253))
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    lookups: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class RuleRow(Base):

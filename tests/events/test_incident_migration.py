@@ -28,7 +28,7 @@ def test_old_outage_events_become_incidents_postgres(pg_cluster) -> None:  # typ
 
 
 def check(url: str) -> None:
-    upgrade(url, "0009_h22_privacy_levels")
+    upgrade(url, "0010_h21_overrun_exemptions")
     db = Database(url)
 
     def outage(ts: datetime, detail: str) -> EventRecord:
