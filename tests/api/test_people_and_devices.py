@@ -218,3 +218,33 @@ def test_csv_import_refuses_to_move_a_device_between_members(env: Env,
     assert "line 2" in str(assert_error(r, 422)["message"])
     assert_error(env.client.post("/api/v1/devices/import", headers=env.auth(Role.CLERK),
                                  json={"csv": "mac\n"}), 403)
+
+
+def test_fault_3_csv_import_unclosed_quote_is_refused_not_swallowed(
+        env: Env, admin: dict[str, str]) -> None:
+    """Issue 20, fault 3: an unclosed quote used to swallow the next row (200, "rows: 1"),
+    leaving that device unregistered and so never restricted."""
+    member(env, admin)
+    member(env, admin, "Cllr Grace Hopper")
+    csv = ('mac,member,label\n'
+           '02:00:5e:10:00:01,Cllr Ada Lovelace,"iPad\n'   # line 2: quote never closed
+           '02:00:5e:10:00:02,Cllr Grace Hopper,phone\n')
+    err = assert_error(env.client.post("/api/v1/devices/import", headers=admin,
+                                       json={"csv": csv}), 422)
+    assert str(err["message"]).startswith("nothing imported: line 2:")
+    assert "quote" in str(err["message"])
+    # A quote closed further down still spans lines: refused with both line numbers.
+    csv2 = ('mac,member,label\n'
+            '02:00:5e:10:00:01,Cllr Ada Lovelace,"iPad\n'
+            '02:00:5e:10:00:02,Cllr Grace Hopper,phone"\n'
+            '02:00:5e:10:00:03,,ok\n')
+    err = assert_error(env.client.post("/api/v1/devices/import", headers=admin,
+                                       json={"csv": csv2}), 422)
+    assert err["details"] == ["line 2: a quoted cell runs on to line 3; is a closing quote "
+                              "missing?"]
+    # Control characters and NULs are refused with the line, never stored.
+    for bad in ("spare\x00", "x\x1b[2J"):
+        err = assert_error(env.client.post("/api/v1/devices/import", headers=admin, json={
+            "csv": f"mac,label\n02:00:5e:10:00:09,ok\n02:00:5e:10:00:01,{bad}\n"}), 422)
+        assert str(err["message"]).startswith("nothing imported: line 3:")
+    assert env.client.get("/api/v1/devices", headers=admin).json()["total"] == 0
