@@ -21,7 +21,7 @@ from api.explain.routes import router as explain_router
 from api.health import router as health_router
 from api.meetings.routes import router as meetings_router
 from api.members.routes import router as members_router
-from api.middleware import MAX_BODY, SECURITY_HEADERS, BodyLimit, SecurityHeaders
+from api.middleware import MAX_BODY, SECURITY_HEADERS, BodyLimit, NoNulText, SecurityHeaders
 from api.platforms.routes import router as platforms_router
 from api.presets.routes import router as presets_router
 from api.registration.routes import router as registration_router
@@ -103,6 +103,7 @@ def create_app(settings: Settings, db: Database) -> FastAPI:
     app.state.db = db
     app.state.login_throttle = LoginThrottle()
     # Added innermost first: headers go on everything, including 413 and 429 answers.
+    app.add_middleware(NoNulText)
     app.add_middleware(LoginThrottleMiddleware, throttle=app.state.login_throttle)
     app.add_middleware(BodyLimit, max_body=MAX_BODY)
     app.add_middleware(SecurityHeaders)
@@ -130,6 +131,7 @@ def create_registration_app(settings: Settings, db: Database) -> FastAPI:
                   redoc_url=None)
     app.state.settings = settings
     app.state.db = db
+    app.add_middleware(NoNulText)
     app.add_middleware(BodyLimit, max_body=64 * 1024)
     app.add_middleware(SecurityHeaders)
     install_error_handlers(app)

@@ -106,3 +106,83 @@ class BodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+def _nul_at(value: object, where: str) -> str | None:
+    """Where the first NUL sits in a decoded JSON value (keys included), or None."""
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = _nul_at(k, where) or _nul_at(v, f"{where}.{k}")
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _nul_at(v, f"{where}.{i}")
+            if found:
+                return found
+    return None
+
+
+class NoNulText:
+    """422 for a NUL character anywhere in the path, the query or a JSON/form body.
+
+    PostgreSQL cannot store NUL in text (SQLite can): refusing it here, before any handler,
+    gives both databases the same answer — a clear 422, never a 500 — and keeps NULs out of
+    the evidence and the audit log. Other bodies (a signed PDF to verify) are not text.
+    """
+
+    MESSAGE = "text must not contain a NUL character"
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        query = scope.get("query_string", b"")
+        if "\x00" in scope.get("path", "") or (b"%00" in query or b"\x00" in query):
+            where = "path" if "\x00" in scope.get("path", "") else "query"
+            await send_error(send, 422, "invalid", f"{where}: {self.MESSAGE}")
+            return
+        ctype = Headers(scope=scope).get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in ("application/json", "application/x-www-form-urlencoded"):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # client went away
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        where = self._body_nul(body, ctype)
+        if where is not None:
+            await send_error(send, 422, "invalid", f"{where}: {self.MESSAGE}")
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    def _body_nul(body: bytes, ctype: str) -> str | None:
+        if ctype == "application/x-www-form-urlencoded":
+            return "body" if b"%00" in body or b"\x00" in body else None
+        if b"\\u0000" not in body and b"\x00" not in body:
+            return None  # the common case: no NUL can be in there
+        try:
+            value = json.loads(body)
+        except ValueError:
+            return None  # not JSON: the app's own 422 says so
+        return _nul_at(value, "body")
