@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.audit.routes import router as audit_router
 from api.auth.deps import LoginRequired
 from api.auth.routes import router as session_router
-from api.auth.throttle import LoginThrottle, LoginThrottleMiddleware
+from api.auth.throttle import AccountThrottle, LoginThrottle, LoginThrottleMiddleware
 from api.devices.routes import router as devices_router
 from api.errors import ServiceError, error_body
 from api.events.routes import router as events_router
@@ -21,7 +21,14 @@ from api.explain.routes import router as explain_router
 from api.health import router as health_router
 from api.meetings.routes import router as meetings_router
 from api.members.routes import router as members_router
-from api.middleware import MAX_BODY, SECURITY_HEADERS, BodyLimit, NoNulText, SecurityHeaders
+from api.middleware import (
+    MAX_BODY,
+    SECURITY_HEADERS,
+    BodyLimit,
+    NoNulText,
+    SecurityHeaders,
+    TrustedProxies,
+)
 from api.platforms.routes import router as platforms_router
 from api.presets.routes import router as presets_router
 from api.registration.routes import router as registration_router
@@ -55,7 +62,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceError)
     async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status)
+        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status,
+                            headers=getattr(exc, "headers", None))
 
     # Starlette's class, not FastAPI's subclass: unknown routes and wrong methods raise it.
     @app.exception_handler(StarletteHTTPException)
@@ -102,11 +110,13 @@ def create_app(settings: Settings, db: Database) -> FastAPI:
     app.state.settings = settings
     app.state.db = db
     app.state.login_throttle = LoginThrottle()
+    app.state.account_throttle = AccountThrottle()
     # Added innermost first: headers go on everything, including 413 and 429 answers.
     app.add_middleware(NoNulText)
     app.add_middleware(LoginThrottleMiddleware, throttle=app.state.login_throttle)
     app.add_middleware(BodyLimit, max_body=MAX_BODY)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(TrustedProxies, trusted=settings.web.trusted_proxies)  # outermost
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
@@ -134,6 +144,7 @@ def create_registration_app(settings: Settings, db: Database) -> FastAPI:
     app.add_middleware(NoNulText)
     app.add_middleware(BodyLimit, max_body=64 * 1024)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(TrustedProxies, trusted=settings.web.trusted_proxies)
     install_error_handlers(app)
     app.include_router(registration_pages)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

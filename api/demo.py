@@ -159,6 +159,8 @@ webcast_host = "{traffic.WEBCAST}"
 [web]
 host = "127.0.0.1"
 port = {opts.port}
+# plain http on loopback (no TLS proxy in the demo): Secure cookies would never come back
+secure_cookies = false
 
 [capture]
 enabled = false

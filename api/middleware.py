@@ -5,8 +5,9 @@ Pure ASGI (not BaseHTTPMiddleware) so the live SSE stream passes through untouch
 
 from __future__ import annotations
 
+import ipaddress
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -186,3 +187,48 @@ class NoNulText:
         except ValueError:
             return None  # not JSON: the app's own 422 says so
         return _nul_at(value, "body")
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class TrustedProxies:
+    """``X-Forwarded-For``/``-Proto`` believed only from ``[web] trusted_proxies``.
+
+    From any other peer — localhost included — the headers are ignored: a local client
+    cannot pose as another address to slip the login throttle (issue 20). From a trusted
+    proxy, the client is the right-most forwarded address that is not itself a trusted
+    proxy (each proxy appends what it saw; only those entries are trustworthy).
+    """
+
+    def __init__(self, app: ASGIApp, trusted: Iterable[str] = ()) -> None:
+        self.app = app
+        self.nets: list[Network] = [ipaddress.ip_network(t, strict=False) for t in trusted]
+
+    def _trusted(self, host: str) -> bool:
+        try:
+            addr = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(addr in n for n in self.nets)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and self.nets:
+            client = scope.get("client")
+            if client and self._trusted(client[0]):
+                headers = Headers(scope=scope)
+                hops = [h.strip() for h in ",".join(headers.getlist("x-forwarded-for")).split(",")
+                        if h.strip()]
+                for hop in reversed(hops):
+                    if not self._trusted(hop):
+                        try:
+                            host = str(ipaddress.ip_address(hop))
+                        except ValueError:
+                            break  # garbage from the proxy's own client: keep the peer
+                        scope = {**scope, "client": (host, 0)}
+                        break
+                proto = headers.get("x-forwarded-proto", "").strip().lower()
+                if proto in ("http", "https"):
+                    scope = {**scope, "scheme": proto if scope["type"] == "http" else
+                             ("wss" if proto == "https" else "ws")}
+        await self.app(scope, receive, send)

@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from api.auth import schemas
-from api.auth.deps import SESSION_COOKIE, database, require
+from api.auth.deps import SESSION_COOKIE, client_address, database, require
 from api.auth.roles import ALL, Role
-from api.errors import Forbidden, Unauthenticated
+from api.errors import Forbidden, TooManyAttempts, Unauthenticated
 from api.pagination import Page, Paging
 from api.users import service
-from api.users.service import LoginFailed, Principal
+from api.users.service import LoginFailed, LoginThrottled, Principal
 from api.validation import IdPath
 from monitor.store.models import SessionRow
 
@@ -35,13 +35,17 @@ def create_session(request: Request, body: schemas.LoginIn,
                    response: Response) -> schemas.SessionOut:
     """Log in: sets the HttpOnly session cookie and returns the CSRF token for it.
 
-    Public by necessity; guarded by the per-account lock-out and the per-address throttle.
+    Public by necessity; guarded by the per-(name, address) backoff and the per-address
+    throttle.
     """
     web = request.app.state.settings.web
     with database(request).session() as s:
         try:
-            token, p = service.login(s, username=body.username, password=body.password,
-                                     hours=web.session_hours)
+            token, p = service.throttled_login(
+                s, request.app.state.account_throttle, source=client_address(request),
+                username=body.username, password=body.password, hours=web.session_hours)
+        except LoginThrottled as exc:
+            raise TooManyAttempts(str(exc), retry_after=exc.retry_after) from None
         except LoginFailed as exc:
             raise Unauthenticated(str(exc)) from None
     response.set_cookie(SESSION_COOKIE, token, max_age=web.session_hours * 3600, path="/",
