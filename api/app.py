@@ -103,8 +103,10 @@ def create_app(settings: Settings, db: Database) -> FastAPI:
         title="chamberguard",
         version="0.1.0",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
-        swagger_ui_oauth2_redirect_url="/api/v1/docs/oauth2-redirect",
+        # No Swagger UI: it needs inline script and a CDN, which the CSP (rightly) forbids,
+        # so it was a public page that never worked. The JSON description is the document.
+        docs_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         redoc_url=None,
     )
     app.state.settings = settings

@@ -80,10 +80,12 @@ def logout_everywhere(request: Request, who: Anyone) -> Response:
 
 @router.post("/tokens", status_code=201, tags=["tokens"])
 def create_token(request: Request, body: schemas.TokenIn, who: Anyone) -> schemas.TokenCreated:
-    """Issue an API token (for yourself; IT admins may issue one for another user)."""
+    """Issue an API token — for yourself only. A token minted for someone else would let its
+    maker act, and be recorded, as them (an IT admin reading subject-access exports as the
+    monitoring officer, issue 20): nobody, IT included, may do that."""
     user_id = body.user_id or who.user_id
-    if user_id != who.user_id and who.role is not Role.IT_ADMIN:
-        raise Forbidden("only an IT admin may issue tokens for another user")
+    if user_id != who.user_id:
+        raise Forbidden("an API token is issued only to the user who asks for it")
     with database(request).session() as s:
         token, row = service.issue_token(s, user_id=user_id, name=body.name, actor=who.username)
         owner = service.get_user(s, user_id=user_id).username

@@ -12,12 +12,11 @@ from sqlalchemy.orm import Session
 
 from api.audit.service import record
 from api.auth.passwords import MIN_LENGTH, hash_password, verify_password
-from api.auth.throttle import AccountThrottle
 from api.auth.roles import Role
+from api.auth.throttle import AccountThrottle
 from api.errors import Conflict, Invalid, NotFound
 from monitor.store.models import SessionRow, User
 from monitor.store.types import utcnow
-
 
 
 def _digest(token: str) -> str:

@@ -239,13 +239,22 @@ def test_token_lifecycle_and_revocation(env: Env) -> None:
     assert {"create-token", "revoke-token"} <= actions
 
 
-def test_only_it_admin_issues_tokens_for_others(env: Env) -> None:
-    target = env.user_ids[Role.VIEWER]
-    assert_error(env.client.post("/api/v1/tokens", json={"name": "x", "user_id": target},
-                                 headers=env.auth(Role.CLERK)), 403, "forbidden")
-    r = env.client.post("/api/v1/tokens", json={"name": "wallboard", "user_id": target},
-                        headers=env.auth(Role.IT_ADMIN))
-    assert r.status_code == 201 and r.json()["username"] == username(Role.VIEWER)
+def test_fault_6_tokens_only_for_yourself(env: Env) -> None:
+    """Issue 20, fault 6: IT could mint a token for the monitoring officer and then read
+    subject-access exports and member reports, recorded under the officer's name."""
+    officer = env.user_ids[Role.MONITORING_OFFICER]
+    for role in Role:
+        if env.user_ids[role] == officer:
+            continue
+        assert_error(env.client.post("/api/v1/tokens", json={"name": "x", "user_id": officer},
+                                     headers=env.auth(role)), 403, "forbidden")
+    r = env.client.post("/api/v1/tokens", json={"name": "mine", "user_id": officer},
+                        headers=env.auth(Role.MONITORING_OFFICER))
+    assert r.status_code == 201 and r.json()["username"] == username(Role.MONITORING_OFFICER)
+    with env.db.session() as s:
+        minted = s.execute(select(SessionRow).where(SessionRow.user_id == officer,
+                                                    SessionRow.name == "x")).first()
+    assert minted is None
     assert_error(env.client.post("/api/v1/tokens", json={"name": ""},
                                  headers=env.auth(Role.CLERK)), 422, "invalid")
 
