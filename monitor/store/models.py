@@ -55,6 +55,9 @@ class Device(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_ip: Mapped[str | None] = mapped_column(String(45), nullable=True)
+    # SHA-256 of the secret the phone was given (as a cookie) when it registered itself;
+    # its "my devices" page wants that secret, not just the MAC (which anyone can copy).
+    self_key_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     member: Mapped[Member | None] = relationship(back_populates="devices")
 
 
