@@ -161,9 +161,9 @@ class NoNulText:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        where = self._body_nul(body, ctype)
-        if where is not None:
-            await send_error(send, 422, "invalid", f"{where}: {self.MESSAGE}")
+        in_body = self._body_nul(body, ctype)
+        if in_body is not None:
+            await send_error(send, 422, "invalid", f"{in_body}: {self.MESSAGE}")
             return
         replayed = False
 

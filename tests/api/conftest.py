@@ -103,6 +103,27 @@ def build_env(tmp_path: Path, template_db: Path, extra_settings: str = "") -> En
     return env
 
 
+def build_env_on(backend: str, tmp_path: Path, template_db: Path,
+                 request: pytest.FixtureRequest) -> Env:
+    """:func:`build_env` on SQLite, or the same users and app on a fresh PostgreSQL database
+    (``pg_cluster`` from tests/pg.py must be importable by the requesting module)."""
+    if backend == "sqlite":
+        return build_env(tmp_path, template_db)
+    cluster = request.getfixturevalue("pg_cluster")
+    url = cluster.new_database()
+    with Database(url).session() as s:  # the same users as the SQLite template
+        for role in Role:
+            create_user(s, username=username(role), password=PASSWORD, role=role, actor="test")
+    settings = make_settings(tmp_path, f'[database]\nurl = "{url}"\n')
+    db = Database(settings.database_url)
+    app = create_app(settings, db)
+    env = Env(app, TestClient(app), db, settings)
+    with db.session() as s:
+        for u in s.execute(select(User)).scalars():
+            env.user_ids[Role(u.role)] = u.id
+    return env
+
+
 @pytest.fixture
 def env(tmp_path: Path, template_db: Path) -> Iterator[Env]:
     e = build_env(tmp_path, template_db)

@@ -18,24 +18,19 @@ pytest-fixture loader does not run under pytest 9.)
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import schemathesis
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
 
 from api.app import create_app
 from api.auth.roles import Role
-from api.users.service import create_user
 from monitor.settings import load_settings
 from monitor.store.db import Database
-from monitor.store.models import User
-from tests.api.conftest import PASSWORD, Env, make_settings, username
+from tests.api.conftest import Env, build_env_on
 from tests.pg import PgCluster, pg_cluster  # noqa: F401  (session fixture)
 
 EXAMPLES = {"sqlite": 14, "postgresql": 14}
@@ -67,26 +62,10 @@ def backend(request: pytest.FixtureRequest) -> Iterator[str]:
 def app_env(backend: str, request: pytest.FixtureRequest, template_db: Path,
             tmp_path: Path) -> Iterator[Env]:
     """A fresh app and database per operation (generated requests delete and revoke)."""
-    if backend == "sqlite":
-        shutil.copy(template_db, tmp_path / "chamberguard.db")
-        settings = make_settings(tmp_path)
-    else:
-        cluster: PgCluster = request.getfixturevalue("pg_cluster")
-        url = cluster.new_database()
-        settings = make_settings(tmp_path, f'[database]\nurl = "{url}"\n')
-        with Database(url).session() as s:  # the same users as the SQLite template
-            for role in Role:
-                create_user(s, username=username(role), password=PASSWORD, role=role,
-                            actor="test")
-    db = Database(settings.database_url)
-    app = create_app(settings, db)
-    env = Env(app, TestClient(app), db, settings)
-    with db.session() as s:
-        for u in s.execute(select(User)).scalars():
-            env.user_ids[Role(u.role)] = u.id
+    env = build_env_on(backend, tmp_path, template_db, request)
     yield env
     env.client.close()
-    db.dispose()
+    env.db.dispose()
 
 
 @pytest.mark.parametrize("method, path", _operations())
