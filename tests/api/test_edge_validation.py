@@ -55,3 +55,43 @@ def test_fault_4_nul_in_text_is_422_on_both_and_nothing_is_stored(any_db: Env) -
     r = c.post("/api/v1/members", headers=admin, json={"name": "Cllr \\u0000 Ada"})
     assert r.status_code == 201 and r.json()["name"] == "Cllr \\u0000 Ada"
     assert c.get("/api/v1/members", headers=admin).json()["total"] == 1
+
+
+def test_fault_4_every_integer_and_text_in_the_api_is_bounded() -> None:
+    """The whole OpenAPI description: every integer has a maximum within the INTEGER
+    columns, every free text a maxLength — so no database ever sees an unbounded value."""
+    from api.app import create_app
+    from monitor.settings import load_settings
+    from monitor.store.db import Database
+
+    spec = create_app(load_settings(None, env={}), Database("sqlite://")).openapi()
+    comps = spec.get("components", {}).get("schemas", {})
+    loose: list[str] = []
+
+    def walk(schema: object, where: str, seen: frozenset[str]) -> None:
+        if not isinstance(schema, dict):
+            return
+        if "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[-1]
+            if name not in seen:
+                walk(comps[name], f"{where}->{name}", seen | {name})
+            return
+        kind = schema.get("type")
+        if kind == "integer" and schema.get("maximum", MAX_ID + 1) > MAX_ID:
+            loose.append(f"{where}: integer without a maximum <= {MAX_ID}")
+        if kind == "string" and not ({"maxLength", "enum", "format"} & set(schema)):
+            loose.append(f"{where}: text without maxLength")
+        for key in ("anyOf", "oneOf", "allOf"):
+            for sub in schema.get(key, []):
+                walk(sub, where, seen)
+        for prop, sub in schema.get("properties", {}).items():
+            walk(sub, f"{where}.{prop}", seen)
+        walk(schema.get("items"), f"{where}[]", seen)
+
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            for prm in op.get("parameters", []):
+                walk(prm.get("schema"), f"{method.upper()} {path} {prm['name']}", frozenset())
+            for body in op.get("requestBody", {}).get("content", {}).values():
+                walk(body.get("schema"), f"{method.upper()} {path} body", frozenset())
+    assert loose == []
