@@ -73,14 +73,13 @@ def normalise_domain(raw: str) -> str:
 # NULs or a dot inside a label — safe in HTML, CSV, a terminal and PostgreSQL text alike.
 _PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_")
 _ESCAPED = tuple(chr(b) if b in _PLAIN else f"\\{b:03d}" for b in range(256))
-_LOWER = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
 _PLAIN_LABEL = re.compile(rb"[a-z0-9_-]*")
 
 
 def wire_label(label: bytes) -> str:
     """One label from the wire in canonical form: lower case, other bytes as ``\\DDD``."""
-    low = label.translate(_LOWER)
-    if _PLAIN_LABEL.fullmatch(low) is not None:
+    low = label.lower()  # bytes.lower() folds ASCII A-Z only, as DNS does
+    if low.isalnum() or _PLAIN_LABEL.fullmatch(low) is not None:  # isalnum: ASCII only
         return low.decode("ascii")
     return "".join([_ESCAPED[b] for b in low])
 
