@@ -19,8 +19,10 @@ from allowlist.names import DomainError, normalise_domain
 from api.cli_support import CliError, ctx, parse_time
 from api.errors import ServiceError
 from api.meetings.cli import register as register_meetings_cli
+from api.members.roster_cli import register as register_roster_cli
 from api.ops_cli import register as register_ops_cli
 from api.reports.cli import register as register_reports_cli
+from api.wifi.cli import register as register_wifi_cli
 from monitor.settings import ConfigError, Settings
 from monitor.store.db import Database
 
@@ -422,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     mcode.add_argument("name")
     mcode.add_argument("--hours", type=int, default=24, help="how long the code can be used")
     mcode.set_defaults(func=cmd_member_code)
+    register_roster_cli(member)
 
     device = sub.add_parser("device").add_subparsers(dest="device_command", required=True)
     da = device.add_parser("add")
@@ -475,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.set_defaults(func=cmd_explain)
     register_ops_cli(sub)
     register_reports_cli(sub)
+    register_wifi_cli(sub)
     return p
 
 

@@ -89,6 +89,7 @@ def build_router(templates: Jinja2Templates) -> APIRouter:
 
 def mount(app: FastAPI) -> None:
     from dashboard.admin import router as admin_router
+    from dashboard.identity import router as identity_router
     from dashboard.live import router as live_router
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
@@ -96,3 +97,4 @@ def mount(app: FastAPI) -> None:
     app.include_router(build_router(_templates()))
     app.include_router(live_router)
     app.include_router(admin_router)
+    app.include_router(identity_router)

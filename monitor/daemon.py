@@ -40,6 +40,7 @@ from monitor.gate.steps import (
 from monitor.gate.tcp import listen_tcp
 from monitor.gate.upstream import UpstreamPool
 from monitor.hostport import parse_hostport
+from monitor.identity.service import IdentityService
 from monitor.learn import LearnRecorder, active_sessions
 from monitor.neighbours import NeighbourTable
 from monitor.nft.enforcer import Enforcer
@@ -123,6 +124,8 @@ class GateDaemon:
         self.presence = Presence(self.writer.note_presence, lambda: self.policy)
         self._fast_seen: tuple[object, ...] | None = None
         self._fast_policy: Policy | None = None  # the snapshot the taught verdicts came from
+        # Who a device is, from the Wi-Fi itself (RADIUS accounting, hostapd key ids).
+        self.identity = IdentityService(settings, db, self.neighbours.learn)
 
     # -- policy -----------------------------------------------------------------------
     def _load(self) -> Policy:
@@ -228,7 +231,8 @@ class GateDaemon:
             )
             if first:
                 hb.started_at = self._started
-            hb.detail = ",".join(f"{k}={v}" for k, v in self.stats.as_dict().items())
+            counters = {**self.stats.as_dict(), **self.identity.as_dict()}
+            hb.detail = ",".join(f"{k}={v}" for k, v in counters.items())
 
     def mark_stopped(self) -> None:
         with self.db.session() as s:
@@ -295,6 +299,7 @@ class GateDaemon:
             self.enforcer.install()
         self.recompute()
         self._start_sensor()
+        await self.identity.start()
         if self.settings.site.topology == "mirror":
             log.info("mirror topology: passive monitoring only, no DNS gate")
             return
@@ -372,6 +377,7 @@ class GateDaemon:
         self._stop.set()
 
     async def shutdown(self) -> None:
+        self.identity.close()
         if self._sensor is not None and self._sensor.poll() is None:
             self._sensor.terminate()
             try:

@@ -15,7 +15,14 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -143,6 +150,45 @@ class RetentionSettings(_Section):
     reports_years: int = Field(6, ge=1)
 
 
+class RadiusClient(_Section):
+    """One access point or controller allowed to send RADIUS accounting, with its shared
+    secret. Prefer ``secret_file`` (a root-only file) to a secret written into the config."""
+
+    address: str  # an address or network, e.g. "198.51.100.2" or "198.51.100.0/28"
+    secret: SecretStr = SecretStr("")
+    secret_file: Path | None = None
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        return str(ipaddress.ip_network(v, strict=False))
+
+    def shared_secret(self) -> bytes:
+        """The secret's bytes (read from ``secret_file`` when one is named)."""
+        if self.secret_file is not None:
+            try:
+                raw = self.secret_file.read_bytes().strip()
+            except OSError as exc:
+                raise ConfigError(f"[[identity.radius_clients]] {self.address}: cannot read "
+                                  f"secret_file {self.secret_file}: {exc.strerror}") from None
+        else:
+            raw = self.secret.get_secret_value().encode()
+        if not raw:
+            raise ConfigError(f"[[identity.radius_clients]] {self.address}: empty secret")
+        return raw
+
+
+class IdentitySettings(_Section):
+    """Who a device belongs to, from the Wi-Fi itself (RADIUS accounting, per-member keys)."""
+
+    radius_listen: str = ""  # empty: no RADIUS accounting receiver; e.g. "198.51.100.1"
+    radius_port: int = Field(1813, ge=1, le=65535)
+    radius_clients: list[RadiusClient] = Field(default_factory=list)
+    hostapd_ctrl: str = ""  # hostapd's control socket, e.g. /run/hostapd/wlan0; empty: none
+    wifi_ssid: str = Field("", max_length=32)  # the chamber SSID (QR codes on key slips)
+    wpa_psk_file: Path = Path("/etc/hostapd/chamberguard.wpa_psk")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid"
@@ -158,6 +204,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     meetings: MeetingsSettings = MeetingsSettings()
     capture: CaptureSettings = CaptureSettings()
+    identity: IdentitySettings = IdentitySettings()
 
     @classmethod
     def settings_customise_sources(

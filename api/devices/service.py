@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from allowlist.identity import IdentitySource
 from allowlist.macs import MacError, is_randomised, normalise_mac
 from api.audit.service import record
 from api.errors import Conflict, Invalid, NotFound
@@ -14,7 +15,8 @@ from monitor.store.revision import bump_revision
 
 
 def register_device(s: Session, *, mac: str, member_id: int | None, label: str = "",
-                    actor: str) -> Device:
+                    actor: str, identity: IdentitySource = IdentitySource.MAC_ONLY) -> Device:
+    """``identity`` says what ties the device to the member (a code, or only its MAC)."""
     try:
         mac = normalise_mac(mac)
     except MacError as exc:
@@ -27,15 +29,19 @@ def register_device(s: Session, *, mac: str, member_id: int | None, label: str =
         if dev.member_id is not None and member_id is not None and dev.member_id != member_id:
             raise Conflict(f"{mac} is already registered to another member; "
                            "IT must revoke it first")
-        before = {"member_id": dev.member_id, "label": dev.label}
+        before = {"member_id": dev.member_id, "label": dev.label,
+                  "identity": str(dev.identity)}
         dev.member_id = member_id
         dev.label = label or dev.label
+        dev.identity = identity
     else:
-        dev = Device(mac=mac, member_id=member_id, label=label, randomised=is_randomised(mac))
+        dev = Device(mac=mac, member_id=member_id, label=label, randomised=is_randomised(mac),
+                     identity=identity)
         s.add(dev)
     s.flush()
     record(s, actor=actor, action="register", entity="device", entity_id=dev.id, before=before,
-           after={"mac": mac, "member_id": member_id, "label": dev.label})
+           after={"mac": mac, "member_id": member_id, "label": dev.label,
+                  "identity": str(identity)})
     bump_revision(s)
     return dev
 

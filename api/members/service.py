@@ -108,3 +108,23 @@ def delete_member(s: Session, *, member_id: int, actor: str) -> None:
     record(s, actor=actor, action="delete", entity="member", entity_id=m.id, before=_view(m))
     s.delete(m)
     bump_revision(s)
+
+
+def set_radius_user(s: Session, *, member_id: int, login: str | None, actor: str) -> Member:
+    """The member's 802.1X login as RADIUS accounting reports it (User-Name), when it is not
+    their email; None clears it. Matched case-insensitively by the gate."""
+    m = get_member(s, member_id=member_id)
+    login = (login or "").strip() or None
+    if login is not None:
+        if len(login) > 253 or any(not c.isprintable() for c in login):
+            raise Invalid("a RADIUS user name is at most 253 printable characters")
+        other = s.execute(select(Member.id).where(func.lower(Member.radius_user)
+                                                  == login.casefold())).scalar_one_or_none()
+        if other is not None and other != m.id:
+            raise Conflict(f"another member already has the RADIUS user name {login!r}")
+    before = {"radius_user": m.radius_user}
+    m.radius_user = login
+    s.flush()
+    record(s, actor=actor, action="update", entity="member", entity_id=m.id, before=before,
+           after={"radius_user": login})
+    return m

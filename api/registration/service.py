@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from allowlist.clock import MeetingClock, meeting_in_session
+from allowlist.identity import IdentitySource
 from api.audit.service import record
 from api.devices.service import register_device, revoke_device
 from api.errors import Conflict, Invalid, NotFound, ServiceError
@@ -265,7 +266,8 @@ def redeem_code(s: Session, *, raw_code: str, mac: str, name: str = "",
     already = existing is not None and existing.member_id == member.id
     # The name typed wins; else what IT called it; else the DHCP hostname the gate saw.
     label = clean_name(name) or ((existing.label or existing.hostname or "") if existing else "")
-    dev = register_device(s, mac=mac, member_id=member.id, label=label, actor=SELF)
+    dev = register_device(s, mac=mac, member_id=member.id, label=label, actor=SELF,
+                          identity=IdentitySource.REGISTRATION_CODE)
     key = secrets.token_urlsafe(32)
     dev.self_key_hash = hash_key(key)  # a new registration replaces any earlier secret
     row.device_id = dev.id

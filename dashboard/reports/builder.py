@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from allowlist.categories import Mode
 from allowlist.clock import CLERK_SESSION_CAP, LONDON, ClerkAction
+from allowlist.identity import IdentitySource
 from api.events.service import platform_names
 from dashboard.reports import method, query
 from monitor.evidence import chain
@@ -277,6 +278,12 @@ def _bypass_text(detail: str | None, domain: str | None) -> str:
 CONTACT = ("attempt", "bypass")
 
 
+def identified_by(d: Device | None) -> str:
+    """Which source ties the device to its member, in the report's words (a device with no
+    row was attributed by the MAC the gate saw)."""
+    return IdentitySource(d.identity).text if d is not None else IdentitySource.MAC_ONLY.text
+
+
 def _member_docs(tallies: list[query.Tally], eps: list[query.EpisodeRow],
                  bypasses: list[query.BypassRow], members: dict[int, str],
                  devices: dict[int, Device], extra_present: dict[int, set[int]]
@@ -304,6 +311,7 @@ def _member_docs(tallies: list[query.Tally], eps: list[query.EpisodeRow],
             label = (d.label or d.mac) if d is not None else (mac or "unknown device")
             got = e["devices"][key] = {"device_id": device_id, "label": label,
                                        "mac": d.mac if d is not None else mac,
+                                       "identified_by": identified_by(d),
                                        "evidence": []}
         if why not in got["evidence"]:
             got["evidence"].append(why)
@@ -554,6 +562,7 @@ def member_report(s: Session, settings: Settings, member: str | int, since: date
     doc["subject"] = f"{mem.name}, {london(since)} to {london(until)}"
     doc["member"] = {"id": mem.id, "name": mem.name, "active": mem.active,
                      "devices": [{"device_id": d.id, "label": d.label or d.mac, "mac": d.mac,
+                                  "identified_by": identified_by(d),
                                   "registered_to_member_now": d.member_id == mem.id}
                                  for d in sorted(devices.values(), key=lambda d: d.id)]}
     doc["period"] = {"from": london(since), "to": london(until)}

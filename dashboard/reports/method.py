@@ -54,10 +54,15 @@ def _common(settings: Settings) -> list[dict[str, str]]:
                  "a platform. A recorded contact shows that the device contacted the "
                  "platform, not that the member opened an app or looked at it."},
         {"title": "Attribution",
-         "text": "Devices are attributed to members by registration: the device's Wi-Fi "
-                 "(MAC) address was registered to the member by IT or by the member. A lent "
-                 "or shared device, a wrong registration, or a device using a rotating "
-                 "private address would be attributed wrongly or not at all."},
+         "text": "Each device is attributed to a member by one of four sources, named "
+                 "beside the device: a Wi-Fi key (the member's own passphrase; the access "
+                 "point reported which key the device used), a RADIUS user (the member's "
+                 "own Wi-Fi login, from the network's accounting records), a registration "
+                 "code (the member registered the device's Wi-Fi (MAC) address themselves), "
+                 "or the MAC address only (IT registered it). A Wi-Fi key or login follows "
+                 "the member when a phone changes its private address; a MAC address does "
+                 "not, and a lent or shared device, a shared key or login, or a wrong "
+                 "registration would be attributed wrongly."},
         {"title": "What is recorded",
          "text": "Only contacts with social platforms and attempts to get round the filter "
                  "(other DNS resolvers, encrypted DNS, QUIC, bypass check names). Page "

@@ -195,6 +195,9 @@ def _csv_meeting(doc: dict[str, Any]) -> list[list[object]]:
         rows.append(_row("member", m["name"], devices, "", m["episodes"], m["lookups"],
                          m["bypass_attempts"], m["other_refused"], m["first"], m["last"],
                          f"present: {evidence}"))
+        rows += [_row("member-device", m["name"], d["label"],
+                      detail=f"{d['mac']}; identified by {d['identified_by']}")
+                 for d in m["devices"] if d.get("identified_by")]
         rows += _member_rows(m, m["name"])
     t = doc["totals"]
     rows += [_row("total-platform", platform=p["name"], episodes=p["episodes"],
@@ -211,7 +214,9 @@ def _csv_member(doc: dict[str, Any]) -> list[list[object]]:
     rows = _meta(doc, [("member_id", mem["id"]), ("member", mem["name"]),
                        ("from", doc["period"]["from"]), ("to", doc["period"]["to"]),
                        ("topology", doc["conditions"]["topology"])])
-    rows += [_row("device", mem["name"], d["label"], detail=d["mac"]) for d in mem["devices"]]
+    rows += [_row("device", mem["name"], d["label"],
+                  detail=f"{d['mac']}; identified by {d['identified_by']}")
+             for d in mem["devices"]]
     for mt in doc["meetings"]:
         label = f"{mt['committee']} {mt['scheduled_start']}"
         rows.append(_row("meeting", label, "", "", mt["episodes"], mt["lookups"],

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import (
     JSON,
     Boolean,
+    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -17,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from allowlist.identity import IdentitySource
 from monitor.store.types import UTCDateTime, utcnow
 
 
@@ -40,6 +42,11 @@ class Member(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     email: Mapped[str | None] = mapped_column(String(320), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The member's 802.1X login as RADIUS accounting reports it (User-Name); matched
+    # case-insensitively. Empty: the email is tried instead.
+    radius_user: Mapped[str | None] = mapped_column(String(253), nullable=True, unique=True)
+    # modern.gov's councillor id, when the member came from a roster import (upsert key).
+    moderngov_id: Mapped[str | None] = mapped_column(String(40), nullable=True, unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     devices: Mapped[list[Device]] = relationship(back_populates="member")
 
@@ -55,10 +62,33 @@ class Device(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_ip: Mapped[str | None] = mapped_column(String(45), nullable=True)
+    # How the device is tied to its member (allowlist.identity.IdentitySource).
+    identity: Mapped[IdentitySource] = mapped_column(
+        Enum(IdentitySource, native_enum=False, length=20,
+             values_callable=lambda e: [x.value for x in e], validate_strings=True),
+        default=IdentitySource.MAC_ONLY, server_default=IdentitySource.MAC_ONLY.value)
     # SHA-256 of the secret the phone was given (as a cookie) when it registered itself;
     # its "my devices" page wants that secret, not just the MAC (which anyone can copy).
     self_key_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     member: Mapped[Member | None] = relationship(back_populates="devices")
+
+
+class WifiKey(Base):
+    """A member's own Wi-Fi passphrase (hostapd ``wpa_psk_file`` with ``keyid=``).
+
+    The passphrase is kept as such: hostapd needs it, and the member's printed slip shows it.
+    ``key_id`` is what hostapd reports for a station that used it; ``rotated_at`` says when a
+    new passphrase replaced the old one (the old one stops working once hostapd re-reads)."""
+
+    __tablename__ = "wifi_keys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), unique=True)
+    key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    passphrase: Mapped[str] = mapped_column(String(63))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    member: Mapped[Member] = relationship()
 
 
 class Meeting(Base):

@@ -119,7 +119,9 @@ def test_a_code_registers_one_device_once(chamber: Chamber) -> None:
         assert row.used_at is not None and row.device_id == dev.id
         audit = s.execute(select(AuditRow).where(AuditRow.action == "register")).scalar_one()
         assert audit.actor == "self-registration"
-        assert audit.after == {"mac": PHONE_MAC, "member_id": member, "label": "Ada's phone"}
+        assert audit.after == {"mac": PHONE_MAC, "member_id": member, "label": "Ada's phone",
+                               "identity": "registration-code"}
+        assert dev.identity == "registration-code"
         assert current_revision(s) > before  # the gate picks the device up
     # Used: refused for this device and any other, with a message that says so.
     for mac in (PHONE_MAC, TABLET_MAC):
