@@ -15,6 +15,10 @@ from zoneinfo import ZoneInfo
 LONDON = ZoneInfo("Europe/London")
 # A clerk who starts a meeting and forgets to end it must not restrict members overnight.
 CLERK_SESSION_CAP = timedelta(hours=12)
+# The clerk may extend an overrunning meeting from this long before its end (+ grace) ...
+EXTEND_FROM = timedelta(minutes=10)
+# ... by one of these steps at a time.
+EXTENSION_STEPS = (timedelta(minutes=30), timedelta(hours=1))
 
 
 class ClerkAction(enum.StrEnum):
@@ -39,6 +43,14 @@ class ClerkEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class Extension:
+    """The clerk moved the scheduled end later by ``by``, at ``at`` (the meeting overran)."""
+
+    by: timedelta
+    at: datetime  # aware, UTC
+
+
+@dataclass(frozen=True, slots=True)
 class MeetingClock:
     """What the policy needs of a meeting. Datetimes are timezone-aware UTC."""
 
@@ -49,6 +61,18 @@ class MeetingClock:
     cancelled: bool = False
     room: str | None = None
     clerk: tuple[ClerkEvent, ...] = field(default_factory=tuple)
+    extensions: tuple[Extension, ...] = field(default_factory=tuple)
+
+    def end_at(self, t: datetime) -> datetime:
+        """The scheduled end as it stood at ``t``: extensions count from when they were made,
+        so a report asked later still answers for each moment as it was."""
+        return self.end + sum((e.by for e in self.extensions if e.at <= t), timedelta(0))
+
+    def can_extend(self, t: datetime, grace: timedelta) -> bool:
+        """In session and within :data:`EXTEND_FROM` of the (extended) end + grace, or past it
+        (a clerk-started meeting stays in session after its scheduled end)."""
+        return (self.state(t, grace) is SessionState.IN_SESSION
+                and t >= self.end_at(t) + grace - EXTEND_FROM)
 
     def last_clerk_event(self, t: datetime) -> ClerkEvent | None:
         last = None
@@ -61,22 +85,27 @@ class MeetingClock:
         if self.cancelled:
             return SessionState.CANCELLED
         ev = self.last_clerk_event(t)
+        end = self.end_at(t)
         if ev is None:
-            if self.start - grace <= t < self.end + grace:
+            if self.start - grace <= t < end + grace:
                 return SessionState.IN_SESSION
-            return SessionState.ENDED if t >= self.end + grace else SessionState.SCHEDULED
+            return SessionState.ENDED if t >= end + grace else SessionState.SCHEDULED
         if ev.action in (ClerkAction.START, ClerkAction.RESUME):
-            started = self._session_started(t)
-            if t - started >= CLERK_SESSION_CAP and t >= self.end + grace:
+            started = self.session_started(t)
+            if t - started >= CLERK_SESSION_CAP and t >= end + grace:
                 return SessionState.ENDED
             return SessionState.IN_SESSION
         if ev.action is ClerkAction.ADJOURN:
             return SessionState.ADJOURNED
         return SessionState.ENDED
 
-    def _session_started(self, t: datetime) -> datetime:
-        first = next(ev.at for ev in self.clerk if ev.at <= t)
-        return first
+    def session_started(self, t: datetime) -> datetime:
+        """When the sitting in progress at ``t`` began: the clerk's latest start at or before
+        ``t`` (after End then Start, the new start; adjournments do not reset it)."""
+        starts = [ev.at for ev in self.clerk if ev.at <= t and ev.action is ClerkAction.START]
+        if starts:
+            return starts[-1]
+        return next(ev.at for ev in self.clerk if ev.at <= t)
 
     def in_session(self, t: datetime, grace: timedelta) -> bool:
         return self.state(t, grace) is SessionState.IN_SESSION

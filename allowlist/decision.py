@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from allowlist.categories import ALLOWED_CATEGORIES, BypassKind, Category, Mode
 from allowlist.clock import MeetingClock, meeting_in_session
+from allowlist.exemptions import Exemptions
 from allowlist.rules import Rule, RuleSet
 
 
@@ -440,6 +441,7 @@ class Policy:
     grace: timedelta = timedelta(minutes=5)
     platform_names: Mapping[str, str] = field(default_factory=dict)  # key → display name
     revision: int = 0
+    exemptions: Exemptions = field(default_factory=Exemptions)  # the clerk's, per meeting
     # Not part of the snapshot's value: a cache of decisions already made (see _DecisionMemo).
     _memo: _DecisionMemo = field(init=False, repr=False, compare=False)
 
@@ -478,6 +480,9 @@ class Policy:
         meeting = self.meeting_now(now)
         if meeting is None:
             return Restriction(False, "no meeting in session", device=device)
+        if self.exemptions.exempt(meeting.meeting_id, device.member.member_id, device.device_id):
+            return Restriction(False, f"an exception was granted for {meeting.title}",
+                               meeting, device)
         return Restriction(True, f"{meeting.title} is in session", meeting, device)
 
     def decide(self, domain: str, mac: str | None, now: datetime) -> Decision:

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.audit.routes import router as audit_router
@@ -57,8 +57,24 @@ def _describe(errors: list[Any]) -> str:
     return "; ".join(parts) + more if parts else "request is not valid"
 
 
+def _browser_page(request: Request, status: int, message: str) -> Response | None:
+    """The dashboard's HTML error page, for a browser asking for a page (not /api/), when the
+    dashboard is mounted (it sets ``app.state.html_error``); None: answer in JSON."""
+    page = getattr(request.app.state, "html_error", None)
+    if (page is None or request.url.path.startswith("/api/")
+            or "text/html" not in request.headers.get("accept", "")):
+        return None
+    resp: Response = page(request, status, message)
+    return resp
+
+
+BROWSER_TEXT = {404: "There is no such page.", 405: "That page cannot be used that way.",
+                422: "The form was not filled in as expected. Go back, check it and try again."}
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Every failure — ours, FastAPI's, Starlette's 404/405 — leaves in the one error shape."""
+    """Every failure — ours, FastAPI's, Starlette's 404/405 — leaves in the one error shape
+    (or, for a browser asking for a page, as the dashboard's HTML error page)."""
 
     @app.exception_handler(ServiceError)
     async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
@@ -67,13 +83,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     # Starlette's class, not FastAPI's subclass: unknown routes and wrong methods raise it.
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code in BROWSER_TEXT and (
+                html := _browser_page(request, exc.status_code, BROWSER_TEXT[exc.status_code])):
+            return html
         code = HTTP_CODES.get(exc.status_code, "error")
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        if html := _browser_page(request, 422, BROWSER_TEXT[422]):
+            return html
         errors = list(exc.errors())
         details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in errors]
         return JSONResponse(error_body("invalid", _describe(errors), details), status_code=422)

@@ -1,4 +1,4 @@
-"""The ``chamberguard`` command (DESIGN §7). Subcommands are thin: parse, call a service, print."""
+"""The ``chamberguard`` command. Subcommands are thin: parse, call a service, print."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from allowlist.clock import ClerkAction
+from allowlist.clock import ClerkAction, to_london
 from allowlist.macs import MacError, normalise_mac
 from allowlist.names import DomainError, normalise_domain
 from api.cli_support import CliError, ctx, parse_time
@@ -21,6 +21,7 @@ from api.errors import ServiceError
 from api.meetings.cli import register as register_meetings_cli
 from api.members.roster_cli import register as register_roster_cli
 from api.ops_cli import register as register_ops_cli
+from api.privacy.cli import register as register_privacy_cli
 from api.reports.cli import register as register_reports_cli
 from api.wifi.cli import register as register_wifi_cli
 from monitor.settings import ConfigError, Settings
@@ -73,14 +74,20 @@ def cmd_member_add(args: argparse.Namespace) -> int:
 
 def cmd_member_code(args: argparse.Namespace) -> int:
     """A one-time registration code (DESIGN §11), printed this once: only its hash is kept."""
-    from api.registration.service import issue_code
+    from api.registration.service import issue_code, slip_urls
 
-    _, db = _ctx(args)
+    settings, db = _ctx(args)
     with db.session() as s:
         c = issue_code(s, name=args.name, hours=args.hours, actor="cli")
-    # Printed after the commit: a code that was shown must exist.
+    # Printed after the commit: a code that was shown must exist. Expiry in UK time; the
+    # slip's links: where to register, and the notice that says what registering means.
+    from dashboard.slip import registration_address
+
+    links = slip_urls(settings.web.registration_host or settings.chamber.gate_address,
+                      settings.web.registration_port)
     print(json.dumps({"member_id": c.member_id, "member": c.member, "code": c.code,
-                      "expires_at": c.expires_at.isoformat()}))
+                      "expires_at": to_london(c.expires_at).isoformat(),
+                      "address": registration_address(settings), **links}))
     return 0
 
 
@@ -127,12 +134,15 @@ def cmd_meetings_list(args: argparse.Namespace) -> int:
     settings, db = _ctx(args)
     grace = timedelta(minutes=settings.policy.grace_minutes)
     with db.session() as s:
-        rows = [meeting_dict(m, grace=grace) for m in list_meetings(s)]
+        listed = list_meetings(s)
+        rows = [meeting_dict(m, grace=grace) for m in listed]
+        times = [(to_london(m.start), to_london(m.end)) for m in listed]
     if args.json:
         print(json.dumps(rows, indent=2))
-    else:
-        for r in rows:
-            print(f"{r['id']:>5}  {r['start']}  {r['state']:<11} {r['title']}")
+    else:  # what the clerk's watch says (UK time, BST or GMT named)
+        for r, (start, end) in zip(rows, times, strict=True):
+            print(f"{r['id']:>5}  {start:%a %d %b %Y %H:%M}–{end:%H:%M %Z}  "
+                  f"{r['state']:<11} {r['title']}")
     return 0
 
 
@@ -321,6 +331,17 @@ async def _serve_web(settings: Settings, db: Database, server: Any) -> None:
 def cmd_web(args: argparse.Namespace) -> int:
     """The unprivileged web app (dashboard, API) and its periodic jobs."""
     settings, db = _ctx(args)
+    if args.registration_only:  # a process on the chamber side: never the staff login
+        reg = _registration_server(settings, db)
+        if reg is None:
+            raise CliError("--registration-only needs [web] registration_host")
+        try:
+            asyncio.run(reg.serve())
+        except KeyboardInterrupt:
+            pass
+        return 0
+    if args.no_registration:
+        settings.web.registration_host = ""
     server = _web_server(settings, db, args.host or settings.web.host,
                          args.port or settings.web.port)
     try:
@@ -370,7 +391,13 @@ def _use_uvloop() -> None:
 
 # -- parser --------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="chamberguard", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="chamberguard",
+        description="Keeps members' registered devices on the chamber Wi-Fi to the agenda and "
+        "webcast during meetings, and records attempts to reach social platforms. "
+        "Run 'chamberguard COMMAND --help' for a command's options.",
+        epilog="Times are shown in UK time. The configuration file is TOML; see "
+        "deploy/chamberguard.toml for every setting.")
     p.add_argument(
         "--config",
         default=os.environ.get("CHAMBERGUARD_CONFIG"),
@@ -398,12 +425,22 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("web", help="the unprivileged web app")
     w.add_argument("--host")
     w.add_argument("--port", type=int)
+    reg = w.add_mutually_exclusive_group()
+    reg.add_argument("--registration-only", action="store_true",
+                     help="serve only the members' registration page on [web] "
+                     "registration_host (run it where the chamber's address is)")
+    reg.add_argument("--no-registration", action="store_true",
+                     help="do not start the registration listener here")
     w.set_defaults(func=cmd_web)
 
-    db = sub.add_parser("db").add_subparsers(dest="db_command", required=True)
+    db = sub.add_parser(
+        "db", help="the database: bring its schema up to date",
+    ).add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
 
-    user = sub.add_parser("user").add_subparsers(dest="user_command", required=True)
+    user = sub.add_parser(
+        "user", help="dashboard users and API tokens",
+    ).add_subparsers(dest="user_command", required=True)
     ua = user.add_parser("add", help="create a user")
     ua.add_argument("username")
     ua.add_argument("--role", required=True)
@@ -415,7 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
     ut.add_argument("--name", default="automation")
     ut.set_defaults(func=cmd_token_add)
 
-    member = sub.add_parser("member").add_subparsers(dest="member_command", required=True)
+    member = sub.add_parser(
+        "member", help="council members: add, registration codes, data export",
+    ).add_subparsers(dest="member_command", required=True)
     ma = member.add_parser("add")
     ma.add_argument("name")
     ma.add_argument("--email")
@@ -426,14 +465,18 @@ def build_parser() -> argparse.ArgumentParser:
     mcode.set_defaults(func=cmd_member_code)
     register_roster_cli(member)
 
-    device = sub.add_parser("device").add_subparsers(dest="device_command", required=True)
+    device = sub.add_parser(
+        "device", help="register a member's device by its Wi-Fi (MAC) address",
+    ).add_subparsers(dest="device_command", required=True)
     da = device.add_parser("add")
     da.add_argument("mac")
     da.add_argument("--member", help="member name (omit for a known but unregistered device)")
     da.add_argument("--label", default="")
     da.set_defaults(func=cmd_device_add)
 
-    meetings = sub.add_parser("meetings").add_subparsers(dest="meetings_command", required=True)
+    meetings = sub.add_parser(
+        "meetings", help="the meeting schedule and the clerk's actions",
+    ).add_subparsers(dest="meetings_command", required=True)
     register_meetings_cli(meetings)
     mad = meetings.add_parser("add", help="a manual meeting")
     mad.add_argument("--title", required=True)
@@ -478,6 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.set_defaults(func=cmd_explain)
     register_ops_cli(sub)
     register_reports_cli(sub)
+    register_privacy_cli(sub)
     register_wifi_cli(sub)
     return p
 

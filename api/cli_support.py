@@ -32,9 +32,13 @@ def parse_time(value: str) -> datetime:
 
 def ctx(args: argparse.Namespace) -> tuple[Settings, Database]:
     """Settings and the database, its schema brought to head first (zero set-up: a new
-    install's first command creates the SQLite file; alembic is a no-op when current)."""
+    install's first command creates the SQLite file; alembic is a no-op when current), and
+    the configured privacy level made the one in force (audited when it changes)."""
+    from monitor.evidence.levels import sync_level
     from monitor.store.migrate import upgrade
 
     settings = load_settings(args.config)
     upgrade(settings.database_url)
-    return settings, Database(settings.database_url)
+    db = Database(settings.database_url)
+    sync_level(db, settings, actor=f"config file {args.config or '(defaults)'}"[:100])
+    return settings, db

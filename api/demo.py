@@ -159,6 +159,7 @@ webcast_host = "{traffic.WEBCAST}"
 [web]
 host = "127.0.0.1"
 port = {opts.port}
+{f'registration_host = "{GATE_IP}"' if live else ''}
 # plain http on loopback (no TLS proxy in the demo): Secure cookies would never come back
 secure_cookies = false
 
@@ -241,9 +242,9 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-def start_web(config: Path, log_path: Path) -> subprocess.Popen[bytes]:
+def start_web(config: Path, log_path: Path, *flags: str) -> subprocess.Popen[bytes]:
     with open(log_path, "ab") as out:
-        return subprocess.Popen(_cli("web"), env=_clean_env(config), stdout=out,
+        return subprocess.Popen(_cli("web", *flags), env=_clean_env(config), stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -307,6 +308,7 @@ class LiveChamber:
         self.guests: list[SimDevice] = []
         self.gate: subprocess.Popen[bytes] | None = None
         self.web: subprocess.Popen[bytes] | None = None
+        self.registration: subprocess.Popen[bytes] | None = None  # chamber-side page
         self.logs = opts.data_dir
 
     def build_network(self) -> None:
@@ -348,7 +350,12 @@ class LiveChamber:
                    "the fake internet's sites", 15, stop=self.stop)
         self.gate = net.popen(net.gw, *_cli("gate"), log=self.logs / "gate.log",
                               env=_clean_env(self.config))
-        self.web = start_web(self.config, self.logs / "web.log")
+        self.web = start_web(self.config, self.logs / "web.log", "--no-registration")
+        # The members' registration page on the chamber side, as on a real gateway: only
+        # that page, on the gate's chamber address, inside the gate's namespace.
+        self.registration = net.popen(net.gw, *_cli("web", "--registration-only"),
+                                      log=self.logs / "registration.log",
+                                      env=_clean_env(self.config))
         wait_until(lambda: self._probe(probe_dev, "resolve", traffic.AGENDA)
                    .get("rcode") == "NOERROR", "the gate to answer", 45, self._gate_dead,
                    self.stop)

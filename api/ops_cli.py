@@ -60,6 +60,23 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                       offline=args.offline)
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """The pre-meeting check as a green/red list; exit 1 if any line is a problem."""
+    from datetime import UTC, datetime
+
+    from api.cli_support import ctx
+    from dashboard.check import chamber_check
+
+    settings, db = ctx(args)
+    with db.session() as s:
+        result = chamber_check(s, settings, datetime.now(UTC))
+    mark = {"ok": "OK     ", "warn": "CHECK  ", "fail": "PROBLEM"}
+    for c in result.checks:
+        print(f"{mark[c.status]}  {c.name}: {c.text}")
+    print(f"{'Ready' if result.ok else 'Not ready'} (checked in {result.seconds:.1f} s)")
+    return 0 if result.ok else 1
+
+
 def register(sub: Any) -> None:
     """Add ``demo`` and ``doctor`` to the subparsers of ``chamberguard``."""
     d = sub.add_parser("demo", help="a simulated chamber with live traffic (one command)",
@@ -89,3 +106,9 @@ def register(sub: Any) -> None:
     doc.add_argument("--offline", action="store_true",
                      help="send nothing on the network (skips the upstream resolver check)")
     doc.set_defaults(func=cmd_doctor)
+
+    chk = sub.add_parser("check", help="check the chamber before a meeting (exit 1 if not ready)",
+                         description="Gate, firewall, presets, whether a member's device in a "
+                         "meeting may reach the agenda and webcast, whether those sites resolve "
+                         "and answer, and which members' devices are on the chamber Wi-Fi.")
+    chk.set_defaults(func=cmd_check)

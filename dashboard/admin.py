@@ -10,7 +10,6 @@ audited exactly as the JSON API's are.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
@@ -46,8 +45,11 @@ from api.site.service import mode_view, set_mode
 from api.users import service as users
 from api.users.service import Principal
 from api.validation import IdPath
+from dashboard import audit_view
 from dashboard import queries as q
 from dashboard.web import PageError, page, render
+from monitor.evidence.privacy import LEVEL_TEXT
+from monitor.evidence.retention import retention_status
 from monitor.settings import Settings
 from monitor.store.models import Device, Member, PresetRow, RuleRow, User
 from monitor.store.policy_loader import load_policy
@@ -76,6 +78,8 @@ DONE = {
     "device-claimed": "Device registered to the member.",
     "device-revoked": "Device revoked: it is no longer restricted during meetings.",
     "meeting-added": "Meeting added.",
+    "meeting-updated": "Meeting changed.", "meeting-cancelled": "Meeting cancelled.",
+    "meeting-deleted": "Meeting deleted.",
     "scope": "Committee scope changed.",
     "user-added": "User added.",
     "user-updated": "User updated.",
@@ -142,7 +146,9 @@ def _overview(request: Request, *, done: str | None = None, error: str | None = 
         ctx = _base(request, "overview", done, error)
         ctx.update(site=site, checks=q.readiness(s, settings, site, upcoming[0] if upcoming
                                                  else None),
-                   mode=mode_view(s, settings=settings), counts=counts)
+                   mode=mode_view(s, settings=settings), counts=counts,
+                   retention=retention_status(s.connection(), settings),
+                   privacy_text=LEVEL_TEXT[site.privacy_level])
         return render(request, "admin/overview.html", ctx, status=status)
 
 
@@ -245,9 +251,14 @@ def allowlist_page(
     request: Request, who: Admin, done: str | None = None,
     check: Annotated[str | None, Query(max_length=300)] = None,
     device: Annotated[str | None, Query(max_length=40)] = None,
+    propose: Annotated[str | None, Query(max_length=253)] = None,
+    note: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
-    return _allowlist(request, done=done, check=(check or "").strip() or None,
-                      device=(device or "").strip() or None)
+    """``propose``/``note``: "allow this host" from a device's page fills in the rule form
+    (IT still chooses the category and adds it)."""
+    form = {"domain": propose.strip(), "note": (note or "").strip()} if propose else None
+    return _allowlist(request, done=done, check=(check or propose or "").strip() or None,
+                      device=(device or "").strip() or None, form=form)
 
 
 @router.post("/admin/allowlist/rules", response_class=HTMLResponse)
@@ -610,17 +621,19 @@ def add_meeting(
     start: Annotated[str, Form(max_length=10)],
     end: Annotated[str, Form(max_length=10)],
     committee: Annotated[str, Form(max_length=300)] = "",
+    room: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     try:
         starts = _london_time(day, start, "start")
         ends = _london_time(day, end, "end")
         with database(request).session() as s:
             meetings.create_meeting(s, title=title, start=starts, end=ends,
-                                    committee_title=committee.strip(), actor=who.username)
+                                    committee_title=committee.strip(),
+                                    room=room.strip() or None, actor=who.username)
     except ServiceError as exc:
         return _meetings(request, error=exc.message, status=exc.status,
                          form={"title": title, "day": day, "start": start, "end": end,
-                               "committee": committee})
+                               "committee": committee, "room": room})
     return _done("/admin/meetings", "meeting-added")
 
 
@@ -710,11 +723,7 @@ def audit_page(
                                  actor=filters["actor"], action=filters["action"])
         entries = [{
             "id": r.id, "ts": r.ts, "actor": r.actor, "action": r.action, "entity": r.entity,
-            "entity_id": r.entity_id,
-            "before": json.dumps(r.before, sort_keys=True, ensure_ascii=False)
-            if r.before is not None else "",
-            "after": json.dumps(r.after, sort_keys=True, ensure_ascii=False)
-            if r.after is not None else "",
+            "entity_id": r.entity_id, "changes": audit_view.changes(r.before, r.after),
         } for r in rows]
         query = urlencode({k: v for k, v in filters.items() if v})
         return render(request, "audit.html", {

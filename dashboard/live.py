@@ -15,13 +15,22 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from allowlist.clock import ClerkAction
+from allowlist.clock import ClerkAction, SessionState
 from api.auth.deps import database
-from api.auth.roles import CLERK_ACTIONS, LIVE_VIEW, REPORTS, Role
+from api.auth.roles import CHAMBER_CHECK, CLERK_ACTIONS, LIVE_VIEW, REPORTS, Role
 from api.errors import ServiceError
+from api.meetings.overrun import (
+    EXTEND_MINUTES,
+    REASON_MAX,
+    exemptions_of,
+    extend_meeting,
+    grant_exemption,
+    withdraw_exemption,
+)
 from api.meetings.service import clerk_action
 from api.users.service import Principal
 from api.validation import IdPath
+from dashboard import check as chamber_check_mod
 from dashboard import queries as q
 from dashboard.web import TEXT_COOKIE, PageError, page, render, safe_next
 from monitor.settings import Settings
@@ -30,9 +39,15 @@ router = APIRouter(include_in_schema=False)
 Viewer = Annotated[Principal, Depends(page(LIVE_VIEW))]
 Clerk = Annotated[Principal, Depends(page(CLERK_ACTIONS))]
 Reporter = Annotated[Principal, Depends(page(REPORTS))]
+Checker = Annotated[Principal, Depends(page(CHAMBER_CHECK))]
 
 STARTABLE_WITHIN = timedelta(hours=12)
-DONE = {f"clerk-{a}": f"Meeting {q.ACTION_DONE[a]}." for a in q.ACTION_DONE}
+DONE = {f"clerk-{a}": f"Meeting {q.ACTION_DONE[a]}." for a in q.ACTION_DONE} | {
+    "clerk-extend-30": "Meeting extended by 30 minutes.",
+    "clerk-extend-60": "Meeting extended by 1 hour.",
+    "exception-granted": "Exception granted for this meeting.",
+    "exception-withdrawn": "Exception withdrawn.",
+}
 CONFIRM_TEXT = {
     ClerkAction.START: "Members' registered devices will be limited to the agenda and "
                        "webcast, and attempts to reach social platforms will be recorded.",
@@ -52,15 +67,25 @@ def _grace(settings: Settings) -> timedelta:
     return timedelta(minutes=settings.policy.grace_minutes)
 
 
-def live_context(request: Request, who: Principal | None, now: datetime) -> dict[str, Any]:
+def live_context(request: Request, who: Principal | None, now: datetime,
+                 sort: str = "name") -> dict[str, Any]:
     """Everything the live page and its fragment render, from one database session."""
     settings = _settings(request)
     grace = _grace(settings)
+    sort = sort if sort in q.MEMBER_SORTS else "name"
     with database(request).session() as s:
         site = q.site_view(s, settings, now)
         current = q.current_meeting(s, settings, now)
         meeting = q.meeting_view(current, grace=grace, now=now) if current else None
-        act = q.activity(s, settings, now=now, meeting_id=meeting.id if meeting else None)
+        in_session = meeting is not None and meeting.state is SessionState.IN_SESSION
+        act = q.activity(s, settings, now=now, meeting_id=meeting.id if meeting else None,
+                         live=in_session)
+        exemptions = exemptions_of(s, meeting.id) if meeting else []
+        standing = [e for e in exemptions if e.withdrawn_at is None]
+        for row in act.members:
+            row.exempt = any(e.member_id == row.id or
+                             any(d.id == e.device_id for d in row.devices) for e in standing)
+        act.members = q.sort_members(act.members, sort)
         upcoming = [q.meeting_view(m, grace=grace, now=now)
                     for m in q.upcoming_meetings(s, settings, now)
                     if meeting is None or m.id != meeting.id]
@@ -70,11 +95,16 @@ def live_context(request: Request, who: Principal | None, now: datetime) -> dict
     return {
         "now": now, "site": site, "meeting": meeting, "act": act, "upcoming": upcoming,
         "checks": checks, "chart": q.bar_chart(act.platforms),
+        "exemptions": standing if meeting else [], "sort": sort, "sorts": q.MEMBER_SORTS,
+        "extend_minutes": EXTEND_MINUTES, "reason_max": REASON_MAX,
+        "counts": {k: sum(1 for r in act.members if r.status == k)
+                   for k in ("present", "absent", "exempt")},
         "present_minutes": q.PRESENT_MINUTES, "settings": settings,
         "gap_minutes": settings.policy.episode_gap_minutes,
         "can_act": who is not None and who.role in CLERK_ACTIONS,
         "can_report": who is not None and who.role in REPORTS,
         "is_it": who is not None and who.role is Role.IT_ADMIN,
+        "can_check": who is not None and who.role in CHAMBER_CHECK,
         "confirm_text": CONFIRM_TEXT, "action_label": q.ACTION_LABEL,
         # The clerk may start a meeting early, but not one days away by a slip of the finger.
         "startable": {m.id for m in upcoming
@@ -83,20 +113,78 @@ def live_context(request: Request, who: Principal | None, now: datetime) -> dict
 
 
 @router.get("/", response_class=HTMLResponse)
-async def live(request: Request, who: Viewer, done: str | None = None) -> Response:
+async def live(request: Request, who: Viewer, done: str | None = None,
+               sort: str = "name") -> Response:
     now = datetime.now(UTC)
-    ctx = await run_in_threadpool(live_context, request, who, now)
+    ctx = await run_in_threadpool(live_context, request, who, now, sort[:20])
     ctx["done"] = DONE.get(done or "")
     return render(request, "live.html", ctx)
 
 
 @router.get("/live/fragment", response_class=HTMLResponse)
-async def live_fragment(request: Request, who: Viewer) -> Response:
+async def live_fragment(request: Request, who: Viewer, sort: str = "name") -> Response:
     """The changing parts of the live page (status, members, chart, feed) as HTML; live.js
     swaps each element carrying ``data-swap`` into the page by id."""
     now = datetime.now(UTC)
-    ctx = await run_in_threadpool(live_context, request, who, now)
+    ctx = await run_in_threadpool(live_context, request, who, now, sort[:20])
     return render(request, "live_fragment.html", ctx)
+
+
+def _clerk_write(request: Request, fn: Any) -> Any:
+    """Run one clerk change in its own transaction; a refusal becomes a page error."""
+    def _run() -> Any:
+        with database(request).session() as s:
+            return fn(s)
+    return run_in_threadpool(_run)
+
+
+@router.post("/meetings/{meeting_id}/extend", response_class=HTMLResponse)
+async def clerk_extend(
+    request: Request, meeting_id: IdPath, who: Clerk,
+    minutes: Annotated[int, Form(ge=1, le=600)],
+) -> Response:
+    """Extend an overrunning meeting (+30 min or +1 h): the gate's policy keeps restricting
+    members' devices until the new end (+ grace), and the report lists the extension."""
+    grace = _grace(_settings(request))
+    try:
+        await _clerk_write(request, lambda s: extend_meeting(
+            s, meeting_id=meeting_id, minutes=minutes, actor=who.username, grace=grace))
+    except ServiceError as exc:
+        raise PageError(exc.status, exc.message) from exc
+    return RedirectResponse(f"/?done=clerk-extend-{minutes}", status_code=303)
+
+
+@router.post("/meetings/{meeting_id}/exceptions", response_class=HTMLResponse)
+async def clerk_grant(
+    request: Request, meeting_id: IdPath, who: Clerk,
+    target: Annotated[str, Form(max_length=30)],
+    reason: Annotated[str, Form(max_length=REASON_MAX + 50)] = "",
+) -> Response:
+    """An exception for this meeting: ``target`` is ``member-ID`` or ``device-ID``."""
+    kind, _, raw = target.partition("-")
+    if kind not in ("member", "device") or not raw.isdigit():
+        raise PageError(422, "Choose a member or one device.")
+    ident = int(raw)
+    try:
+        await _clerk_write(request, lambda s: grant_exemption(
+            s, meeting_id=meeting_id, actor=who.username, reason=reason,
+            member_id=ident if kind == "member" else None,
+            device_id=ident if kind == "device" else None))
+    except ServiceError as exc:
+        raise PageError(exc.status, exc.message) from exc
+    return RedirectResponse("/?done=exception-granted", status_code=303)
+
+
+@router.post("/meetings/{meeting_id}/exceptions/{exemption_id}/withdraw",
+             response_class=HTMLResponse)
+async def clerk_withdraw(request: Request, meeting_id: IdPath, exemption_id: IdPath,
+                         who: Clerk) -> Response:
+    try:
+        await _clerk_write(request, lambda s: withdraw_exemption(
+            s, meeting_id=meeting_id, exemption_id=exemption_id, actor=who.username))
+    except ServiceError as exc:
+        raise PageError(exc.status, exc.message) from exc
+    return RedirectResponse("/?done=exception-withdrawn", status_code=303)
 
 
 @router.post("/meetings/{meeting_id}/{action}", response_class=HTMLResponse)
@@ -198,3 +286,23 @@ async def report(request: Request, meeting_id: IdPath, who: Reporter) -> Respons
 
     ctx = await run_in_threadpool(_load)
     return render(request, "report.html", ctx)
+
+
+# ---------------------------------------------------------------------------- chamber check
+
+
+@router.get("/check", response_class=HTMLResponse)
+async def check_page(request: Request, who: Checker, run: int = 0) -> Response:
+    """"Check the chamber now": the green/red list, run when asked (it fetches the agenda
+    and webcast sites, which takes a few seconds)."""
+    result = None
+    if run:
+        now = datetime.now(UTC)
+
+        def _run() -> chamber_check_mod.CheckResult:
+            with database(request).session() as s:
+                return chamber_check_mod.chamber_check(
+                    s, _settings(request), now, url_for=getattr(request.app.state, "check_url_for",
+                                    chamber_check_mod.https_url))
+        result = await run_in_threadpool(_run)
+    return render(request, "check.html", {"result": result})

@@ -89,12 +89,24 @@ def build_router(templates: Jinja2Templates) -> APIRouter:
 
 def mount(app: FastAPI) -> None:
     from dashboard.admin import router as admin_router
+    from dashboard.device_page import router as device_page_router
     from dashboard.identity import router as identity_router
     from dashboard.live import router as live_router
+    from dashboard.meetings_edit import router as meetings_edit_router
+    from dashboard.privacy.pages import router as privacy_router
+    from dashboard.slip import router as slip_router
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.add_exception_handler(web.PageError, web.error_page)
+    # A browser that hits an unknown page or sends a broken form gets the HTML error page
+    # (api.app's handlers ask for this; API clients keep the JSON error shape).
+    app.state.html_error = lambda request, status, message: web.error_page(
+        request, web.PageError(status, message))
     app.include_router(build_router(_templates()))
     app.include_router(live_router)
     app.include_router(admin_router)
+    app.include_router(privacy_router)
+    app.include_router(slip_router)
+    app.include_router(meetings_edit_router)
+    app.include_router(device_page_router)
     app.include_router(identity_router)

@@ -22,6 +22,7 @@ from api.events.episodes import episode_dict
 from api.events.service import describe, platform_names
 from api.meetings.service import ALLOWED_FROM, list_meetings
 from monitor.evidence.episodes import query_episodes
+from monitor.evidence.privacy import PrivacyLevel, site_level
 from monitor.settings import Settings
 from monitor.store.models import Device, Event, GateHeartbeat, Meeting, Member
 from monitor.store.policy_loader import enabled_presets, meeting_clock, site_mode
@@ -80,6 +81,7 @@ class SiteView:
     gate: GateView
     banners: tuple[Banner, ...]
     room: str
+    privacy_level: PrivacyLevel = PrivacyLevel.FULL  # what is stored (monitor.evidence.privacy)
 
     @property
     def monitor_only(self) -> bool:
@@ -120,7 +122,8 @@ def site_view(s: Session, settings: Settings, now: datetime) -> SiteView:
                               "only DNS answers are refused. Call IT."))
     if topology == "resolver-only":
         banners.append(Banner("info", "Resolver only", TOPOLOGY_TEXT["resolver-only"][1]))
-    return SiteView(mode, topology, title, text, gate, tuple(banners), settings.site.room)
+    return SiteView(mode, topology, title, text, gate, tuple(banners), settings.site.room,
+                    site_level(s.connection()))
 
 
 def _ago(d: timedelta) -> str:
@@ -153,6 +156,10 @@ class MeetingView:
     by_schedule: bool  # no clerk action yet: the schedule decides
     actions: tuple[ClerkAction, ...]  # what the clerk may do now
     history: tuple[tuple[str, datetime, str | None], ...]  # (action, at, by)
+    end_now: datetime  # the scheduled end with the clerk's extensions so far
+    can_extend: bool  # overrunning: the clerk may extend it now
+    extended_minutes: int  # in total so far
+    end_guessed: bool = False  # the source gave no end: IT should confirm it
 
     @property
     def elapsed_from(self) -> datetime | None:
@@ -164,7 +171,8 @@ def meeting_view(m: Meeting, *, grace: timedelta, now: datetime) -> MeetingView:
     clock = meeting_clock(m)
     state = clock.state(now, grace)
     acts = [(a.action, aware(a.at), a.by_user) for a in m.clerk_actions if aware(a.at) <= now]
-    starts = [at for a, at, _ in acts if a == ClerkAction.START.value]
+    # After End then Start, the sitting in progress began at the latest start.
+    starts = [at for a, at, _ in acts if a == ClerkAction.START.value][-1:]
     ends = [at for a, at, _ in acts if a == ClerkAction.END.value]
     since = acts[-1][1] if acts else (m.start - grace if state is SessionState.IN_SESSION
                                       else None)
@@ -178,7 +186,8 @@ def meeting_view(m: Meeting, *, grace: timedelta, now: datetime) -> MeetingView:
         m.id, m.title, m.committee_title or m.title, aware(m.start), aware(m.end), m.room,
         m.in_scope, m.status, state, STATE_LABEL[state], starts[0] if starts else None,
         ends[-1] if ends and state is SessionState.ENDED else None, since, not acts, allowed,
-        tuple(acts))
+        tuple(acts), clock.end_at(now), m.in_scope and clock.can_extend(now, grace),
+        sum(e.minutes for e in m.extensions if aware(e.at) <= now), bool(m.end_guessed))
 
 
 def _ours(m: Meeting, settings: Settings) -> bool:
@@ -202,8 +211,12 @@ def current_meeting(s: Session, settings: Settings, now: datetime) -> Meeting | 
 
 def upcoming_meetings(s: Session, settings: Settings, now: datetime,
                       limit: int = 8) -> list[Meeting]:
+    """Meetings still to come: a meeting the clerk ended early (its schedule not yet over)
+    has left the list."""
+    grace = timedelta(minutes=settings.policy.grace_minutes)
     rows = list_meetings(s, start=now, end=now + timedelta(days=120), limit=200)
-    return [m for m in rows if _ours(m, settings)][:limit]
+    return [m for m in rows if _ours(m, settings)
+            and meeting_clock(m).state(now, grace) is not SessionState.ENDED][:limit]
 
 
 def recent_meetings(s: Session, settings: Settings, now: datetime, *, days: int = 120,
@@ -251,6 +264,12 @@ class MemberRow:
     platforms: list[PlatformCount] = field(default_factory=list)
     bypasses: int = 0
     last_attempt: datetime | None = None
+    exempt: bool = False  # the clerk granted an exception for this meeting
+
+    @property
+    def status(self) -> Literal["exempt", "present", "absent"]:
+        """For the live page: exception granted / in the room / not on the chamber Wi-Fi."""
+        return "exempt" if self.exempt else "present" if self.present else "absent"
 
     @property
     def present(self) -> bool:
@@ -300,9 +319,11 @@ def _window_filter(meeting_id: int | None,
 
 
 def activity(s: Session, settings: Settings, *, now: datetime, meeting_id: int | None,
-             since: datetime | None = None, feed_limit: int = 60) -> Activity:
+             since: datetime | None = None, feed_limit: int = 60,
+             live: bool = True) -> Activity:
     """Episodes and bypasses of a meeting (``meeting_id``), or since ``since`` between
-    meetings; the members table covers every active member with a registered device."""
+    meetings; the members table covers every active member with a registered device.
+    ``live=False`` (the meeting is not in session): no episode is shown as ongoing."""
     gap = timedelta(minutes=settings.policy.episode_gap_minutes)
     if meeting_id is None and since is None:
         since = now - RECENT
@@ -361,7 +382,7 @@ def activity(s: Session, settings: Settings, *, now: datetime, meeting_id: int |
                          device=device_labels.get(ep.device_id) if ep.device_id else None,
                          now=now, gap=gap)
         feed.append(FeedItem("episode", aware(ep.last), aware(ep.first), str(d["text"]),
-                             bool(d["ongoing"]), ep.lookups, ep.platform))
+                             live and bool(d["ongoing"]), ep.lookups, ep.platform))
     ev_q = (select(Event).where(Event.kind.in_(("bypass", "outage")), *conds)
             .order_by(Event.id.desc()).limit(feed_limit))
     if meeting_id is not None:  # outages carry no meeting: take those during the meeting
@@ -384,6 +405,25 @@ def activity(s: Session, settings: Settings, *, now: datetime, meeting_id: int |
     return Activity(ordered, platforms, feed[:feed_limit], sum(p.episodes for p in platforms),
                     sum(p.lookups for p in platforms), sum(r.bypasses for r in ordered),
                     last_event_id(s))
+
+
+MemberSort = Literal["name", "activity", "status"]
+MEMBER_SORTS: dict[str, str] = {"name": "Name", "activity": "Most activity",
+                                "status": "Not on the Wi-Fi first"}
+_STATUS_ORDER = {"absent": 0, "exempt": 1, "present": 2}
+
+
+def sort_members(rows: list[MemberRow], by: str) -> list[MemberRow]:
+    """The live page's member tiles in the order the clerk chose (name by default)."""
+    name = [r.name.casefold() for r in rows]
+    keyed = list(zip(name, rows, strict=True))
+    if by == "activity":
+        keyed.sort(key=lambda k: (-(k[1].episodes + k[1].bypasses), k[0]))
+    elif by == "status":
+        keyed.sort(key=lambda k: (_STATUS_ORDER[k[1].status], k[0]))
+    else:
+        keyed.sort(key=lambda k: k[0])
+    return [r for _, r in keyed]
 
 
 def last_event_id(s: Session) -> int:
@@ -460,6 +500,7 @@ class Bar:
     note: str
     y: int
     width: int
+    percent: int = 0  # of the longest bar: the HTML chart's bar length (labels are text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -495,5 +536,6 @@ def bar_chart(platforms: list[PlatformCount], *, width: int = 480, label_width: 
         note = (f"{p.episodes} episode{'s' if p.episodes != 1 else ''}, "
                 f"{p.lookups} lookup{'s' if p.lookups != 1 else ''}")
         label = p.name if len(p.name) <= CHART_LABEL_CHARS else p.name[:CHART_LABEL_CHARS - 1] + "…"
-        bars.append(Bar(label, p.name, p.episodes, note, i * row, w))
+        pct = 0 if top == 0 else max(2, round(100 * p.episodes / top))
+        bars.append(Bar(label, p.name, p.episodes, note, i * row, w, pct))
     return Chart(tuple(bars), max(row, len(bars) * row), label_width, bar_max, row, width)

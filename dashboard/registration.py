@@ -2,9 +2,12 @@
 
 No login: the member proves who they are with IT's one-time code, and the device is who the
 gateway's neighbour table says is asking. So these pages must see the device's own address:
-the web app listens on the gate's chamber address (``chamberguard web --host 198.51.100.1``),
-or a proxy on the gateway forwards ``/register`` and ``/static`` from that address and sets
-X-Forwarded-For (believed only from ``[web] trusted_proxies``). Members open
+set ``[web] registration_host`` to the gate's chamber address — ``chamberguard web`` then
+adds a second listener there serving these pages alone (``chamberguard web
+--registration-only`` runs just that listener, e.g. in the gate's network namespace, as the
+demo does). Never point the main web app (``--host``) at the chamber side: that would serve
+the staff login to every phone on the chamber Wi-Fi. A proxy in front must be listed in
+``[web] trusted_proxies`` for its X-Forwarded-For to be believed. Members open
 ``http://<gate chamber address>:<port>/register`` — an address, no DNS, so it works for a
 restricted device mid-meeting: the web app is on the gateway itself (nftables filters only
 forwarded traffic). A host name for the page must be an essential allow rule IT adds.
@@ -13,6 +16,7 @@ forwarded traffic). A host name for the page must be an essential allow rule IT 
     POST /register                code (+ optional name) → this device is the member's
     GET  /register/mine           the devices of the member who owns the asking device
     POST /register/mine/remove    remove one of them (not while a meeting is in session)
+    GET  /register/privacy        the notice for members: what is recorded, how long, who sees
 
 The last two want two things: the asking device's MAC (neighbour table) *and* the secret
 cookie it was given when it registered itself here. A MAC alone is not proof — any device
@@ -217,6 +221,25 @@ async def register_submit(
                     httponly=True, samesite="strict", path="/register",
                     secure=request.url.scheme == "https")
     return resp
+
+
+# -- the notice ----------------------------------------------------------------------------
+@router.get("/register/privacy")
+async def privacy_notice(request: Request) -> Response:
+    """The members' notice (dashboard.privacy), from the same facts as the DPIA draft."""
+    from api.privacy.facts import gather
+    from dashboard.privacy import render
+
+    settings: Settings = request.app.state.settings
+
+    def _html() -> str:
+        with database(request).session() as s:
+            return render.notice_html(gather(s, settings), registration=True)
+
+    body = await run_in_threadpool(_html)
+    return Response(body, media_type="text/html; charset=utf-8",
+                    headers={"Cache-Control": "no-store",
+                             "Content-Security-Policy": render.csp()})
 
 
 # -- my devices -----------------------------------------------------------------------------

@@ -92,6 +92,11 @@ def duration(d: timedelta | None) -> str:
     return f"{hours} h {rest:02d} min" if hours else f"{rest} min"
 
 
+def duration_minutes(n: int) -> str:
+    """90 → "1 h 30 min"; 30 → "30 min"."""
+    return duration(timedelta(minutes=n))
+
+
 def iso(t: datetime | None) -> str:
     if t is None:
         return ""
@@ -113,6 +118,7 @@ def sentence(text: object) -> str:
 def make_templates() -> Jinja2Templates:
     t = Jinja2Templates(directory=str(HERE / "templates"))
     t.env.filters.update(london=london, london_day=london_day, duration=duration, iso=iso,
+                         duration_minutes=duration_minutes,
                          sentence=sentence)
     t.env.globals.update(plural=plural, TEXT_COOKIE=TEXT_COOKIE)
     return t

@@ -45,6 +45,7 @@ from monitor.learn import LearnRecorder, active_sessions
 from monitor.neighbours import NeighbourTable
 from monitor.nft.enforcer import Enforcer
 from monitor.nft.ruleset import TableSpec
+from monitor.refused_names import RefusedNames
 from monitor.settings import Settings
 from monitor.store.db import Database
 from monitor.store.models import GateHeartbeat
@@ -109,6 +110,7 @@ class GateDaemon:
         self.enforcer: Enforcer | None = Enforcer(spec) if spec is not None else None
         self.address_names = AddressNames()
         self.learn = LearnRecorder()
+        self.refused = RefusedNames(timedelta(hours=settings.retention.refused_names_hours))
         self.refusals = RefusalRecorder(
             self.writer.submit, settings.site.room, [a for fam in doh_addresses(settings)
                                                      for a in fam], self.address_names
@@ -139,6 +141,7 @@ class GateDaemon:
     def _sync_learning(self) -> None:
         with self.db.session() as s:
             self.learn.flush(s)
+            self.refused.flush(s, datetime.now(UTC))
             self.learn.active = active_sessions(s, datetime.now(UTC))
 
     def recompute(self, now: datetime | None = None) -> None:
@@ -193,7 +196,7 @@ class GateDaemon:
             rate,
             Identify(self.neighbours.lookup, lambda: self.restrictions),
             self.presence,
-            Record(self.writer.submit, cfg.site.room, st),
+            Record(self.writer.submit, cfg.site.room, st, self.refused.note),
             LearnNames(self.learn.note),
             Decide(lambda: self.policy, st, cfg.dns.block_address, cfg.dns.max_ttl),  # type: ignore[arg-type, return-value]
             LearnPlatformAddresses(self.address_names.remember),

@@ -241,10 +241,6 @@ def clamp_ttls(buf: bytes, records: list[Record], max_ttl: int) -> bytes:
     return bytes(out)
 
 
-def set_id(buf: bytes, qid: int) -> bytes:
-    return struct.pack("!H", qid) + buf[2:]
-
-
 def encode_name(name: str) -> bytes:
     out = bytearray()
     if name:

@@ -1,4 +1,4 @@
-"""Address → MAC, from the kernel's neighbour table (and whatever the capture learns).
+"""Address → MAC, from the kernel's neighbour table (and bindings the Wi-Fi reports).
 
 A client that sends the gate a DNS query has ARPed (or solicited) for it first, so its entry
 is there. An address we cannot map is re-looked-up at once (a netlink dump costs
@@ -26,7 +26,7 @@ class NeighbourTable:
         self.unmapped = 0
 
     def learn(self, ip: str, mac: str) -> None:
-        """Bindings seen on the wire (DHCP, ARP, NDP) by the passive monitor."""
+        """A binding reported from outside the kernel's table (RADIUS accounting)."""
         self._learned[ip] = mac
 
     def refresh(self) -> None:
@@ -50,6 +50,3 @@ class NeighbourTable:
         if mac is None:
             self.unmapped += 1
         return mac
-
-    def snapshot(self) -> dict[str, str]:
-        return {**self._learned, **self._map}

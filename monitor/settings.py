@@ -148,6 +148,15 @@ class NftSettings(_Section):
 class RetentionSettings(_Section):
     events_days: int = Field(365, ge=1)
     reports_years: int = Field(6, ge=1)
+    # Unlisted names refused to a restricted device, kept for IT's troubleshooting only.
+    refused_names_hours: int = Field(24, ge=1, le=24 * 7)
+
+
+class PrivacySettings(_Section):
+    # What the gate and sensor store (monitor.evidence.privacy.PrivacyLevel): "full" (every
+    # event as recorded), "platform" (no host names) or "counts" (per member and meeting
+    # totals once the meeting's report is signed). A change applies from the next meeting.
+    level: Literal["full", "platform", "counts"] = "full"
 
 
 class RadiusClient(_Section):
@@ -202,6 +211,7 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     nftables: NftSettings = NftSettings()
     retention: RetentionSettings = RetentionSettings()
+    privacy: PrivacySettings = PrivacySettings()
     meetings: MeetingsSettings = MeetingsSettings()
     capture: CaptureSettings = CaptureSettings()
     identity: IdentitySettings = IdentitySettings()

@@ -24,7 +24,11 @@ CLERK_ACTIONS = frozenset({Role.CLERK})
 # Allowlist, presets, platforms, devices, members, manual meetings, users, site mode.
 CONFIGURE = frozenset({Role.IT_ADMIN})
 REPORTS = frozenset({Role.CLERK, Role.MONITORING_OFFICER})
+# "Check the chamber now" before a meeting: the clerk who runs it and IT who fixes it.
+CHAMBER_CHECK = frozenset({Role.CLERK, Role.IT_ADMIN})
 # The audit trail: the monitoring officer oversees it; IT needs it to trace its own changes.
 AUDIT = frozenset({Role.MONITORING_OFFICER, Role.IT_ADMIN})
 # "Why was this name refused?": IT tuning the allowlist, the officer checking a report.
 EXPLAIN = frozenset({Role.IT_ADMIN, Role.MONITORING_OFFICER})
+# The DPIA draft (data protection): IT, who runs the system, and the officer, who oversees it.
+PRIVACY = frozenset({Role.IT_ADMIN, Role.MONITORING_OFFICER})

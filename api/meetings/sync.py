@@ -79,7 +79,7 @@ _KEY_WIDTH = 300
 # The fields an import owns; anything else on a Meeting (clerk actions, id) is left alone.
 _FIELDS = (
     "committee_id", "committee_title", "title", "start", "end", "status", "room", "location",
-    "webcast", "in_scope", "removed_at",
+    "webcast", "in_scope", "removed_at", "end_guessed",
 )
 
 # GetMeeting is one request per meeting; only meetings that can restrict need their room, and
@@ -265,6 +265,8 @@ def _desired(m: SourceMeeting, settings: Settings, scope: _Scope) -> dict[str, A
         "webcast": m.webcast,
         "in_scope": scope.decide(committee_title),  # as stored, so overrides match rows
         "removed_at": None,  # listed again: a meeting marked removed comes back
+        # No end in the source: DEFAULT_DURATION was assumed. Flagged for IT, never silent.
+        "end_guessed": m.end_estimated,
     }
 
 

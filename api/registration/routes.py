@@ -26,8 +26,11 @@ def issue_code(request: Request, response: Response, member_id: IdPath, who: Adm
     with database(request).session() as s:
         issued = service.issue_code(s, member_id=member_id, hours=hours, actor=who.username)
     response.headers["Cache-Control"] = "no-store"
+    web = request.app.state.settings.web
+    links = service.slip_urls(web.registration_host or request.app.state.settings.chamber
+                              .gate_address, web.registration_port)
     return schemas.CodeIssued(id=issued.id, member_id=issued.member_id, member=issued.member,
-                              code=issued.code, expires_at=issued.expires_at)
+                              code=issued.code, expires_at=issued.expires_at, **links)
 
 
 @router.get("/{member_id}/registration-codes")

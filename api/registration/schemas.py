@@ -21,6 +21,9 @@ class CodeIssued(BaseModel):
     member: str
     code: str = Field(description="shown once; give it to the member, it is not stored")
     expires_at: datetime
+    register_url: str = Field("", description="where the member registers (chamber Wi-Fi)")
+    notice_url: str = Field("", description="the notice for members: what is recorded, how "
+                                            "long, who sees it — give it with the code")
 
 
 class CodeOut(BaseModel):

@@ -327,3 +327,12 @@ def remove_own_device(s: Session, *, mac: str, key: str, device_id: int, room: s
         raise Conflict(f"A meeting is in session ({meeting.title}), so devices cannot be "
                        "removed until it ends. Please ask IT if this is urgent.")
     return revoke_device(s, device_id=target.id, actor=SELF)
+
+
+def slip_urls(web_host: str, port: int) -> dict[str, str]:
+    """What the registration slip given with a code points at: the page to register on and
+    the notice for members (what is recorded, how long, who sees it), both on the
+    chamber-side listener."""
+    host = f"[{web_host}]" if ":" in web_host else web_host
+    base = f"http://{host}:{port}"
+    return {"register_url": f"{base}/register", "notice_url": f"{base}/register/privacy"}

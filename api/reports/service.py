@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from api.errors import Invalid, NotFound
 from dashboard.reports import builder, render, signing, subject
 from monitor.evidence import chain
+from monitor.evidence.collapse import collapse_after_report
 from monitor.evidence.retention import PurgeResult, purge
 from monitor.settings import Settings
 from monitor.store.db import Database
@@ -120,6 +121,10 @@ def issue(db: Database, settings: Settings, doc: dict[str, Any], fmt: str, *,
     _issued[doc["report_id"]] = None
     while len(_issued) > 1000:
         _issued.pop(next(iter(_issued)))
+    if doc["kind"] == "meeting":  # "counts": the signed report is the last use of the events
+        collapse_after_report(db, doc["meeting"]["id"], report_id=doc["report_id"],
+                              actor=actor, report_covers_whole_meeting=not doc["meeting"].get(
+                                  "in_session_at_report", True))
     return data
 
 
@@ -194,7 +199,10 @@ def _database_checks(db: Database, v: signing.Verified) -> list[str]:
             if now_h is None:
                 state = chain.read_state(conn)
                 gone = ("purged under the retention policy" if int(eid)
-                        <= state.anchor_event_id else "no longer in the database")
+                        <= state.anchor_event_id else
+                        "removed under the counts privacy level (its place in the chain is "
+                        "recorded)" if chain.in_gap(conn, int(eid))
+                        else "no longer in the database")
                 details.append(f"chain: {label} (event {eid}) is {gone}")
             elif now_h == h:
                 details.append(f"chain: {label} (event {eid}) is unchanged")

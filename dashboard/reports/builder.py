@@ -26,10 +26,20 @@ from allowlist.categories import Mode
 from allowlist.clock import CLERK_SESSION_CAP, LONDON, ClerkAction
 from allowlist.identity import IdentitySource
 from api.events.service import platform_names
+from api.meetings.overrun import ExemptionView, exemptions_of
 from dashboard.reports import method, query
 from monitor.evidence import chain
+from monitor.evidence.privacy import LEVEL_TEXT, privacy_level_for_meeting, site_level
 from monitor.settings import Settings
-from monitor.store.models import AuditRow, Device, Event, Meeting, Member
+from monitor.store.models import (
+    AuditRow,
+    Device,
+    Event,
+    Meeting,
+    MeetingPrivacy,
+    MeetingTotal,
+    Member,
+)
 from monitor.store.policy_loader import site_mode
 
 SCHEMA = "chamberguard-report/1"
@@ -138,7 +148,9 @@ def sessions_of(m: Meeting, grace: timedelta, now: datetime) -> Sessions:
         return Sessions([], "cancelled", False)
     acts = sorted(((ClerkAction(a.action), aware(a.at)) for a in m.clerk_actions
                    if aware(a.at) <= now), key=lambda x: x[1])
-    end = aware(m.end)
+    # The clerk's overrun extensions move the scheduled end (allowlist.clock.end_at).
+    end = aware(m.end) + timedelta(minutes=sum(e.minutes for e in m.extensions
+                                               if aware(e.at) <= now))
     if not acts:
         lo, hi = aware(m.start) - grace, end + grace
         if lo >= now:
@@ -414,8 +426,35 @@ def _evidence(conn: Connection, tallies: list[query.Tally]) -> dict[str, Any]:
             "chain_anchor_hash": snap.anchor_hash}
 
 
+def _privacy(s: Session, meeting_id: int | None) -> dict[str, Any]:
+    """The privacy level the report's events were stored under (monitor.evidence.privacy);
+    for a meeting whose events became totals ("counts"), when and the totals kept."""
+    conn = s.connection()
+    level = (privacy_level_for_meeting(conn, meeting_id) if meeting_id is not None
+             else site_level(conn))
+    out: dict[str, Any] = {"level": level.value, "text": LEVEL_TEXT[level],
+                           "scope": "this meeting" if meeting_id is not None
+                           else "in force when the report was made"}
+    mp = s.get(MeetingPrivacy, meeting_id) if meeting_id is not None else None
+    if mp is not None and mp.collapsed_at is not None:
+        names = platform_names()
+        members = dict(s.execute(select(Member.id, Member.name)).all())
+        out["collapsed_at"] = london(mp.collapsed_at)
+        out["collapsed_events"] = mp.collapsed_events
+        out["totals"] = [{"member": members.get(t.member_id, "(no member)")
+                          if t.member_id is not None else "(no member)",
+                          "kind": t.kind, "action": t.action,
+                          "platform": names.get(t.platform or "", t.platform),
+                          "events": t.events} for t in s.execute(
+            select(MeetingTotal).where(MeetingTotal.meeting_id == meeting_id)
+            .order_by(MeetingTotal.member_id, MeetingTotal.kind, MeetingTotal.platform))
+            .scalars()]
+    return out
+
+
 # ---------------------------------------------------------------------------- meeting report
-def _meeting_doc(m: Meeting, sessions: Sessions, grace: timedelta) -> dict[str, Any]:
+def _meeting_doc(m: Meeting, sessions: Sessions, grace: timedelta,
+                 exceptions: Sequence[ExemptionView] = ()) -> dict[str, Any]:
     acts = sorted(m.clerk_actions, key=lambda a: aware(a.at))
     starts = [aware(a.at) for a in acts if a.action == ClerkAction.START.value]
     ends = [aware(a.at) for a in acts if a.action == ClerkAction.END.value]
@@ -428,6 +467,11 @@ def _meeting_doc(m: Meeting, sessions: Sessions, grace: timedelta) -> dict[str, 
         "actual_end": london(ends[-1]) if ends else None,
         "clerk_actions": [{"action": a.action, "at": london(a.at), "by": a.by_user}
                           for a in acts],
+        "extensions": [{"minutes": e.minutes, "at": london(e.at), "by": e.by_user}
+                       for e in m.extensions],
+        "exceptions": [{"who": e.who, "reason": e.reason, "granted_at": london(e.created_at),
+                        "granted_by": e.created_by, "withdrawn_at": london(e.withdrawn_at),
+                        "withdrawn_by": e.withdrawn_by} for e in exceptions],
         "session_source": sessions.source,
         "sessions": [{"start": london(a), "end": london(b), "minutes": minutes(b - a)}
                      for a, b in sessions.intervals],
@@ -471,7 +515,7 @@ def meeting_report(s: Session, settings: Settings, meeting_id: int, *,
     outs, incidents = outages_in(s, m.room or settings.site.room, lo, hi, now)
     doc = _base("meeting", settings, now, actor)
     doc["subject"] = f"{m.committee_title or m.title}, {london(m.start)}"
-    doc["meeting"] = _meeting_doc(m, sess, grace)
+    doc["meeting"] = _meeting_doc(m, sess, grace, exemptions_of(s, m.id))
     cond = _conditions(s, settings, sess, lo, hi)
     cond["refused"] = sum(t.count for t in tallies if t.kind in CONTACT
                           and t.action == "refused")
@@ -480,6 +524,7 @@ def meeting_report(s: Session, settings: Settings, meeting_id: int, *,
     cond["gate"] = _outage_doc(outs, incidents, sess, now)
     cond["unregistered_devices_seen"] = sum(t.count for t in tallies
                                             if t.kind == "device-seen")
+    cond["privacy"] = _privacy(s, meeting_id)
     doc["conditions"] = cond
     doc["members"] = member_docs
     doc["totals"] = _totals(member_docs, eps)
@@ -569,8 +614,9 @@ def member_report(s: Session, settings: Settings, member: str | int, since: date
     doc["meetings"] = per_meeting
     doc["totals"] = totals
     doc["conditions"] = {"topology": settings.site.topology,
-                         "topology_title": method.TOPOLOGY[settings.site.topology][0]}
-    doc["method"] = method.range_method(settings)
+                         "topology_title": method.TOPOLOGY[settings.site.topology][0],
+                         "privacy": _privacy(s, None)}
+    doc["method"] = method.range_method(settings, doc["conditions"]["privacy"])
     doc["evidence"] = _evidence(conn, tallies)
     return doc
 
@@ -655,7 +701,8 @@ def site_report(s: Session, settings: Settings, since: datetime, until: datetime
     doc["totals"] = totals
     doc["incidents"] = [{"at": london(t), "detail": d} for t, d in incidents]
     doc["conditions"] = {"topology": settings.site.topology,
-                         "topology_title": method.TOPOLOGY[settings.site.topology][0]}
-    doc["method"] = method.range_method(settings)
+                         "topology_title": method.TOPOLOGY[settings.site.topology][0],
+                         "privacy": _privacy(s, None)}
+    doc["method"] = method.range_method(settings, doc["conditions"]["privacy"])
     doc["evidence"] = _evidence(conn, tallies)
     return doc

@@ -82,10 +82,33 @@ def _common(settings: Settings) -> list[dict[str, str]]:
     ]
 
 
+NOTICE = ("Members are told what is recorded, for how long and who sees it in the notice "
+          "\"How chamberguard records devices during council meetings\", generated from the "
+          "same configuration as this report: on the chamber registration page "
+          "(/register/privacy), given with each registration code, and printable from the "
+          "dashboard.")
+
+
+def _privacy_entries(privacy: dict[str, Any] | None) -> list[dict[str, str]]:
+    """The privacy level the events were stored under, and the notice members were given."""
+    out = []
+    if privacy:
+        text = (f"Privacy level for {privacy.get('scope', 'this report')}: "
+                f"{privacy['level']} — {privacy['text']}.")
+        if privacy.get("collapsed_at"):
+            text += (f" The meeting's {privacy.get('collapsed_events', 0)} individual events "
+                     f"were deleted at {privacy['collapsed_at']}, after its report was signed; "
+                     "only the per member totals remain (listed in the report's data), and "
+                     "the hash chain records where they were.")
+        out.append({"title": "Privacy level", "text": text})
+    out.append({"title": "Notice to members", "text": NOTICE})
+    return out
+
+
 def meeting_method(settings: Settings, cond: dict[str, Any]) -> list[dict[str, str]]:
     """Method and limits for one meeting (``cond``: the report's conditions section)."""
     grace = settings.policy.grace_minutes
-    out = _common(settings)
+    out = _common(settings) + _privacy_entries(cond.get("privacy"))
     mode = MODE_TEXT.get(cond["mode_at_start"], cond["mode_at_start"])
     changes = cond.get("mode_changes") or []
     mode_text = f"The site mode at the start of the meeting was {mode}"
@@ -115,9 +138,10 @@ def meeting_method(settings: Settings, cond: dict[str, Any]) -> list[dict[str, s
     return out
 
 
-def range_method(settings: Settings) -> list[dict[str, str]]:
+def range_method(settings: Settings, privacy: dict[str, Any] | None = None
+                 ) -> list[dict[str, str]]:
     """Method and limits for a member's or the site's report over a period."""
-    out = _common(settings)
+    out = _common(settings) + _privacy_entries(privacy)
     out.insert(2, {"title": "Mode",
                    "text": "Each meeting's mode is in its own meeting report; contacts "
                            "observed in monitor-only mode were not blocked."})

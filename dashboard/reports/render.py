@@ -12,7 +12,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -104,10 +106,27 @@ def pdf(doc: dict[str, Any]) -> bytes:
     except ImportError as exc:  # pragma: no cover - the pdf extra is not installed
         raise RuntimeError("PDF needs WeasyPrint: pip install 'chamberguard[pdf]'") from exc
     data = json_body(doc)
-    out: bytes = HTML(string=html(doc).decode("utf-8")).write_pdf(
-        attachments=[Attachment(string=data.decode("utf-8"), name="report.json",
-                                description="The report's data (same figures)")])
+    with _quiet("weasyprint", "fontTools"):
+        out: bytes = HTML(string=html(doc).decode("utf-8")).write_pdf(
+            attachments=[Attachment(string=data.decode("utf-8"), name="report.json",
+                                    description="The report's data (same figures)")])
     return out
+
+
+@contextmanager
+def _quiet(*names: str) -> Iterator[None]:
+    """WeasyPrint and fontTools log every unsupported CSS property and font subset at
+    WARNING/INFO: noise on the operator's terminal for a report that renders fine. Errors
+    still show."""
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def json_body(doc: dict[str, Any]) -> bytes:

@@ -38,17 +38,9 @@ name through a bounded cache. Anything else (VLAN tags, IP options, fragments, A
 DHCP, other link types, and every frame the lean path finds malformed) takes the general
 path through :func:`~monitor.capture.frames.decode`, which owns all error accounting. The
 lean path only ever takes a frame it can handle completely, so both paths give the same
-observations, counters and address book (checked by a differential test).
-
-**C accelerator.** Pure Python tops out around 4× tshark on a mixed capture; the goal is 10×.
-When :mod:`monitor.capture._fastcap` is built (and not switched off: ``CG_CAPTURE_ACCEL=0``
-or ``PipelineConfig(accelerate=False)``, see :mod:`monitor.capture.accel`), ``feed`` and the
-lean path (ARP included), the TCP reassembler, the QUIC tracker (keys and AES-GCM through
-libcrypto) and the TLS parser run as line-by-line C ports of the Python here, calling back
-into these methods for everything else (deduplication with a window, DHCP, HTTP, the
-general path). The Python stays the reference: tests/capture/test_fastcap.py checks that
-both give the same observations, counters and table sizes on crafted, mutated and random
-frames, and the whole suite passes without the extension.
+observations, counters and address book (checked by a differential test). In front of both,
+the kernel's BPF filter (:mod:`monitor.capture.bpf_filter`) already drops almost
+every frame that cannot carry a name.
 
 **Never dies silently.** No exception escapes :meth:`PacketPipeline.feed`: parser errors are
 counted per parser in :class:`PipelineCounters` and per reason in ``error_reasons``; anything
@@ -64,14 +56,11 @@ import socket
 import struct
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field, fields
-from typing import Any
 
 from allowlist.names import DomainError, fast_normalise, normalise_domain, wire_name
 from allowlist.observation import Channel, Observation
 from monitor import dnswire
-from monitor.capture import accel
 from monitor.capture import dhcp as dhcpmod
-from monitor.capture.accel import sni_from_stream as fast_sni_from_stream
 from monitor.capture.frames import (
     DLT_EN10MB,
     ETH_P_ARP,
@@ -94,7 +83,7 @@ from monitor.capture.http import (
     looks_like_http,
 )
 from monitor.capture.quic import QuicError, QuicSniTracker, looks_like_client_initial
-from monitor.capture.reassembly import FlowKey, TcpReassembler, fast_tcp_reassembler
+from monitor.capture.reassembly import FlowKey, TcpReassembler
 from monitor.capture.tls import NEED_MORE, NO_SNI, looks_like_client_hello, sni_from_stream
 
 log = logging.getLogger(__name__)
@@ -138,61 +127,7 @@ class CaptureObservation(Observation):
     merged: bool = False
 
 
-_OBS_FIELDS = ("ts", "mac", "ip", "channel", "domain", "channels", "attempt", "merged")
 _ONE_CHANNEL = {ch: frozenset((ch,)) for ch in Channel}
-
-
-def _slot_descriptors() -> tuple[Any, ...] | None:
-    """CaptureObservation's slot descriptors, if its fields are exactly the ones we know.
-
-    A frozen dataclass's ``__init__`` assigns each field through ``object.__setattr__``,
-    about 3× slower than the slot descriptors; with dedup off every DNS packet builds one.
-    If Observation ever gains a field, this returns None and the real constructor is used.
-    """
-    if tuple(f.name for f in fields(CaptureObservation)) != _OBS_FIELDS:
-        return None
-    out = []
-    for name in _OBS_FIELDS:
-        for klass in CaptureObservation.__mro__:
-            if name in klass.__dict__.get("__slots__", ()):
-                out.append(klass.__dict__[name])
-                break
-        else:
-            return None
-    return tuple(out)
-
-
-_SLOTS = _slot_descriptors()
-_SETTERS = None if _SLOTS is None else tuple(d.__set__ for d in _SLOTS)
-
-
-def new_observation(
-    ts: float,
-    mac: str | None,
-    ip: str | None,
-    channel: Channel,
-    domain: str,
-    channels: frozenset[Channel],
-    attempt: int,
-    merged: bool = False,
-) -> CaptureObservation:
-    """``CaptureObservation(ts, mac, ip, channel, domain, channels=…, attempt=…, merged=…)``,
-    built without the frozen-dataclass ``__init__`` overhead (same object, same equality)."""
-    if _SETTERS is None:
-        return CaptureObservation(
-            ts, mac, ip, channel, domain, channels=channels, attempt=attempt, merged=merged
-        )
-    obs: CaptureObservation = object.__new__(CaptureObservation)
-    s_ts, s_mac, s_ip, s_ch, s_dom, s_chs, s_att, s_mrg = _SETTERS
-    s_ts(obs, ts)
-    s_mac(obs, mac)
-    s_ip(obs, ip)
-    s_ch(obs, channel)
-    s_dom(obs, domain)
-    s_chs(obs, channels)
-    s_att(obs, attempt)
-    s_mrg(obs, merged)
-    return obs
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,9 +153,6 @@ class PipelineConfig:
     quic_timeout: float = 10.0
     address_book_size: int = 65536
     dedup_size: int = 65536
-    #: Use the C accelerator when it is built and not switched off (``CG_CAPTURE_ACCEL=0``);
-    #: False forces the pure-Python path. Results are identical either way.
-    accelerate: bool = True
 
 
 @dataclass(slots=True)
@@ -321,9 +253,7 @@ class PacketPipeline:
         self._networks = [ipaddress.ip_network(n, strict=False) for n in cfg.chamber_networks]
         self._chamber_cache: dict[str, bool] = {}
         self._book = _Book(cfg.address_book_size)
-        #: True when this pipeline runs the C accelerator (see :mod:`monitor.capture.accel`).
-        self.accelerated = cfg.accelerate and accel.enabled()
-        self._tcp = (fast_tcp_reassembler if self.accelerated else TcpReassembler)(
+        self._tcp = TcpReassembler(
             max_bytes=cfg.max_flow_bytes,
             max_flows=cfg.max_flows,
             max_total_bytes=cfg.max_flow_total_bytes,
@@ -333,7 +263,6 @@ class PacketPipeline:
             max_conns=cfg.quic_max_conns,
             max_bytes=cfg.max_flow_bytes,
             timeout=cfg.quic_timeout,
-            accelerate=self.accelerated,
         )
         self._attempts: OrderedDict[tuple[str, ...], _Attempt] = OrderedDict()
         self._next_attempt = 0
@@ -349,42 +278,6 @@ class PacketPipeline:
         self._names: dict[str, str] = {}
         # raw (MAC, address) of a frame's end → (address, MAC, eligible); see _source().
         self._sources: dict[tuple[bytes, bytes], tuple[str, str, bool]] = {}
-        # The lean path: _lean, or its port to C (which calls back into the methods above).
-        self._lean_impl: Any = self._lean
-        if self.accelerated:
-            self._lean_impl = accel.module().Lean(
-                counters=self.counters,
-                entries=self._book.entries,
-                flows=self._flows,
-                qnames=self._qnames,
-                classify=self._classify,
-                learn=self._learn,
-                wire_name=self._wire_name,
-                record=self._record,
-                stream=self._stream,
-                emit=self._emit,
-                quic_datagram=self._quic.feed_datagram,
-                looks_like_http=looks_like_http,
-                dns_channel=_DNS,
-                quic_channel=_QUIC,
-                dns_ports=self._dns_ports,
-                quic_ports=self._quic_ports,
-                method_first_bytes=METHOD_FIRST_BYTES,
-                cache_limit=_CACHE_LIMIT,
-                pipe=self,
-                general=self._general,
-                fault=self._fault,
-                is_chamber=self._is_chamber,
-                linktype=cfg.linktype,
-                has_networks=bool(self._networks),
-                # _record and _emit in C too where they are plain (no dedup window, no
-                # chamber networks, the observation's fields as known): else None.
-                observation=(CaptureObservation, _SLOTS, _ONE_CHANNEL, self._names)
-                if _SLOTS is not None and self._window <= 0 and not self._networks
-                else None,
-            )
-            # feed() itself in C: the same steps, without a Python frame per packet.
-            self.feed = self._lean_impl.feed  # type: ignore[method-assign]
 
     # ----------------------------------------------------------------- public
 
@@ -431,7 +324,7 @@ class PacketPipeline:
             linktype = self.config.linktype
         if linktype == DLT_EN10MB and self.use_fast_path:
             try:
-                if self._lean_impl(ts, frame, out):
+                if self._lean(ts, frame, out):
                     return out
             except Exception as exc:  # noqa: BLE001 - counted like the general path's
                 self._fault(exc)
@@ -883,7 +776,7 @@ class PacketPipeline:
             c.dns_queries += 1
             return Channel.DNS, q.name
         if prefix[0] == 0x16:
-            res = fast_sni_from_stream(prefix) if self.accelerated else sni_from_stream(prefix)
+            res = sni_from_stream(prefix)
             if res is NEED_MORE:
                 if self._tcp.is_full(len(prefix)):
                     c.tls_gave_up += 1
@@ -982,7 +875,7 @@ class PacketPipeline:
             self._next_attempt += 1
             c.observations += 1
             out.append(
-                new_observation(
+                CaptureObservation(
                     ts, mac, ip, channel, name, _ONE_CHANNEL[channel], self._next_attempt
                 )
             )
@@ -1001,7 +894,7 @@ class PacketPipeline:
             if self.config.report_merges:
                 first = att.obs
                 out.append(
-                    new_observation(
+                    CaptureObservation(
                         first.ts,
                         first.mac,
                         first.ip,
@@ -1014,7 +907,9 @@ class PacketPipeline:
                 )
             return
         self._next_attempt += 1
-        obs = new_observation(ts, mac, ip, channel, name, _ONE_CHANNEL[channel], self._next_attempt)
+        obs = CaptureObservation(
+            ts, mac, ip, channel, name, _ONE_CHANNEL[channel], self._next_attempt
+        )
         attempts[key] = _Attempt(obs)
         if len(attempts) > self.config.dedup_size:
             attempts.popitem(last=False)

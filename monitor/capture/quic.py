@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import re
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +24,6 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from monitor.capture import accel
 from monitor.capture.reassembly import StreamBuffer
 from monitor.capture.tls import NEED_MORE, TlsStatus, sni_from_handshake
 
@@ -414,33 +412,12 @@ class _Conn:
         self.last_seen = ts
 
 
-#: A parsed long header as the tracker uses it: (version, is_initial, dcid, pn_offset, end);
-#: or None (nothing more to walk), or a QuicError reason.
-HeaderTuple = tuple[int, bool, bytes, int, int]
-
-
-def header_tuple(b: bytes, pos: int) -> HeaderTuple | str | None:
-    """:func:`parse_long_header` in the shape the C accelerator's ``quic_header`` returns."""
-    try:
-        h = parse_long_header(b, pos)
-    except QuicError as exc:
-        return exc.reason
-    if h is None:
-        return None
-    return h.version, h.is_initial, h.dcid, h.pn_offset, h.end
-
-
 class QuicSniTracker:
     """Reassembles client CRYPTO streams across Initial packets; yields each SNI once.
 
     Bounded: at most ``max_conns`` connections of at most ``max_bytes`` of CRYPTO data each,
     idle ones dropped after ``timeout`` seconds. A connection whose name was found stays as a
     buffer-less tombstone so retransmissions are not decrypted again.
-
-    ``accelerate`` (default: :func:`accel.enabled`): the table and the datagram walk run in
-    C (``_fastcap.QuicTracker``: headers, keys, AES-GCM through libcrypto, CRYPTO frames,
-    the same reassembly and eviction), with the same names and ``stats`` as the Python
-    below, which stays the reference.
     """
 
     def __init__(
@@ -449,7 +426,6 @@ class QuicSniTracker:
         max_bytes: int = 16384,
         timeout: float = 10.0,
         key_cache: int = 256,
-        accelerate: bool | None = None,
     ) -> None:
         self.max_conns = max_conns
         self.max_bytes = max_bytes
@@ -457,39 +433,10 @@ class QuicSniTracker:
         self.key_cache = key_cache
         self._conns: OrderedDict[bytes, _Conn] = OrderedDict()
         self._keys: OrderedDict[tuple[bytes, int], InitialKeys] = OrderedDict()
-        self._stats = QuicStats()
-        if accelerate is None:
-            accelerate = accel.enabled()
-        self.accelerated = bool(accelerate) and accel.available()
-        self._c: Any = None
-        #: What to call per datagram: :meth:`datagram`, or the C tracker's directly.
-        self.feed_datagram: Callable[[float, bytes], list[str]] = self.datagram
-        if self.accelerated:
-            self._c = accel.module().QuicTracker(
-                max_conns=max_conns, max_bytes=max_bytes, timeout=timeout, error=QuicError
-            )
-            self.feed_datagram = self._c.datagram
-
-    @property
-    def stats(self) -> QuicStats:
-        if self._c is not None:
-            return QuicStats(*self._c.counters())
-        return self._stats
-
-    def _open_py(
-        self, data: bytes, pos: int, pn_offset: int, end: int, dcid: bytes, version: int
-    ) -> tuple[int, bytes] | None:
-        """(packet number, plaintext) of the Initial at ``pos``; None if it does not open."""
-        h = LongHeader()
-        h.version, h.dcid, h.pn_offset, h.end = version, dcid, pn_offset, end
-        try:
-            pkt = decrypt_initial(data, pos, h, self._keys_for(dcid, version))
-        except QuicError:
-            return None
-        return pkt.pn, pkt.payload
+        self.stats = QuicStats()
 
     def __len__(self) -> int:
-        return len(self._c) if self._c is not None else len(self._conns)
+        return len(self._conns)
 
     def _keys_for(self, dcid: bytes, version: int) -> InitialKeys:
         k = (dcid, version)
@@ -502,9 +449,6 @@ class QuicSniTracker:
         return keys
 
     def expire(self, now: float) -> None:
-        if self._c is not None:
-            self._c.expire(now)
-            return
         conns = self._conns
         limit = now - self.timeout
         while conns:
@@ -520,37 +464,32 @@ class QuicSniTracker:
         counts it); junk after valid coalesced packets just ends the walk. Undecryptable
         packets (not an Initial for these keys) are counted here and skipped.
         """
-        if self._c is not None:
-            return self._c.datagram(ts, data)
-        self._stats.datagrams += 1
+        self.stats.datagrams += 1
         self.expire(ts)
         names: list[str] = []
         pos = 0
         n = len(data)
         while pos < n:
-            h = header_tuple(data, pos)
+            try:
+                h = parse_long_header(data, pos)
+            except QuicError:
+                if pos == 0:
+                    raise
+                break  # trailing junk after coalesced packets: keep what was read
             if h is None:
                 break
-            if isinstance(h, str):
-                if pos == 0:
-                    raise QuicError(h)
-                break  # trailing junk after coalesced packets: keep what was read
-            version, is_initial, dcid, pn_offset, end = h
-            if not is_initial:
-                self._stats.other_packets += 1
-                pos = end
-                continue
-            self._stats.initials += 1
-            name = self._initial(ts, data, pos, version, dcid, pn_offset, end)
-            if name is not None:
-                names.append(name)
-            pos = end
+            if h.is_initial:
+                self.stats.initials += 1
+                name = self._initial(ts, data, pos, h)
+                if name is not None:
+                    names.append(name)
+            else:
+                self.stats.other_packets += 1
+            pos = h.end
         return names
 
-    def _initial(
-        self, ts: float, data: bytes, pos: int, version: int, dcid: bytes, pn_offset: int, end: int
-    ) -> str | None:
-        key = dcid + version.to_bytes(4, "big")
+    def _initial(self, ts: float, data: bytes, pos: int, h: LongHeader) -> str | None:
+        key = h.dcid + h.version.to_bytes(4, "big")
         conns = self._conns
         conn = conns.get(key)
         if conn is not None:
@@ -558,18 +497,19 @@ class QuicSniTracker:
             conns.move_to_end(key)
             if conn.stream is None:
                 return None  # already done with this connection
-        opened = self._open_py(data, pos, pn_offset, end, dcid, version)
-        if opened is None:
-            self._stats.decrypt_failed += 1
+        try:
+            pkt = decrypt_initial(data, pos, h, self._keys_for(h.dcid, h.version))
+        except QuicError:
+            self.stats.decrypt_failed += 1
             return None
-        self._stats.decrypted += 1
-        frames = crypto_frames(opened[1])
+        self.stats.decrypted += 1
+        frames = crypto_frames(pkt.payload)
         if not frames:
             return None
         if conn is None:
             while len(conns) >= self.max_conns:
                 conns.popitem(last=False)
-                self._stats.evicted += 1
+                self.stats.evicted += 1
             conn = _Conn(self.max_bytes, ts)
             conns[key] = conn
         stream = conn.stream
@@ -582,15 +522,15 @@ class QuicSniTracker:
         res = sni_from_handshake(stream.prefix())
         if res is NEED_MORE:
             if stream.prefix_len >= self.max_bytes or len(stream.ranges) > 64:
-                self._stats.overflowed += 1
+                self.stats.overflowed += 1
                 conn.stream = None
             return None
         conn.stream = None
         if isinstance(res, TlsStatus):
             if res is TlsStatus.NO_SNI:
-                self._stats.no_sni += 1
+                self.stats.no_sni += 1
             else:
-                self._stats.not_tls += 1
+                self.stats.not_tls += 1
             return None
-        self._stats.sni += 1
+        self.stats.sni += 1
         return res

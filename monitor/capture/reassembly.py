@@ -16,9 +16,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
 
-from monitor.capture import accel
 from monitor.capture.frames import TCP_ACK, TCP_RST, TCP_SYN
 
 #: Identifies one direction of a connection (client → server). Any hashable value works; the
@@ -268,41 +266,3 @@ class TcpReassembler:
             self._drop(old_key, old)
             self.stats.evicted_memory += 1
 
-
-_FAST_CLASS: Any = None
-
-
-def fast_tcp_reassembler(
-    max_bytes: int = 16384,
-    max_flows: int = 4096,
-    max_total_bytes: int = 8 << 20,
-    idle_timeout: float = 30.0,
-    max_holes: int = 16,
-) -> TcpReassembler:
-    """:class:`TcpReassembler` ported to C (``_fastcap.Reassembler``): the same methods,
-    flow table, LRU order, bounds and ``stats``; only call when :func:`accel.available`.
-
-    Per-stream buffers grow with the data placed (never past ``max_bytes``), so memory stays
-    bounded by the same ``max_flows`` × ``max_bytes`` and ``max_total_bytes`` as here.
-    """
-    global _FAST_CLASS
-    if _FAST_CLASS is None:
-
-        class FastTcpReassembler(accel.module().Reassembler):  # type: ignore[misc]
-            __slots__ = ()
-
-            @property
-            def stats(self) -> ReassemblyStats:
-                return ReassemblyStats(*self.counters())
-
-        _FAST_CLASS = FastTcpReassembler
-    return cast(
-        TcpReassembler,
-        _FAST_CLASS(
-            max_bytes=max_bytes,
-            max_flows=max_flows,
-            max_total_bytes=max_total_bytes,
-            idle_timeout=idle_timeout,
-            max_holes=max_holes,
-        ),
-    )

@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from typing import IO, Any, TextIO
 
 from allowlist.observation import Observation
-from monitor.capture import accel
 from monitor.capture.pipeline import PacketPipeline, PipelineConfig
 
 _PCAP_MAGIC = {
@@ -83,14 +82,11 @@ def _pcap_frames(
 def _pcap_batches(
     f: IO[bytes] | gzip.GzipFile, order: str, div: float
 ) -> Iterator[tuple[int, list[tuple[float, bytes]]]]:
-    """The records of each chunk read, as ``(linktype, [(ts, frame), …])``; the record loop
-    runs in C when the accelerator is on (``_fastcap.pcap_records``, same records)."""
+    """The records of each chunk read, as ``(linktype, [(ts, frame), …])``."""
     head = f.read(20)
     if len(head) < 20:
         raise ReplayError("truncated pcap header")
     linktype = struct.unpack(order + "HHiIII", head)[5] & 0x0FFFFFFF  # top bits: FCS info
-    split = accel.module().pcap_records if accel.enabled() else None
-    big, nano = order == ">", div == 1e9
     rec = struct.Struct(order + "IIII").unpack_from
     buf = b""
     pos = 0
@@ -100,13 +96,7 @@ def _pcap_batches(
             return
         buf = buf[pos:] + chunk if pos < len(buf) else chunk
         pos = 0
-        if split is not None:
-            batch, pos, corrupt = split(buf, 0, big, nano)
-            yield linktype, batch
-            if corrupt:
-                raise ReplayError("corrupt pcap record length")
-            continue
-        batch = []
+        batch: list[tuple[float, bytes]] = []
         n = len(buf)
         while pos + 16 <= n:
             sec, frac, incl, _orig = rec(buf, pos)

@@ -1,8 +1,9 @@
 """Live capture edge: a Linux AF_PACKET socket with a kernel BPF filter.
 
 Why not scapy's sniffer: it dissects every packet in Python and, measured on the gateway,
-loses most of a burst. Here the kernel filters (only DNS, DHCP, client TLS/HTTP/QUIC, ARP
-and neighbour discovery reach user space), frames land in an 8 MB TPACKET_V3 ring mapped
+loses most of a burst. Here the kernel filters (:mod:`monitor.capture.bpf_filter`: only
+name-bearing frames — DNS, DHCP, ClientHellos, QUIC Initials, HTTP request lines, ARP and
+neighbour discovery — reach user space), frames land in an 8 MB TPACKET_V3 ring mapped
 into our memory (falling back to an 8 MB socket receive queue where the kernel refuses a
 ring), and :meth:`CaptureSocket.recv_batch` hands raw bytes to
 :class:`~monitor.capture.pipeline.PacketPipeline`. Kernel drop counts come from
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 
 import netifaces
 
+from monitor.capture.bpf_filter import DEFAULT_FILTER
 from monitor.capture.frames import DLT_EN10MB
 
 ETH_P_ALL = 0x0003
@@ -66,17 +68,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_RCVBUF = 8 << 20
 DEFAULT_SNAPLEN = 65535
-
-#: What the monitor parses, and nothing else: DNS (UDP/TCP), DHCP, and what clients send to
-#: the HTTPS/HTTP ports (TLS ClientHellos, QUIC Initials, HTTP requests — the download side of
-#: the same connections, the bulk of chamber traffic, never reaches user space), ARP, and IPv6
-#: neighbour solicitations/advertisements. Widen the dst ports to see SNI on other ports.
-DEFAULT_FILTER = (
-    "arp"
-    " or (udp and (port 53 or port 67 or port 68 or dst port 443))"
-    " or (tcp and (port 53 or dst port 443 or dst port 80 or dst port 8080 or dst port 8443))"
-    " or (icmp6 and (ip6[40] == 135 or ip6[40] == 136))"
-)
 
 BpfProgram = list[tuple[int, int, int, int]]  # (code, jt, jf, k)
 

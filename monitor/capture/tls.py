@@ -36,11 +36,6 @@ NOT_TLS = TlsStatus.NOT_TLS
 NO_SNI = TlsStatus.NO_SNI
 
 
-def looks_like_tls(buf: bytes) -> bool:
-    """Cheap first-bytes test: a handshake record of a TLS/SSLv3 version."""
-    return len(buf) >= 2 and buf[0] == CONTENT_HANDSHAKE and buf[1] == 3
-
-
 def looks_like_client_hello(buf: bytes) -> bool:
     """The first bytes of a client's TLS stream: a handshake record whose first message is a
     ClientHello. Used to pick up streams whose SYN was not seen without also picking up the

@@ -24,6 +24,11 @@ Retention purges delete a *prefix* of the chain and store the hash of the last p
 the new anchor (``event_chain.anchor_hash``, plus an ``evidence_purges`` row): verification
 then starts from the retained start. Rows from before the chain existed (``hash`` NULL, id up
 to ``legacy_max_id``) are counted, not verified.
+
+The "counts" privacy level deletes a meeting's events from the middle of the chain once its
+report is signed (:mod:`monitor.evidence.collapse`); each run of deleted events leaves a
+``chain_gaps`` row (the hash before the run, the hash of its last event), and verification
+steps over a gap only between exactly those two hashes.
 """
 
 from __future__ import annotations
@@ -260,6 +265,7 @@ class ChainReport:
     anchor_event_id: int = 0
     problem: ChainProblem | None = None
     notes: list[str] = field(default_factory=list)
+    collapsed: int = 0  # events removed under the "counts" privacy level (recorded gaps)
 
     def as_dict(self) -> dict[str, object]:
         return {"ok": self.ok, "checked": self.checked, "legacy": self.legacy,
@@ -267,7 +273,8 @@ class ChainReport:
                 "head_hash": self.head_hash, "anchor_hash": self.anchor_hash,
                 "anchor_event_id": self.anchor_event_id,
                 "first_bad_id": self.problem.event_id if self.problem else None,
-                "reason": self.problem.reason if self.problem else None, "notes": self.notes}
+                "reason": self.problem.reason if self.problem else None, "notes": self.notes,
+                "collapsed": self.collapsed}
 
 
 _SELECT = "SELECT id, " + ", ".join(CONTENT) + ", prev_hash, hash FROM events"
@@ -285,6 +292,37 @@ def _rows(conn: Connection, batch: int = 20_000) -> Iterator[tuple[object, ...]]
         last = int(page[-1][0])
 
 
+@dataclass(frozen=True, slots=True)
+class Gap:
+    first_id: int
+    last_id: int
+    events: int
+    last_hash: str
+
+
+def gaps(conn: Connection) -> dict[str, Gap]:
+    """Recorded gaps (see :mod:`monitor.evidence.collapse`), by the hash each follows."""
+    return {str(p): Gap(int(a), int(b), int(n), str(h)) for p, a, b, n, h in conn.execute(text(
+        "SELECT prev_hash, first_event_id, last_event_id, events, last_hash FROM chain_gaps"))}
+
+
+def bridge(known: dict[str, Gap], frm: str, to: str, after_id: int | None,
+           before_id: int | None) -> int | None:
+    """Events skipped going from hash ``frm`` to hash ``to`` over recorded gaps lying
+    between ids ``after_id`` and ``before_id``; None when no chain of gaps joins them."""
+    skipped = 0
+    for _ in range(len(known) + 1):
+        if frm == to:
+            return skipped
+        g = known.get(frm)
+        if g is None or (after_id is not None and g.first_id <= after_id) or (
+                before_id is not None and g.last_id >= before_id):
+            return None
+        skipped += g.events
+        after_id, frm = g.last_id, g.last_hash
+    return None
+
+
 def verify_chain(conn: Connection) -> ChainReport:
     """Recompute every link from the anchor to the head. Names the first bad event id, with
     the reason: altered (its hash does not match its content), removed/inserted (its
@@ -296,6 +334,7 @@ def verify_chain(conn: Connection) -> ChainReport:
     prev = st.anchor_hash
     prev_id: int | None = None
     started = False
+    known = gaps(conn)
 
     def fail(event_id: int | None, reason: str) -> ChainReport:
         rep.ok = False
@@ -312,6 +351,11 @@ def verify_chain(conn: Connection) -> ChainReport:
                 continue
             return fail(eid, f"event {eid} is not chained (written outside the event sink, "
                              "or its hash was removed)")
+        if prev_hash != prev and known:
+            skipped = bridge(known, prev, str(prev_hash), prev_id, eid)
+            if skipped is not None:
+                rep.collapsed += skipped
+                prev = str(prev_hash)
         if not started:
             started = True
             rep.first_id = eid
@@ -329,6 +373,11 @@ def verify_chain(conn: Connection) -> ChainReport:
         prev_id = eid
         rep.checked += 1
         rep.last_id = eid
+    if prev != st.head_hash and known:
+        skipped = bridge(known, prev, st.head_hash, prev_id, None)
+        if skipped is not None:
+            rep.collapsed += skipped
+            prev = st.head_hash
     if prev != st.head_hash:
         after = f"after event {prev_id}" if prev_id is not None else "from the start"
         return fail(None if prev_id is None else prev_id,
@@ -337,21 +386,21 @@ def verify_chain(conn: Connection) -> ChainReport:
     if rep.legacy:
         rep.notes.append(f"{rep.legacy} events from before the hash chain existed are not "
                          "covered")
+    if rep.collapsed:
+        rep.notes.append(f"{rep.collapsed} events were removed under the counts privacy "
+                         "level (their places in the chain are recorded)")
     return rep
+
+
+def in_gap(conn: Connection, event_id: int) -> bool:
+    """Whether an event was removed under the counts privacy level."""
+    return conn.execute(text("SELECT 1 FROM chain_gaps WHERE first_event_id <= :i AND "
+                             "last_event_id >= :i"), {"i": event_id}).first() is not None
 
 
 def event_hash(conn: Connection, event_id: int) -> str | None:
     h = conn.execute(text("SELECT hash FROM events WHERE id = :i"), {"i": event_id}).scalar()
     return None if h is None else str(h)
-
-
-def last_chained(conn: Connection) -> tuple[int | None, str]:
-    """(id, hash) of the newest chained event — the head a report embeds."""
-    row = conn.execute(text("SELECT id, hash FROM events WHERE hash IS NOT NULL "
-                            "ORDER BY id DESC LIMIT 1")).first()
-    if row is None:
-        return None, read_state(conn).head_hash
-    return int(row[0]), str(row[1])
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,9 @@ Three properties, each for a reader elsewhere:
 * **Chained** — every row gets ``prev_hash``/``hash`` (:mod:`monitor.evidence.chain`), linked
   onto the chain head under the same lock (SQLite: the write lock, taken up front), so all
   writers — gate, sensor, guard — extend one chain.
+* **Reduced to the privacy level** — before a row is hashed and written, the columns its
+  meeting's privacy level does not keep are emptied (:mod:`monitor.evidence.privacy`): what
+  a level forbids never reaches the database.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from functools import cache
 
 from sqlalchemy import Connection, text
 
-from monitor.evidence import chain
+from monitor.evidence import chain, privacy
 
 CHANNEL = "chamberguard_events"
 # An arbitrary constant naming "the event insert lock" (ASCII "cgevents").
@@ -60,6 +63,15 @@ def _insert_sql(dialect: str) -> str:
     return f"INSERT INTO events ({cols}) VALUES ({', '.join(marks)}) ON CONFLICT (uid) DO NOTHING"
 
 
+def lock(conn: Connection) -> None:
+    """Take the event insert lock for this transaction: nobody appends to (or cuts) the
+    chain, or changes the privacy level, until it ends."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_KEY})
+    else:
+        chain.begin_write(conn)
+
+
 def insert_events(conn: Connection, rows: Sequence[Sequence[object]], *, notify: str = "",
                   bodies: Sequence[str] | None = None) -> None:
     """Insert event rows (values in :data:`COLUMNS` order, ``uid`` set) in the caller's
@@ -69,10 +81,8 @@ def insert_events(conn: Connection, rows: Sequence[Sequence[object]], *, notify:
     if not rows:
         return
     dialect = conn.dialect.name
-    if dialect == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_KEY})
-    else:
-        chain.begin_write(conn)
+    lock(conn)
+    rows, bodies = privacy.apply(conn, rows, bodies)
     chain.insert_chained(conn, _insert_sql(dialect), rows, bodies)
     if dialect == "postgresql":
         conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": notify})

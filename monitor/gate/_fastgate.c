@@ -1777,15 +1777,6 @@ static PyObject *Gate_allow(Gate *g, PyObject *args) {
     return PyLong_FromLong(ne);
 }
 
-/* forget_allowed(): the table was replaced (sets are empty); forget what we wrote */
-static PyObject *Gate_forget_allowed(Gate *g, PyObject *noargs) {
-    pthread_mutex_lock(&g->nlk);
-    g->egen++;
-    g->nexpiry = 0;
-    pthread_mutex_unlock(&g->nlk);
-    Py_RETURN_NONE;
-}
-
 /* take_allowed() -> [(mac, address, timeout)] written since the last call (record mode) */
 static PyObject *Gate_take_allowed(Gate *g, PyObject *noargs) {
     pthread_mutex_lock(&g->nlk);
@@ -1835,8 +1826,6 @@ static PyMethodDef Gate_methods[] = {
     {"take_stats", (PyCFunction)Gate_take_stats, METH_NOARGS, "counter deltas"},
     {"allow", (PyCFunction)Gate_allow, METH_VARARGS,
      "allow(mac, addresses, timeout) -> elements written"},
-    {"forget_allowed", (PyCFunction)Gate_forget_allowed, METH_NOARGS,
-     "the table was replaced: forget the set contents we remember"},
     {"take_allowed", (PyCFunction)Gate_take_allowed, METH_NOARGS,
      "record mode: [(mac, address, timeout)] since the last call"},
     {NULL, NULL, 0, NULL}};

@@ -215,10 +215,12 @@ _BYPASS_DETAIL = {BypassKind.RESOLVER: "DNS sent to another resolver"}
 class Record(Step):
     """Restricted devices' refusals (and redirected DNS) become events; guests never do."""
 
-    def __init__(self, submit: Callable[[EventRecord], bool], room: str, stats: GateStats) -> None:
+    def __init__(self, submit: Callable[[EventRecord], bool], room: str, stats: GateStats,
+                 note_unlisted: Callable[[int, str, float], None] | None = None) -> None:
         self.submit = submit
         self.room = room
         self.stats = stats
+        self.note_unlisted = note_unlisted  # IT troubleshooting (monitor.refused_names)
 
     def after(self, ex: Exchange) -> None:
         d = ex.decision
@@ -234,7 +236,9 @@ class Record(Step):
                 detail=_BYPASS_DETAIL[BypassKind.RESOLVER]))
         if d.kind not in RECORDED_KINDS:
             if d.kind is Kind.UNLISTED:
-                self.stats.unlisted_refused += 1  # counted, never stored (privacy)
+                self.stats.unlisted_refused += 1  # no event: kept briefly for IT only
+                if self.note_unlisted is not None and d.device_id is not None:
+                    self.note_unlisted(d.device_id, d.domain, ex.received)
             return
         action = EventAction.REFUSED if d.refused else EventAction.OBSERVED
         self.stats.events += 1

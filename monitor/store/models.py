@@ -33,6 +33,9 @@ class Site(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     revision: Mapped[int] = mapped_column(Integer, default=0)
     mode: Mapped[str | None] = mapped_column(String(20), nullable=True)  # None: config default
+    # The privacy level in force (monitor.evidence.privacy): synced from the config file at
+    # start-up, each change audited. None: never synced (treated as "full").
+    privacy_level: Mapped[str | None] = mapped_column(String(20), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -111,6 +114,11 @@ class Meeting(Base):
     clerk_actions: Mapped[list[ClerkActionRow]] = relationship(
         back_populates="meeting", order_by="ClerkActionRow.at"
     )
+    extensions: Mapped[list[MeetingExtensionRow]] = relationship(
+        order_by="MeetingExtensionRow.at", lazy="selectin"
+    )
+    # The source gave no end time: the end is a guess IT should confirm (shown, not silent).
+    end_guessed: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class CommitteeScopeRow(Base):
@@ -132,6 +140,53 @@ class ClerkActionRow(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     by_user: Mapped[str | None] = mapped_column(String(100), nullable=True)
     meeting: Mapped[Meeting] = relationship(back_populates="clerk_actions")
+
+
+class MeetingExtensionRow(Base):
+    """The clerk extended an overrunning meeting by ``minutes`` (see allowlist.clock)."""
+
+    __tablename__ = "meeting_extensions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"),
+                                            index=True)
+    minutes: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    by_user: Mapped[str] = mapped_column(String(100))
+
+
+class MeetingExemptionRow(Base):
+    """The clerk's exception for one meeting: a member, or one device, is not restricted.
+    Withdrawn exceptions keep their row (``withdrawn_at``) so the report can list them."""
+
+    __tablename__ = "meeting_exemptions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"),
+                                            index=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"),
+                                                  nullable=True)
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"),
+                                                  nullable=True)
+    reason: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    withdrawn_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+
+class RefusedNameRow(Base):
+    """An unlisted name refused to a restricted device: for IT's troubleshooting ("the member
+    cannot reach the papers"), deleted after ``[retention] refused_names_hours``. Names and
+    times only — never URLs or content."""
+
+    __tablename__ = "refused_names"
+    __table_args__ = (UniqueConstraint("device_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"),
+                                           index=True)
+    name: Mapped[str] = mapped_column(String(253))
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    lookups: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class RuleRow(Base):
@@ -230,6 +285,72 @@ class PurgeRow(Base):
     reports_cutoff: Mapped[datetime] = mapped_column(UTCDateTime)
     reports_deleted: Mapped[int] = mapped_column(Integer, default=0)
     devices_deleted: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MeetingPrivacy(Base):
+    """The privacy level a meeting was recorded under, fixed when its first event is stored
+    (or when the site's level changes while it is in session): a change applies from the
+    next meeting. ``collapsed_*``: under "counts", when its events became totals."""
+
+    __tablename__ = "meeting_privacy"
+    meeting_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    level: Mapped[str] = mapped_column(String(20))
+    fixed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    collapsed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    collapsed_events: Mapped[int] = mapped_column(Integer, default=0)
+    collapsed_by_report: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+
+class MeetingTotal(Base):
+    """What "counts" keeps of a meeting once its report is signed: one row per member,
+    kind, action and platform, with the number of events. No times, devices or names."""
+
+    __tablename__ = "meeting_totals"
+    __table_args__ = (Index("ix_meeting_totals_meeting", "meeting_id", "member_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(Integer)
+    member_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(10))
+    platform: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    category: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    events: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ChainGap(Base):
+    """Where "counts" removed a run of consecutive events from the hash chain: the hash the
+    run followed (``prev_hash``) and the hash of its last event (``last_hash``). The verifier
+    steps over a gap only from exactly that hash to exactly that one, so removing any other
+    event still breaks the chain."""
+
+    __tablename__ = "chain_gaps"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(Integer, index=True)
+    first_event_id: Mapped[int] = mapped_column(Integer)
+    last_event_id: Mapped[int] = mapped_column(Integer)
+    events: Mapped[int] = mapped_column(Integer)
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PurgeRun(Base):
+    """Every retention run, whether or not it removed anything (the IT overview's "last
+    purge" and "next purge"); ``purge_id`` names its evidence_purges marker, if any."""
+
+    __tablename__ = "purge_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    ok: Mapped[bool] = mapped_column(Boolean, default=True)
+    error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    events_deleted: Mapped[int] = mapped_column(Integer, default=0)
+    reports_deleted: Mapped[int] = mapped_column(Integer, default=0)
+    devices_deleted: Mapped[int] = mapped_column(Integer, default=0)
+    meetings_collapsed: Mapped[int] = mapped_column(Integer, default=0)
+    events_collapsed: Mapped[int] = mapped_column(Integer, default=0)
+    purge_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class IssuedReport(Base):

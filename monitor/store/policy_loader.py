@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session, selectinload
 from allowlist.builder import build_ruleset
 from allowlist.catalogue import PlatformEntry, load_catalogue
 from allowlist.categories import Category, Mode, Origin
-from allowlist.clock import ClerkAction, ClerkEvent, MeetingClock
+from allowlist.clock import ClerkAction, ClerkEvent, Extension, MeetingClock
 from allowlist.decision import Device, Member, Policy
+from allowlist.exemptions import Exemption, Exemptions
 from allowlist.rules import Rule
 from monitor.settings import Settings
 from monitor.store import models as m
@@ -67,7 +68,18 @@ def meeting_clock(row: m.Meeting) -> MeetingClock:
         cancelled=row.status == "cancelled" or row.removed_at is not None,
         room=row.room,
         clerk=tuple(ClerkEvent(ClerkAction(a.action), a.at) for a in row.clerk_actions),
+        extensions=tuple(Extension(timedelta(minutes=e.minutes), e.at) for e in row.extensions),
     )
+
+
+def load_exemptions(s: Session, meeting_ids: list[int]) -> Exemptions:
+    """The clerk's standing (not withdrawn) exceptions for these meetings."""
+    if not meeting_ids:
+        return Exemptions()
+    rows = s.execute(select(m.MeetingExemptionRow)
+                     .where(m.MeetingExemptionRow.meeting_id.in_(meeting_ids))
+                     .where(m.MeetingExemptionRow.withdrawn_at.is_(None))).scalars()
+    return Exemptions.of(Exemption(r.meeting_id, r.member_id, r.device_id) for r in rows)
 
 
 def load_meetings(
@@ -104,12 +116,14 @@ def load_policy(s: Session, settings: Settings, now: datetime) -> Policy:
         webcast_host=settings.policy.webcast_host,
         extra_platforms=extra,
     )
+    meetings = load_meetings(s, room=settings.site.room, around=now)
     return Policy(
         rules=rules,
         devices=load_devices(s),
-        meetings=load_meetings(s, room=settings.site.room, around=now),
+        meetings=meetings,
         mode=site_mode(s, settings),
         grace=timedelta(minutes=settings.policy.grace_minutes),
         platform_names=catalogue.names(),
         revision=current_revision(s),
+        exemptions=load_exemptions(s, [c.meeting_id for c in meetings]),
     )

@@ -36,6 +36,7 @@ PUBLIC = {
     ("POST", "/register"),
     ("GET", "/register/mine"),
     ("POST", "/register/mine/remove"),
+    ("GET", "/register/privacy"),  # the members' notice: public information, no login
 }
 PUBLIC_MOUNTS = {"/static"}
 

@@ -23,12 +23,8 @@ monitor does (AF_PACKET socket, the default BPF filter, 8 MB buffer, the pipelin
 bench prints what the BPF filter passed, the kernel's drop count (PACKET_STATISTICS), what
 reached user space, and whether the live capture found every name.
 
-The pipeline uses the C accelerator (monitor.capture._fastcap) when it is built; the bench
-says whether it did, and ``--pure`` forces the pure-Python path (``CG_CAPTURE_ACCEL=0``) to
-compare the two.
-
 Run: ``python tests/bench/bench_capture.py [--packets N] [--repeat R] [--keep DIR]
-[--no-live] [--pure]``. Exit 1 when the names differ (the kernel-side numbers are
+[--no-live]``. Exit 1 when the names differ (the kernel-side numbers are
 informational).
 """
 
@@ -57,7 +53,6 @@ if str(ROOT) not in sys.path:
 
 from allowlist.observation import Channel  # noqa: E402
 from monitor import dnswire  # noqa: E402
-from monitor.capture import accel  # noqa: E402
 from monitor.capture.pipeline import PacketPipeline, PipelineConfig  # noqa: E402
 from monitor.capture.replay import frames as pcap_frames  # noqa: E402
 from monitor.capture.replay import replay  # noqa: E402
@@ -342,7 +337,6 @@ def main() -> int:
         "--rate", type=float, default=30_000,
         help="paced kernel-side run, frames/s (a flood at full speed is run as well)",
     )  # fmt: skip
-    ap.add_argument("--pure", action="store_true", help="force the pure-Python pipeline")
     ap.add_argument("--inject", help=argparse.SUPPRESS)  # internal: the injector process
     ap.add_argument("--iface", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -350,8 +344,6 @@ def main() -> int:
         print(json.dumps(inject(Path(args.inject), args.iface, args.rate)))
         return 0
 
-    if args.pure:
-        os.environ[accel.ENV_SWITCH] = "0"  # also inherited by the kernel-side capture tool
     t = time.perf_counter()
     frames, truth = generate(args.packets)
     verify_with_scapy(frames)
@@ -389,10 +381,6 @@ def main() -> int:
     tshark_cpu = min(r[2] for r in runs)
     n = len(frames)
     c = pipes[-1].counters
-    used = pipes[-1].accelerated
-    why = "" if used else (" (switched off)" if accel.available() else " (not built)")
-    print("pipeline: " + ("C accelerator monitor.capture._fastcap used" if used
-                          else f"pure Python{why}"))  # fmt: skip
     print(f"best of {args.repeat}                 {'wall-clock':>22} {'CPU time':>24}")
     for label, w, cpu in (
         ("PacketPipeline (in memory)", mem_s, mem_cpu),

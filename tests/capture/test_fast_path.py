@@ -13,13 +13,7 @@ from dataclasses import astuple
 
 import pytest
 
-from allowlist.observation import Channel, Observation
-from monitor.capture.pipeline import (
-    CaptureObservation,
-    PacketPipeline,
-    PipelineConfig,
-    new_observation,
-)
+from monitor.capture.pipeline import PacketPipeline, PipelineConfig
 from tests.bench.bench_capture import generate
 from tests.capture.pcaps import craft
 from tests.capture.test_fuzz import corpus, mutate
@@ -77,15 +71,3 @@ def test_crafted_and_mutated_frames_same_on_both_paths() -> None:
     c = pipe.counters
     assert c.frame_errors and c.dns_errors and c.observations
 
-
-def test_new_observation_is_the_dataclass() -> None:
-    fs = frozenset((Channel.DNS, Channel.TLS))
-    a = new_observation(1.5, "02:00:5e:00:00:01", "198.51.100.9", Channel.DNS, "a.b", fs, 7, True)
-    b = CaptureObservation(
-        1.5, "02:00:5e:00:00:01", "198.51.100.9", Channel.DNS, "a.b", channels=fs, attempt=7,
-        merged=True,
-    )  # fmt: skip
-    assert a == b and hash(a) == hash(b) and repr(a) == repr(b)
-    assert isinstance(a, Observation)
-    with pytest.raises(AttributeError):
-        a.domain = "c.d"  # type: ignore[misc]

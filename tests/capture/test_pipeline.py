@@ -288,7 +288,6 @@ def test_parser_bug_is_counted_and_logged_not_raised(
         raise RuntimeError("bug")
 
     monkeypatch.setattr(pl, "sni_from_stream", boom)
-    monkeypatch.setattr(pl, "fast_sni_from_stream", boom)  # the C accelerator's entry point
     pipe = PacketPipeline()
     with caplog.at_level(logging.ERROR, logger="monitor.capture.pipeline"):
         assert (

@@ -141,13 +141,16 @@ def test_live_view_members_feed_chart_and_fragment(site: Site) -> None:
             meeting_id=None, platform="tiktok", domain="www.tiktok.com")  # not this meeting
     for path in ("/", "/live/fragment"):
         html = c.get(path).text
-        row = html.split(f'id="member-{ids["ada"]}"')[1].split("</tr>")[0]
-        assert "In the room" in row and "Instagram</strong>: 1 episode (1 lookup)" in row
+        row = html.split(f'id="member-{ids["ada"]}"')[1].split("</li>\n    <li")[0]
+        assert "In the room, restricted" in row
+        assert "Instagram</strong>: 1 episode (1 lookup)" in row
         assert "TikTok" not in row
         assert f"{ADA}&#39;s device (iPad) contacted Instagram (1 lookup)" in html
-        assert re.search(r'<svg[^>]*role="img"', html) and "Instagram: 1 episode, 1 lookup" in html
-        grace = html.split(f'id="member-{ids["grace"]}"')[1].split("</tr>")[0]
-        assert "Not seen" in grace and "None" in grace
+        # The chart's labels and numbers are text, never clipped by an SVG's box.
+        assert re.search(r'<span class="bar-label">Instagram</span>', html)
+        assert "Instagram: 1 episode, 1 lookup" in html
+        grace = html.split(f'id="member-{ids["grace"]}"')[1].split("</li>")[0]
+        assert "Not on the chamber Wi-Fi" in grace and "episode" not in grace
     fragment = c.get("/live/fragment").text
     assert "<html" not in fragment and 'id="fragment-meta"' in fragment
     assert f'data-meeting="{ids["meeting"]}"' in fragment and 'data-state="in-session"' in fragment
@@ -339,7 +342,8 @@ def test_users_and_roles(site: Site) -> None:
     post(c, f"/admin/users/{site.ids['viewer']}", {"op": "disable", "confirmed": "1"},
          page="/admin/users")
     audit = site.login("officer").get("/audit?entity=user").text
-    assert "update" in audit and "&#34;disabled&#34;: true" in audit
+    assert "update" in audit
+    assert '<strong>disabled:</strong> no <span aria-label="changed to">→</span> yes' in audit
 
 
 def test_audit_filters_and_paging(site: Site) -> None:
@@ -370,13 +374,13 @@ def test_reports_for_the_clerk(site: Site) -> None:
 
 def test_large_text_is_a_cookie_applied_on_the_server(site: Site) -> None:
     c = site.login("viewer")
-    assert '<body class="">' in c.get("/").text
+    assert '<body class="live-page">' in c.get("/").text
     r = post(c, "/prefs/text-size", {"size": "large", "next": "/reports"})
     assert r.status_code == 303 and r.headers["location"] == "/reports"
-    assert '<body class="large">' in c.get("/").text
+    assert '<body class="large live-page">' in c.get("/").text
     r = post(c, "/prefs/text-size", {"size": "normal", "next": "//evil.example"})
     assert r.headers["location"] == "/"
-    assert '<body class="">' in c.get("/").text
+    assert '<body class="live-page">' in c.get("/").text
 
 
 def test_markup_fits_the_csp_and_uses_no_cdn(site: Site) -> None:
@@ -398,3 +402,29 @@ def test_markup_fits_the_csp_and_uses_no_cdn(site: Site) -> None:
         assert not re.search(r'(src|href)="(https?:)?//', html), "asset from elsewhere"
     for asset in ("/static/app.css", "/static/live.js", "/static/confirm.js"):
         assert site.client.get(asset).status_code == 200
+
+
+def test_browsers_get_html_error_pages_and_api_clients_json(site: Site) -> None:
+    c = site.login("clerk")
+    html = {"accept": "text/html,application/xhtml+xml"}
+    r = c.get("/no/such/page", headers=html)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert "There is no such page." in r.text
+    token = csrf_of(c.get("/").text)
+    r = c.post(f"/meetings/{site.ids['meeting']}/extend",
+               data={"csrf_token": token, "minutes": "lots"}, headers=html)
+    assert r.status_code == 422 and "The form was not filled in as expected" in r.text
+    r = c.get("/api/v1/no-such-thing", headers=html)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    assert c.get("/no/such/page").json()["error"]["code"] == "not_found"
+
+
+def test_audit_log_reads_as_words_in_uk_time(site: Site) -> None:
+    """Before/after as "field: old → new" with UK times, never raw JSON (issue 21)."""
+    c = site.login("clerk")
+    post(c, f"/meetings/{site.ids['meeting']}/start", {"confirmed": "1"})
+    html = site.login("officer").get("/audit?action=clerk-start").text
+    row = html.split("<tbody>")[1].split("</tr>")[0]
+    assert "<strong>state:</strong> scheduled <span class=\"muted\">(before)</span>" in row
+    assert "<strong>action:</strong> start" in row and "(UK time)" in row
+    assert "{&#34;" not in row and '{"' not in row

@@ -44,7 +44,10 @@ def programs_in(path: Path) -> Iterator[tuple[str, int]]:
         if not (isinstance(node, ast.Call) and node.args):
             continue
         fn = node.func
-        name = fn.attr if isinstance(fn, ast.Attribute) else fn.id if isinstance(fn, ast.Name) else ""
+        if isinstance(fn, ast.Attribute):
+            name = fn.attr
+        else:
+            name = fn.id if isinstance(fn, ast.Name) else ""
         if name not in RUNNERS:
             continue
         first = node.args[0]
@@ -68,7 +71,10 @@ def package_of(program: str) -> str | None:
     """The Debian package that ships ``program`` on this machine, or None."""
     where = shutil.which(program)
     if where is None:
-        return None
+        # Off PATH (initdb lives in /usr/lib/postgresql/<v>/bin): any installed */bin/<name>.
+        out = subprocess.run(["dpkg", "-S", f"*/bin/{program}"], capture_output=True, text=True,
+                             check=False)
+        return out.stdout.split(":")[0].strip() if out.returncode == 0 else None
     candidates = {where, str(Path(where).resolve())}
     for p in list(candidates):  # merged /usr: dpkg may know /bin/x for /usr/bin/x, or back
         if p.startswith("/usr/"):

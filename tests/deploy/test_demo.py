@@ -266,6 +266,26 @@ def test_demo_command_replay_shows_attempts_on_the_dashboard(tmp_path: Path) -> 
 
 
 @pytest.mark.netns
+def chamber_get(ns: str, path: str, timeout: float = 30) -> tuple[int, str]:
+    """GET http://<gate chamber address>:8080<path> from inside a device's namespace, once
+    the listener answers (it starts beside the gate)."""
+    from monitor.chamber_sim.netns import GATE_IP
+
+    code = ("import sys, urllib.request, urllib.error\n"
+            f"try:\n r = urllib.request.urlopen('http://{GATE_IP}:8080{path}', timeout=3)\n"
+            " print(r.status)\n"
+            "except urllib.error.HTTPError as e:\n print(e.code)\n"
+            "except OSError as e:\n print(0, e)\n")
+    deadline = time.monotonic() + timeout
+    while True:
+        out = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", code],
+                             capture_output=True, text=True, timeout=20).stdout.strip()
+        status = int(out.split()[0]) if out else 0
+        if status or time.monotonic() > deadline:
+            return status, out
+        time.sleep(0.5)  # polling a listener that is starting: no event to await
+
+
 def test_live_demo_enforces_records_and_leaves_nothing_behind(tmp_path: Path) -> None:
     from monitor.chamber_sim.netns import unavailable_reason
 
@@ -289,6 +309,10 @@ def test_live_demo_enforces_records_and_leaves_nothing_behind(tmp_path: Path) ->
                                 "inet", "chamberguard"], capture_output=True, text=True,
                                timeout=20)
         assert table.returncode == 0 and "restricted" in table.stdout, table.stderr
+        # The members' registration page is served on the chamber side (the gate's chamber
+        # address, from a member's phone), and nothing else is: no staff login there.
+        assert chamber_get(f"{prefix}-m1", "/register")[0] == 200
+        assert chamber_get(f"{prefix}-m1", "/login")[0] == 404
         pw = demo.passwords()
         clerk = login(demo.port, "clerk", pw["clerk"])
         items = wait_for_kinds(clerk, {"attempt", "bypass"}, timeout=40)

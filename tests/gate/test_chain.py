@@ -64,6 +64,7 @@ class Harness:
         self.events: list[EventRecord] = []
         self.allowed: list[tuple[str, list[str], int]] = []
         self.replies: list[Exchange] = []
+        self.unlisted: list[tuple[int, str]] = []  # IT's troubleshooting list
         self.restrictions = {MEMBER_MAC: POLICY.restriction(MEMBER_MAC, NOW)}
         self.macs = {"198.51.100.11": MEMBER_MAC, "198.51.100.12": "02:00:5e:20:00:02"}
 
@@ -87,7 +88,8 @@ class Harness:
                 ParseQuery(st),
                 RateLimit(qps, burst, st),
                 Identify(self.macs.get, lambda: self.restrictions),
-                Record(lambda e: self.events.append(e) or True, "chamber", st),
+                Record(lambda e: self.events.append(e) or True, "chamber", st,
+                       lambda dev, name, _ts: self.unlisted.append((dev, name))),
                 Decide(lambda: POLICY, st, max_ttl=60),
                 AllowAnswers(self.allow, st, 60, 30),
             ],
@@ -151,6 +153,8 @@ def test_chain_verdicts() -> None:
             ex = await h.ask(dnswire.make_query("www.bank.example"))
             assert ex is not None and ex.response is not None and ex.response[3] & 0xF == 3
             assert len(h.events) == n and h.stats.unlisted_refused == 1
+            # ... and the name goes to IT's brief troubleshooting list for that device.
+            assert h.unlisted == [(POLICY.devices[MEMBER_MAC].device_id, "www.bank.example")]
             # Redirected from another resolver: answered, plus a bypass event.
             await h.ask(dnswire.make_query("democracy.example.gov.uk"), redirected=True)
             assert h.events[-1].detail == "DNS sent to another resolver"

@@ -327,7 +327,8 @@ def test_removal_marks_meetings_with_history_and_deletes_the_rest(env: Env) -> N
 def test_import_without_coverage_never_removes(env: Env) -> None:
     env.file("getmeetings.xml")
     result = env.run([sm("5010", utc(2024, 3, 12, 19, 30), committee_id="130",
-                         committee_title="Cabinet", title="Cabinet", webcast=True)])
+                         committee_title="Cabinet", title="Cabinet", webcast=True,
+                         end_estimated=True)])  # GetMeetings gives no end: 3 h assumed
     assert result.counts == {"created": 0, "updated": 0, "cancelled": 0, "unchanged": 1,
                              "removed": 0, "deleted": 0}
     with env.db.session() as s:
@@ -457,3 +458,13 @@ def test_parsed_documents_import_like_files(env: Env) -> None:
     assert row is not None
     assert row.location == "Council Chamber, Town Hall, High Street, Exampleton EX1 1AA"
     assert (row.start, row.end) == (utc(2024, 6, 19, 17), utc(2024, 6, 19, 20, 30))
+
+
+def test_an_import_without_an_end_is_flagged_for_it(env: Env) -> None:
+    """The source gave no end: the 3 hours assumed are flagged (end_guessed), not silent."""
+    env.run([sm("7001", utc(2024, 3, 14, 19), end_estimated=True),
+             sm("7002", utc(2024, 3, 15, 19))])
+    with env.db.session() as s:
+        flags = dict(s.execute(select(Meeting.source_id, Meeting.end_guessed)
+                               .where(Meeting.source_id.in_(("7001", "7002")))).all())
+    assert flags == {"7001": True, "7002": False}

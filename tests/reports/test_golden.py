@@ -7,8 +7,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -215,3 +217,19 @@ def test_names_stay_in_their_places(issued: tuple[Golden, dict[str, Any],
         for word in ("used instagram", "accessed", "browsed", "violation", "breach"):
             assert word not in low, (fmt, word)
     assert GRACE in files["csv"].decode()
+
+
+def test_pdf_metadata_is_uk_time_and_rendering_is_quiet(
+        issued: tuple[Golden, dict[str, Any], dict[str, bytes]],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The PDF's creation date is the report's UK time (not UTC), and WeasyPrint's
+    per-property chatter stays off the operator's terminal (issue 21)."""
+    _, doc, files = issued
+    created = pypdf.PdfReader(io.BytesIO(files["pdf"])).metadata.creation_date
+    assert created is not None
+    assert created.utcoffset() == datetime.fromisoformat(doc["generated_at"]).utcoffset()
+    caplog.set_level(logging.DEBUG)
+    render.pdf(doc)
+    noisy = [r for r in caplog.records if r.name.split(".")[0] in ("weasyprint", "fontTools")
+             and r.levelno < logging.ERROR]
+    assert noisy == []

@@ -1,7 +1,7 @@
 """devices.self_key_hash: the secret a phone got when it registered itself
 
-Revision ID: 0009_h20_device_keys
-Revises: 0008_h24_identity_sources
+Revision ID: 0011_h20_device_keys
+Revises: 0010_h21_overrun_exemptions
 
 The phone's "my devices" page used to trust the MAC alone, which anyone can copy. The page
 now also wants the secret set (as a cookie) at registration; only its SHA-256 is kept.
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_h20_device_keys"
-down_revision = "0008_h24_identity_sources"
+revision = "0011_h20_device_keys"
+down_revision = "0010_h21_overrun_exemptions"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""Rendering of the privacy kit (DPIA draft, members' notice) and its pages."""
