@@ -131,7 +131,11 @@ class Machine:
     def sh(self, script: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run a shell command inside the booted machine (all of PID 1's namespaces)."""
         assert self.leader is not None
-        return subprocess.run(["nsenter", "-t", str(self.leader), "-a", "--", "/usr/bin/env", "-i",
+        # -r -w: the machine's root and cwd. Inside a chroot (as in CI) the machine's mount
+        # namespace has the host's root as its root (nspawn moves its root onto "/" and
+        # chroots), so entering the namespace alone would land outside the machine.
+        return subprocess.run(["nsenter", "-t", str(self.leader), "-a", "-r", "-w", "--",
+                               "/usr/bin/env", "-i",
                                f"PATH={PATH}", "LANG=C.UTF-8", "/bin/sh", "-c", script],
                               capture_output=True, text=True, timeout=timeout, check=False)
 
@@ -148,3 +152,9 @@ class Machine:
         except subprocess.TimeoutExpired:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=20)
+        # nspawn killed before its machine: the machine's PID 1 would live on, orphaned.
+        if self.leader is not None:
+            try:
+                os.kill(self.leader, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
