@@ -10,9 +10,7 @@ WeasyPrint, with the report JSON attached (``report.json``) for machine reading.
 from __future__ import annotations
 
 import base64
-import csv
 import hashlib
-import io
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
@@ -26,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from dashboard.reports import signing, timeline
+from monitor.csvout import write_csv
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -279,12 +278,8 @@ def _csv_site(doc: dict[str, Any]) -> list[list[object]]:
 
 def csv_body(doc: dict[str, Any]) -> bytes:
     """One table, one row per fact; ``record`` says what the row is."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(CSV_HEAD)
     rows = {"meeting": _csv_meeting, "member": _csv_member, "site": _csv_site}[doc["kind"]](doc)
-    w.writerows(rows)
-    return buf.getvalue().encode("utf-8")
+    return write_csv(CSV_HEAD, rows)
 
 
 def body(doc: dict[str, Any], fmt: str) -> bytes:

@@ -70,6 +70,9 @@ class Device(Base):
         Enum(IdentitySource, native_enum=False, length=20,
              values_callable=lambda e: [x.value for x in e], validate_strings=True),
         default=IdentitySource.MAC_ONLY, server_default=IdentitySource.MAC_ONLY.value)
+    # SHA-256 of the secret the phone was given (as a cookie) when it registered itself;
+    # its "my devices" page wants that secret, not just the MAC (which anyone can copy).
+    self_key_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     member: Mapped[Member | None] = relationship(back_populates="devices")
 
 

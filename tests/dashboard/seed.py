@@ -37,7 +37,9 @@ class Seeded:
 def make_settings(data_dir: Path, extra: str = "") -> Settings:
     cfg = data_dir / "chamberguard.toml"
     cfg.write_text(f'[site]\ndata_dir = "{data_dir}"\n{extra}', encoding="utf-8")
-    return load_settings(cfg, env={})
+    # The test clients speak plain http: cookies without the Secure flag, unless a test asks.
+    env = {} if "secure_cookies" in extra else {"CHAMBERGUARD_WEB__SECURE_COOKIES": "false"}
+    return load_settings(cfg, env=env)
 
 
 def seed(data_dir: Path, *, extra: str = "", now: datetime | None = None) -> Seeded:
