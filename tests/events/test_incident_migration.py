@@ -28,7 +28,7 @@ def test_old_outage_events_become_incidents_postgres(pg_cluster) -> None:  # typ
 
 
 def check(url: str) -> None:
-    upgrade(url, "0010_h21_overrun_exemptions")
+    upgrade(url, "0011_h20_device_keys")
     db = Database(url)
 
     def outage(ts: datetime, detail: str) -> EventRecord:

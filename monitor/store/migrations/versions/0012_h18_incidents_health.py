@@ -4,8 +4,8 @@ Outage events written before this revision are carried over once, so reports on 
 meetings keep their uptime: "gate was down from A to B" becomes a gate outage A–B, a "failed
 open" event a gate outage until the next recorded restart, anything else a loss incident.
 
-Revision ID: 0011_h18_incidents_health
-Revises: 0010_h21_overrun_exemptions
+Revision ID: 0012_h18_incidents_health
+Revises: 0011_h20_device_keys
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from alembic import op
 
 import monitor.store.types
 
-revision = "0011_h18_incidents_health"
-down_revision = "0010_h21_overrun_exemptions"
+revision = "0012_h18_incidents_health"
+down_revision = "0011_h20_device_keys"
 branch_labels = None
 depends_on = None
 
