@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test bench lint setup-run setup-test setup-bench clean
+.PHONY: run test bench soak lint setup-run setup-test setup-bench clean
 
 setup-run:
 	@deploy/bootstrap.sh run
@@ -32,3 +32,8 @@ lint: setup-test
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+## A simulated week of a gate never restarted (not part of `make test`): enforcement edges,
+## events lost, RSS and open file descriptors.
+soak: setup-test
+	$(PY) -m tests.soak.week

@@ -441,6 +441,10 @@ class Policy:
     grace: timedelta = timedelta(minutes=5)
     platform_names: Mapping[str, str] = field(default_factory=dict)  # key → display name
     revision: int = 0
+    # The span of time this snapshot answers for: every meeting that can be in session inside
+    # it is held. Outside it the holder must reload, config change or not (None: unbounded).
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
     exemptions: Exemptions = field(default_factory=Exemptions)  # the clerk's, per meeting
     # Not part of the snapshot's value: a cache of decisions already made (see _DecisionMemo).
     _memo: _DecisionMemo = field(init=False, repr=False, compare=False)
@@ -459,6 +463,12 @@ class Policy:
         for name, value in state.items():
             object.__setattr__(self, name, value)
         self.__post_init__()
+
+    def covers(self, now: datetime) -> bool:
+        """Whether this snapshot may answer for ``now`` (False: load a fresh one)."""
+        if self.valid_from is not None and now < self.valid_from:
+            return False
+        return self.valid_until is None or now < self.valid_until
 
     def platform_name(self, key: str | None) -> str | None:
         if key is None:

@@ -67,6 +67,34 @@ def normalise_domain(raw: str) -> str:
     return out
 
 
+# Bytes a wire label may carry as themselves in the canonical form: what host names and
+# service labels use. Everything else is written ``\DDD`` (RFC 1035 §5.1 presentation
+# format), so a stored name is printable ASCII without quotes, angle brackets, controls,
+# NULs or a dot inside a label — safe in HTML, CSV, a terminal and PostgreSQL text alike.
+_PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_")
+_ESCAPED = tuple(chr(b) if b in _PLAIN else f"\\{b:03d}" for b in range(256))
+_PLAIN_LABEL = re.compile(rb"[a-z0-9_-]*")
+
+
+def wire_label(label: bytes) -> str:
+    """One label from the wire in canonical form: lower case, other bytes as ``\\DDD``."""
+    low = label.lower()  # bytes.lower() folds ASCII A-Z only, as DNS does
+    if low.isalnum() or _PLAIN_LABEL.fullmatch(low) is not None:  # isalnum: ASCII only
+        return low.decode("ascii")
+    return "".join([_ESCAPED[b] for b in low])
+
+
+def wire_name(labels: list[bytes]) -> str:
+    """The canonical printable form of a name from the wire (DNS question, SNI, Host): the
+    one spelling the gate and the sensor store. A-labels stay as they are (``xn--…``)."""
+    return ".".join([wire_label(lb) for lb in labels])
+
+
+def is_plain(name: str) -> bool:
+    """True when ``name`` needed no escaping (the C fast path only knows such names)."""
+    return "\\" not in name
+
+
 def fast_normalise(name: str) -> str | None:
     """Hot-path variant for names from the wire: ASCII already, so only case and dot.
 

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.audit.routes import router as audit_router
 from api.auth.deps import LoginRequired
 from api.auth.routes import router as session_router
-from api.auth.throttle import LoginThrottle, LoginThrottleMiddleware
+from api.auth.throttle import AccountThrottle, LoginThrottle, LoginThrottleMiddleware
 from api.devices.routes import router as devices_router
 from api.errors import ServiceError, error_body
 from api.events.routes import router as events_router
@@ -21,7 +21,14 @@ from api.explain.routes import router as explain_router
 from api.health import router as health_router
 from api.meetings.routes import router as meetings_router
 from api.members.routes import router as members_router
-from api.middleware import MAX_BODY, SECURITY_HEADERS, BodyLimit, SecurityHeaders
+from api.middleware import (
+    MAX_BODY,
+    SECURITY_HEADERS,
+    BodyLimit,
+    NoNulText,
+    SecurityHeaders,
+    TrustedProxies,
+)
 from api.platforms.routes import router as platforms_router
 from api.presets.routes import router as presets_router
 from api.registration.routes import router as registration_router
@@ -71,7 +78,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceError)
     async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status)
+        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status,
+                            headers=getattr(exc, "headers", None))
 
     # Starlette's class, not FastAPI's subclass: unknown routes and wrong methods raise it.
     @app.exception_handler(StarletteHTTPException)
@@ -116,17 +124,22 @@ def create_app(settings: Settings, db: Database) -> FastAPI:
         title="chamberguard",
         version="0.1.0",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
-        swagger_ui_oauth2_redirect_url="/api/v1/docs/oauth2-redirect",
+        # No Swagger UI: it needs inline script and a CDN, which the CSP (rightly) forbids,
+        # so it was a public page that never worked. The JSON description is the document.
+        docs_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = db
     app.state.login_throttle = LoginThrottle()
+    app.state.account_throttle = AccountThrottle()
     # Added innermost first: headers go on everything, including 413 and 429 answers.
+    app.add_middleware(NoNulText)
     app.add_middleware(LoginThrottleMiddleware, throttle=app.state.login_throttle)
     app.add_middleware(BodyLimit, max_body=MAX_BODY)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(TrustedProxies, trusted=settings.web.trusted_proxies)  # outermost
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
@@ -151,8 +164,10 @@ def create_registration_app(settings: Settings, db: Database) -> FastAPI:
                   redoc_url=None)
     app.state.settings = settings
     app.state.db = db
+    app.add_middleware(NoNulText)
     app.add_middleware(BodyLimit, max_body=64 * 1024)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(TrustedProxies, trusted=settings.web.trusted_proxies)
     install_error_handlers(app)
     app.include_router(registration_pages)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

@@ -286,7 +286,9 @@ def _web_server(settings: Settings, db: Database, host: str, port: int) -> Any:
     from api.app import create_app
 
     return uvicorn.Server(uvicorn.Config(create_app(settings, db), host=host, port=port,
-                                         log_level="warning", proxy_headers=True))
+                                         log_level="warning",
+                                         # forwarded headers: api.middleware.TrustedProxies
+                                         proxy_headers=False))
 
 
 def _registration_server(settings: Settings, db: Database) -> Any:

@@ -160,9 +160,11 @@ webcast_host = "{traffic.WEBCAST}"
 host = "127.0.0.1"
 port = {opts.port}
 {f'registration_host = "{GATE_IP}"' if live else ''}
+# plain http on loopback (no TLS proxy in the demo): Secure cookies would never come back
+secure_cookies = false
 
 [capture]
-enabled = false
+enabled = {"true" if live else "false"}
 """
     path = data_dir / "demo.toml"
     path.write_text(text)

@@ -44,3 +44,12 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 class Unauthenticated(ServiceError):
     status = 401
     code = "unauthenticated"
+
+
+class TooManyAttempts(ServiceError):
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}

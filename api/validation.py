@@ -17,8 +17,10 @@ from allowlist.macs import MacError, normalise_mac
 from allowlist.names import DomainError, normalise_domain
 from api.errors import Invalid
 
-# SQLite and PostgreSQL both store 64-bit signed integers; larger ids are simply not found.
-MAX_ID = 2**63 - 1
+# The id columns are INTEGER: 32-bit signed on PostgreSQL (SQLite would take 64 bits). An id
+# beyond that cannot exist on either database, so it is refused here — the same 422 on both —
+# instead of reaching PostgreSQL, which fails on the bind (a 500 before issue 20).
+MAX_ID = 2**31 - 1
 
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 IdField = Annotated[int, Field(ge=1, le=MAX_ID)]

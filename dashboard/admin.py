@@ -706,7 +706,8 @@ def update_user(request: Request, user_id: IdPath, who: Admin,
             elif op == "enable":
                 users.update_user(s, user_id=user_id, disabled=False, actor=who.username)
             elif op == "unlock":
-                users.update_user(s, user_id=user_id, unlock=True, actor=who.username)
+                u = users.update_user(s, user_id=user_id, unlock=True, actor=who.username)
+                request.app.state.account_throttle.forget_account(u.username)
             elif op == "password":
                 users.update_user(s, user_id=user_id, password=password, actor=who.username)
             else:

@@ -32,6 +32,7 @@ from api.users.service import Principal
 from api.validation import IdPath
 from dashboard import check as chamber_check_mod
 from dashboard import queries as q
+from dashboard.health import health_view
 from dashboard.web import TEXT_COOKIE, PageError, page, render, safe_next
 from monitor.settings import Settings
 
@@ -75,6 +76,7 @@ def live_context(request: Request, who: Principal | None, now: datetime,
     sort = sort if sort in q.MEMBER_SORTS else "name"
     with database(request).session() as s:
         site = q.site_view(s, settings, now)
+        health = health_view(s, settings, now)
         current = q.current_meeting(s, settings, now)
         meeting = q.meeting_view(current, grace=grace, now=now) if current else None
         in_session = meeting is not None and meeting.state is SessionState.IN_SESSION
@@ -94,6 +96,7 @@ def live_context(request: Request, who: Principal | None, now: datetime,
                                      if m.status != "cancelled"), None))
     return {
         "now": now, "site": site, "meeting": meeting, "act": act, "upcoming": upcoming,
+        "health": health,
         "checks": checks, "chart": q.bar_chart(act.platforms),
         "exemptions": standing if meeting else [], "sort": sort, "sorts": q.MEMBER_SORTS,
         "extend_minutes": EXTEND_MINUTES, "reason_max": REASON_MAX,

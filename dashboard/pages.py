@@ -12,9 +12,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from api.auth.deps import SESSION_COOKIE, database
+from api.auth.deps import SESSION_COOKIE, client_address, database
 from api.auth.roles import LIVE_VIEW
-from api.users.service import LoginFailed, Principal, login, logout
+from api.users.service import LoginFailed, Principal, logout, throttled_login
 from dashboard import web
 
 HERE = Path(__file__).parent
@@ -59,8 +59,9 @@ def build_router(templates: Jinja2Templates) -> APIRouter:
 
         def _do() -> str:
             with db.session() as s:
-                token, _ = login(s, username=username, password=password,
-                                 hours=settings.web.session_hours)
+                token, _ = throttled_login(
+                    s, request.app.state.account_throttle, source=client_address(request),
+                    username=username, password=password, hours=settings.web.session_hours)
                 return token
 
         try:

@@ -490,6 +490,7 @@ def readiness(s: Session, settings: Settings, site: SiteView,
                              "The gate reports no firewall table (nftables)."))
     else:
         out.append(Check("Firewall", "warn", f"{site.topology_title}: {site.topology_text}"))
+    out.extend(component_checks(s, settings))
     out.append(Check("Mode", "warn" if site.monitor_only else "ok",
                      "Monitor-only: attempts are recorded, nothing is blocked."
                      if site.monitor_only else "Enforcing during meetings."))
@@ -517,6 +518,23 @@ def readiness(s: Session, settings: Settings, site: SiteView,
                          " is outside the policy's scope: it restricts nothing."))
     else:
         out.append(Check("Schedule", "ok", "The next meeting is in scope."))
+    return out
+
+
+def component_checks(s: Session, settings: Settings) -> list[Check]:
+    """One line per supervised part beyond the gate and firewall (their lines are above),
+    from the typed health in the gate's heartbeat."""
+    from dashboard.health import check_status, health_view
+    from monitor.health import Component, State
+
+    hv = health_view(s, settings, datetime.now(UTC))
+    out: list[Check] = []
+    for h in hv.components:
+        if h.component is Component.GATE or (h.component is Component.FIREWALL
+                                              and h.state is not State.DOWN):
+            continue
+        text = h.state.value.capitalize() + (f": {h.why}" if h.why else "")
+        out.append(Check(h.label, check_status(h, settings.site.topology), text))  # type: ignore[arg-type]
     return out
 
 

@@ -6,7 +6,8 @@ set ``[web] registration_host`` to the gate's chamber address — ``chamberguard
 adds a second listener there serving these pages alone (``chamberguard web
 --registration-only`` runs just that listener, e.g. in the gate's network namespace, as the
 demo does). Never point the main web app (``--host``) at the chamber side: that would serve
-the staff login to every phone on the chamber Wi-Fi. Members open
+the staff login to every phone on the chamber Wi-Fi. A proxy in front must be listed in
+``[web] trusted_proxies`` for its X-Forwarded-For to be believed. Members open
 ``http://<gate chamber address>:<port>/register`` — an address, no DNS, so it works for a
 restricted device mid-meeting: the web app is on the gateway itself (nftables filters only
 forwarded traffic). A host name for the page must be an essential allow rule IT adds.
@@ -16,6 +17,10 @@ forwarded traffic). A host name for the page must be an essential allow rule IT 
     GET  /register/mine           the devices of the member who owns the asking device
     POST /register/mine/remove    remove one of them (not while a meeting is in session)
     GET  /register/privacy        the notice for members: what is recorded, how long, who sees
+
+The last two want two things: the asking device's MAC (neighbour table) *and* the secret
+cookie it was given when it registered itself here. A MAC alone is not proof — any device
+can copy one — so a device without the cookie sees no one's devices.
 
 Forms use a double-submit cookie (like the login page). Wrong, expired or used codes are
 limited per client address: five in fifteen minutes, then a clear "wait" page.
@@ -49,6 +54,11 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 CSRF_COOKIE = "cg_register_csrf"
+# The secret a device gets when it registers itself: the proof, beside its MAC, that it is
+# that device ("my devices" shows and removes a member's devices). A long life: browsers cap
+# a cookie at about 400 days; after that the member registers again with a code.
+DEVICE_COOKIE = "cg_device"
+DEVICE_COOKIE_DAYS = 400
 MAX_WRONG_CODES = 5
 WINDOW_SECONDS = 15 * 60
 REGISTERED = "This device is now registered to you."
@@ -120,6 +130,11 @@ def _page(request: Request, template: str, context: dict[str, Any], *, status: i
     return resp
 
 
+def _device_key(request: Request) -> str:
+    key = request.cookies.get(DEVICE_COOKIE, "")
+    return key if len(key) <= 100 else ""
+
+
 def _csrf_ok(request: Request, sent: str) -> bool:
     cookie = request.cookies.get(CSRF_COOKIE, "")
     return bool(sent and cookie) and secrets.compare_digest(sent.encode(), cookie.encode())
@@ -143,9 +158,11 @@ async def register_form(request: Request) -> Response:
     mac = await _mac(request)
     already = None
     if mac is not None:
+        key = _device_key(request)
+
         def _mine() -> str | None:
             with database(request).session() as s:
-                mine = service.my_devices(s, mac=mac)
+                mine = service.my_devices(s, mac=mac, key=key)
                 return mine.member.name if mine else None
 
         already = await run_in_threadpool(_mine)
@@ -189,7 +206,7 @@ async def register_submit(
             return service.redeem_code(s, raw_code=code, mac=mac, name=name)
 
     try:
-        await run_in_threadpool(_redeem)
+        done = await run_in_threadpool(_redeem)
     except service.CodeRefused as exc:
         if exc.problem is not service.CodeProblem.MALFORMED:
             limiter.failed(address)  # malformed input is never looked up, so costs nothing
@@ -199,7 +216,11 @@ async def register_submit(
     except ServiceError as exc:
         log.warning("self-registration from %s failed: %s", address, exc.message)
         return again("Something went wrong registering this device. Please ask IT.", 400)
-    return RedirectResponse("/register/mine?registered=1", status_code=303)
+    resp = RedirectResponse("/register/mine?registered=1", status_code=303)
+    resp.set_cookie(DEVICE_COOKIE, done.key, max_age=DEVICE_COOKIE_DAYS * 86400,
+                    httponly=True, samesite="strict", path="/register",
+                    secure=request.url.scheme == "https")
+    return resp
 
 
 # -- the notice ----------------------------------------------------------------------------
@@ -231,9 +252,11 @@ async def _mine_page(request: Request, *, notice: str | None = None, error: str 
                      _context(request, error=unidentified_message(settings), member=None,
                               devices=[], notice=notice, meeting=None), status=403)
 
+    key = _device_key(request)
+
     def _load() -> dict[str, Any]:
         with database(request).session() as s:
-            mine = service.my_devices(s, mac=mac)
+            mine = service.my_devices(s, mac=mac, key=key)
             if mine is None:
                 return {"member": None, "devices": [], "this": None, "meeting": None}
             meeting = service.meeting_now(s, room=settings.site.room,
@@ -271,10 +294,12 @@ async def remove_device(
     if mac is None:
         return await _mine_page(request)  # explains that the device is not identified
     target = int(device_id) if device_id.isascii() and device_id.isdigit() else 0
+    key = _device_key(request)
 
     def _remove() -> None:
         with database(request).session() as s:
-            service.remove_own_device(s, mac=mac, device_id=target, room=settings.site.room,
+            service.remove_own_device(s, mac=mac, key=key, device_id=target,
+                                      room=settings.site.room,
                                       grace=timedelta(minutes=settings.policy.grace_minutes))
 
     try:

@@ -12,8 +12,12 @@ import ipaddress
 import logging
 import os
 import signal
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from sqlalchemy import select
 
 from allowlist.bypass import resolver_addresses
 from allowlist.categories import Mode
@@ -39,8 +43,17 @@ from monitor.gate.steps import (
 )
 from monitor.gate.tcp import listen_tcp
 from monitor.gate.upstream import UpstreamPool
+from monitor.health import Component, ComponentHealth, HealthBoard, State
 from monitor.hostport import parse_hostport
 from monitor.identity.service import IdentityService
+from monitor.incidents import (
+    IncidentKind,
+    IncidentLog,
+    IncidentNote,
+    close_outages,
+    open_outage,
+    write_incidents,
+)
 from monitor.learn import LearnRecorder, active_sessions
 from monitor.neighbours import NeighbourTable
 from monitor.nft.enforcer import Enforcer
@@ -48,9 +61,10 @@ from monitor.nft.ruleset import TableSpec
 from monitor.refused_names import RefusedNames
 from monitor.settings import Settings
 from monitor.store.db import Database
-from monitor.store.models import GateHeartbeat
+from monitor.store.models import GateHeartbeat, Incident
 from monitor.store.policy_loader import load_policy
 from monitor.store.revision import current_revision
+from monitor.supervise import SensorSupervisor, sensor_alive_path
 
 log = logging.getLogger(__name__)
 HEARTBEAT_EVERY = 2.0
@@ -92,10 +106,23 @@ class GateDaemon:
         db: Database,
         *,
         config_path: str | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.settings = settings
+        # The policy clock (meetings start and end by it); tests and the soak drive their own.
+        self.now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.config_path = config_path
-        self._sensor: Any = None
+        self._sensor: SensorSupervisor | None = None
+        self.health = HealthBoard()
+        self.incidents = IncidentLog()  # errors noted on the loop, written by the heartbeat
+        self._transitions: list[tuple[ComponentHealth | None, ComponentHealth]] = []
+        self._tick_error: str | None = None
+        self._nft_error: str | None = None
+        self._drops_seen = 0
+        self._drops_at = float("-inf")
+        self._rev = -1  # the revision the snapshot was loaded at
+        self._last_hb = 0.0
+        self.reloads = 0
         self.db = db
         self.stats = GateStats()
         self.neighbours = NeighbourTable()
@@ -135,7 +162,7 @@ class GateDaemon:
     # -- policy -----------------------------------------------------------------------
     def _load(self) -> Policy:
         with self.db.session() as s:
-            return load_policy(s, self.settings, datetime.now(UTC))
+            return load_policy(s, self.settings, self.now())
 
     def _revision(self) -> int:
         with self.db.session() as s:
@@ -145,25 +172,48 @@ class GateDaemon:
         with self.db.session() as s:
             self.learn.flush(s)
             self.refused.flush(s, datetime.now(UTC))
-            self.learn.active = active_sessions(s, datetime.now(UTC))
+            self.learn.active = active_sessions(s, self.now())
 
-    def recompute(self, now: datetime | None = None) -> None:
-        """Who is restricted right now; pushes the MAC set to nftables when it changes."""
+    def recompute(self, now: datetime | None = None, *, push: bool = True) -> list[str] | None:
+        """Who is restricted right now. Returns the MAC set for nftables (None without a
+        firewall); ``push`` writes it at once — the ticker instead pushes it from a worker
+        thread (:meth:`push_restricted`), so the DNS loop never waits on nftables' lock."""
         assert self.policy is not None
-        now = now or datetime.now(UTC)
+        now = now or self.now()
         pol = self.policy
         self.restrictions = {mac: pol.restriction(mac, now) for mac in pol.devices}
-        if self.enforcer is not None:
-            macs = (
-                []
-                if pol.mode is Mode.MONITOR_ONLY
-                else [m for m, r in self.restrictions.items() if r.restricted]
-            )
+        if self.enforcer is None:
+            return None
+        macs = (
+            []
+            if pol.mode is Mode.MONITOR_ONLY
+            else [m for m, r in self.restrictions.items() if r.restricted]
+        )
+        if push:
+            self.push_restricted(macs)
+        return macs
+
+    def push_restricted(self, macs: list[str] | None) -> None:
+        if self.enforcer is None or macs is None:
+            return
+        try:
             self.enforcer.set_restricted(macs)
+        except Exception as exc:
+            self._nft_error = f"could not update the restricted set: {exc}"
+            self.incidents.error(Component.FIREWALL, "set restricted", exc)
+            raise
+        self._nft_error = None
 
     def _allow(self, mac: str, addrs: list[str], ttl: int) -> int:
-        if self.enforcer is None or mac not in self.enforcer.restricted:
+        if self.enforcer is None:
             return 0
+        if mac not in self.enforcer.restricted:
+            # Restricted a moment ago, the set not pushed yet (a worker thread does that):
+            # allow now, or the member's agenda would be cut off until the next lookup.
+            r = self.restrictions.get(mac)
+            if r is None or not r.restricted or self.policy is None \
+                    or self.policy.mode is Mode.MONITOR_ONLY:
+                return 0
         if self.fast is not None:  # one writer, one memory of what the sets hold
             return self.fast.allow(mac, addrs, ttl)
         return self.enforcer.allow(mac, addrs, ttl)
@@ -205,24 +255,17 @@ class GateDaemon:
             LearnPlatformAddresses(self.address_names.remember),
             AllowAnswers(self._allow, st, cfg.dns.max_ttl, cfg.policy.set_timeout_margin),
         ]
-        return Chain(steps, self.upstream, st)
+        return Chain(steps, self.upstream, st, self.incidents)
 
     # -- heartbeat / outage ----------------------------------------------------------
     def _heartbeat(self, first: bool = False) -> None:
-        now = datetime.now(UTC)
+        now = datetime.now(UTC)  # liveness is wall-clock time, whatever the policy clock says
         room = self.settings.site.room
         with self.db.session() as s:
             hb = s.get(GateHeartbeat, room)
-            if first and hb is not None and now - hb.seen_at > OUTAGE_AFTER:
-                self.writer.submit(
-                    EventRecord(
-                        ts=hb.seen_at,
-                        kind=EventKind.OUTAGE,
-                        action=EventAction.OBSERVED,
-                        room=room,
-                        detail=f"gate was down from {hb.seen_at.isoformat()} to {now.isoformat()}",
-                    )
-                )
+            if first:
+                self._record_restart(s, hb, now)
+            self._write_health(s, now)
             if hb is None:
                 hb = GateHeartbeat(
                     room=room, pid=os.getpid(), started_at=self._started, seen_at=now
@@ -237,16 +280,118 @@ class GateDaemon:
             )
             if first:
                 hb.started_at = self._started
+            self._meeting_sync_health(s, now)
             counters = {**self.stats.as_dict(), **self.identity.as_dict()}
             hb.detail = ",".join(f"{k}={v}" for k, v in counters.items()) \
                 + f",sensor={self.sensor_state()}"
+            hb.components = self.health.as_json()
+
 
     def sensor_state(self) -> str:
         """The passive sensor, for the heartbeat and the conditions a report states:
         "off" (not configured), "running", or "stopped" (it exited)."""
         if self._sensor is None:
             return "off"
-        return "running" if self._sensor.poll() is None else "stopped"
+        return "running" if self._sensor.pid is not None else "stopped"
+
+    def _record_restart(self, s: Any, hb: GateHeartbeat | None, now: datetime) -> None:
+        """Close the gate's open outage (the guard opened it when the worker died), or — when
+        nobody could (both killed, host down) — record the gap the stale heartbeat shows."""
+        room = self.settings.site.room
+        closed = close_outages(s, room, Component.GATE, now)
+        if hb is not None and now - hb.seen_at > OUTAGE_AFTER:
+            if not closed:
+                write_incidents(s, room, [IncidentNote(
+                    IncidentKind.OUTAGE, Component.GATE, hb.seen_at, now,
+                    "gate not running (no heartbeat); recorded when it restarted")])
+            self.writer.submit(EventRecord(
+                ts=hb.seen_at, kind=EventKind.OUTAGE, action=EventAction.OBSERVED, room=room,
+                detail=f"gate was down from {hb.seen_at.isoformat()} to {now.isoformat()}"))
+        # Parts this worker supervised are not down any more: a new supervisor judges afresh.
+        for c in (Component.SENSOR, Component.FIREWALL):
+            close_outages(s, room, c, now)
+
+    def _write_health(self, s: Any, now: datetime) -> None:
+        """Outages opened and closed as components go down and come back; noted errors."""
+        room = self.settings.site.room
+        moves, self._transitions = self._transitions, []
+        for old, new in moves:
+            if new.state is State.DOWN:
+                open_outage(s, room, new.component, new.since, new.why)
+            elif old is not None and old.state is State.DOWN:
+                close_outages(s, room, new.component, new.since)
+        notes = self.incidents.drain()
+        write_incidents(s, room, notes)
+
+    def assess(self, now: datetime | None = None) -> None:
+        """Each component's state now, from what this worker can see (called every tick)."""
+        now = now or datetime.now(UTC)
+        cfg = self.settings
+        mirror = cfg.site.topology == "mirror"
+        put = self._set_health
+        if mirror:
+            put(Component.GATE, State.OFF, "mirror topology: no DNS gate", now)
+        elif self._tick_error:
+            put(Component.GATE, State.DEGRADED, self._tick_error, now)
+        else:
+            put(Component.GATE, State.UP, f"answering on port {cfg.dns.port}", now)
+        if self.enforcer is None:
+            why = ("nftables switched off" if not cfg.nftables.enabled
+                   else f"{cfg.site.topology} topology: no firewall")
+            put(Component.FIREWALL, State.OFF, why, now)
+        elif self._nft_error:
+            put(Component.FIREWALL, State.DOWN, self._nft_error, now)
+        else:
+            put(Component.FIREWALL, State.UP, f"{len(self.enforcer.restricted)} restricted", now)
+        if self._sensor is None:
+            put(Component.SENSOR, State.OFF, self._sensor_off_reason(), now)
+        else:
+            state, why = self._sensor.check()
+            put(Component.SENSOR, state, why, now)
+        w = self.writer
+        if w.dropped != self._drops_seen:
+            self._drops_seen, self._drops_at = w.dropped, time.monotonic()
+        failing = w.failing_since
+        if failing is not None and time.monotonic() - failing > 10:
+            put(Component.EVENTS, State.DOWN, "database writes failing for "
+                f"{time.monotonic() - failing:.0f} s (events kept in the spool)", now)
+        elif time.monotonic() - self._drops_at < 60:
+            put(Component.EVENTS, State.DEGRADED, f"{w.dropped} events dropped (queue full)", now)
+        else:
+            put(Component.EVENTS, State.UP, f"{w.written} events written", now)
+        if w.spool is None:
+            put(Component.SPOOL, State.DEGRADED, "unavailable: events are not crash-safe", now)
+        else:
+            put(Component.SPOOL, State.UP, "crash-safe", now)
+
+    def _sensor_off_reason(self) -> str:
+        cfg = self.settings
+        if not cfg.capture.enabled:
+            return "[capture] enabled = false"
+        return "no interface to capture on"
+
+    def _set_health(self, c: Component, state: State, why: str, now: datetime) -> None:
+        old = self.health.set(c, state, why, now)
+        if old is not None:
+            new = self.health.get(c)
+            assert new is not None
+            (log.warning if state is State.DOWN else log.info)(
+                "%s is %s: %s", c, state, why)
+            self._transitions.append((old, new))
+
+    def _meeting_sync_health(self, s: Any, now: datetime) -> None:
+        m = self.settings.meetings
+        if not (m.moderngov_url.strip() or m.ical_url.strip()) or m.sync_interval_minutes <= 0:
+            self.health.set(Component.MEETING_SYNC, State.OFF, "no meetings source", now)
+            return
+        row = s.execute(select(Incident).where(
+            Incident.kind == str(IncidentKind.OUTAGE),
+            Incident.component == str(Component.MEETING_SYNC),
+            Incident.ended_at.is_(None)).limit(1)).scalar_one_or_none()
+        if row is None:
+            self.health.set(Component.MEETING_SYNC, State.UP, "last sync succeeded", now)
+        else:
+            self.health.set(Component.MEETING_SYNC, State.DOWN, row.cause, row.started_at)
 
     def mark_stopped(self) -> None:
         with self.db.session() as s:
@@ -264,34 +409,52 @@ class GateDaemon:
 
     # -- lifecycle -------------------------------------------------------------------
     async def _ticker(self) -> None:
-        loop = asyncio.get_running_loop()
-        rev = self.policy.revision if self.policy else -1
-        last_hb = 0.0
         while not self._stop.is_set():
             self._touch()  # the guard's hang detector: touched only while the loop turns
-            try:
-                new_rev = await loop.run_in_executor(None, self._revision)
-                if new_rev != rev:
-                    self.policy = await loop.run_in_executor(None, self._load)
-                    rev = new_rev
-                self.recompute()
-                await loop.run_in_executor(None, self._sync_learning)
-                self._fast_tick()
-                if self.enforcer is not None:
-                    flows = await loop.run_in_executor(None, self.enforcer.refused)
-                    self.refusals.update(flows, self.restrictions)
-                if loop.time() - last_hb >= HEARTBEAT_EVERY:
-                    last_hb = loop.time()
-                    await loop.run_in_executor(None, self._heartbeat)
-            except Exception:
-                log.exception("gate tick failed; keeping the last good policy")
+            await self.tick()
             try:
                 await asyncio.wait_for(self._stop.wait(), timeout=1.0)
             except TimeoutError:
                 pass
 
+    async def tick(self) -> None:
+        """One turn of the clock: reload the snapshot when the revision moved or the policy
+        clock left its span, recompute who is restricted, then health and heartbeat. Blocking
+        work (database, nftables) runs on worker threads."""
+        loop = asyncio.get_running_loop()
+        try:
+            new_rev = await loop.run_in_executor(None, self._revision)
+            if new_rev != self._rev or self.policy is None \
+                    or not self.policy.covers(self.now()):
+                self.policy = await loop.run_in_executor(None, self._load)
+                self._rev = new_rev
+                self.reloads += 1
+                log.info("policy snapshot loaded (revision %d, %d meetings, valid until %s)",
+                         self._rev, len(self.policy.meetings), self.policy.valid_until)
+            macs = self.recompute(push=False)
+            await loop.run_in_executor(None, self.push_restricted, macs)
+            await loop.run_in_executor(None, self._sync_learning)
+            self._fast_tick()
+            if self.enforcer is not None:
+                flows = await loop.run_in_executor(None, self.enforcer.refused)
+                self.refusals.update(flows, self.restrictions)
+            self._tick_error = None
+        except Exception as exc:
+            log.exception("gate tick failed; keeping the last good policy")
+            self._tick_error = f"tick failed: {type(exc).__name__}: {exc}"
+            self.incidents.error(Component.GATE, "tick", exc)
+        try:
+            self.assess()
+            if loop.time() - self._last_hb >= HEARTBEAT_EVERY or self._transitions:
+                self._last_hb = loop.time()
+                await loop.run_in_executor(None, self._heartbeat)
+        except Exception as exc:
+            log.exception("gate heartbeat failed")
+            self.incidents.error(Component.GATE, "heartbeat", exc)
+
     def _start_sensor(self) -> None:
-        """The passive sensor runs as a child process (see monitor/sensor.py for why)."""
+        """The passive sensor runs as a child process (see monitor/sensor.py for why),
+        supervised: restarted with backoff when it dies, its outage recorded."""
         import subprocess
         import sys
 
@@ -303,9 +466,13 @@ class GateDaemon:
         cmd = [sys.executable, "-m", "api.cli"]
         if self.config_path:
             cmd += ["--config", self.config_path]
-        self._sensor = subprocess.Popen([*cmd, "gate", "--sensor"], preexec_fn=_die_with_parent)  # noqa: PLW1509
+        self._sensor = SensorSupervisor(
+            [*cmd, "gate", "--sensor"], sensor_alive_path(cfg),
+            spawn=lambda c: subprocess.Popen(c, preexec_fn=_die_with_parent))  # noqa: PLW1509
+        self._sensor.start()
 
     async def start(self) -> None:
+        self._rev = self._revision()
         self.policy = self._load()
         self.writer.start()
         self._heartbeat(first=True)
@@ -392,12 +559,8 @@ class GateDaemon:
 
     async def shutdown(self) -> None:
         self.identity.close()
-        if self._sensor is not None and self._sensor.poll() is None:
-            self._sensor.terminate()
-            try:
-                self._sensor.wait(10)
-            except Exception:
-                self._sensor.kill()
+        if self._sensor is not None:
+            self._sensor.stop()
         if self.fast is not None:
             self.fast.stop()
             log.info("gate fast path counters: %s", self.fast.counters)

@@ -11,6 +11,8 @@ import ipaddress
 import struct
 from dataclasses import dataclass, field
 
+from allowlist.names import wire_label
+
 TYPE_A = 1
 TYPE_NS = 2
 TYPE_CNAME = 5
@@ -39,7 +41,7 @@ class DnsError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Question:
-    name: str  # lower-case, no trailing dot ("" for the root)
+    name: str  # canonical (allowlist.names.wire_name), no trailing dot ("" for the root)
     qtype: int
     qclass: int
 
@@ -86,7 +88,11 @@ class Message:
 
 
 def read_name(buf: bytes, off: int) -> tuple[str, int]:
-    """Decode a (possibly compressed) name at ``off``; return it and the offset after it."""
+    """Decode a (possibly compressed) name at ``off``; return it and the offset after it.
+
+    The name comes out in the one canonical printable form (:func:`allowlist.names.wire_name`):
+    a label byte that is not a lower-case letter, digit, ``-`` or ``_`` is escaped, so no
+    NUL, control, quote or dot-inside-a-label ever reaches the evidence."""
     labels: list[str] = []
     end = -1
     jumps = 0
@@ -119,10 +125,7 @@ def read_name(buf: bytes, off: int) -> tuple[str, int]:
         total += ln + 1
         if total > 255:
             raise DnsError("name longer than 255 octets")
-        try:
-            labels.append(raw.decode("ascii").lower())
-        except UnicodeDecodeError as exc:
-            raise DnsError("non-ASCII label") from exc
+        labels.append(wire_label(raw))
         off += ln
     return ".".join(labels), (end if end >= 0 else off)
 

@@ -38,6 +38,8 @@ from monitor.evidence.chain import compact_json, encode_rows
 from monitor.evidence.devices import PresenceNote, touch_devices
 from monitor.evidence.sink import COLUMNS, insert_events, ts_text
 from monitor.evidence.spool import SegmentContents, Spool, SpoolBusy, read_segment
+from monitor.health import Component
+from monitor.incidents import IncidentKind, IncidentLog, write_incidents
 from monitor.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -265,6 +267,9 @@ class EventWriter:
         self.replayed = 0  # rows re-offered from an earlier run's spool
         self.spool_damaged = 0  # complete spool lines that failed their check on replay
         self.rejected = 0  # rows the database refused for good (reported as an outage)
+        # Losses and failures as typed incidents (written by the database thread).
+        self.incidents = IncidentLog()
+        self.failing_since: float | None = None  # monotonic time database writes began failing
 
     # -- producer side (hot path) ------------------------------------------------------
     def submit(self, rec: EventRecord) -> bool:
@@ -290,10 +295,8 @@ class EventWriter:
                 # Keep the gate answering (DESIGN §5) and say what is lost: crash safety.
                 log.error("event spool unavailable (%s); events are not crash-safe", exc)
                 self.spool = None
-                self._internal.append(EventRecord(
-                    datetime.now(UTC), EventKind.OUTAGE, EventAction.OBSERVED, room=self.room,
-                    detail=f"event spool unavailable ({type(exc).__name__}): "
-                           "events are not crash-safe"))
+                self._loss(Component.SPOOL, f"event spool unavailable ({type(exc).__name__}): "
+                                            "events are not crash-safe")
         self._flusher.start()
         self._dbthread.start()
 
@@ -355,8 +358,10 @@ class EventWriter:
         if dropped > self._drops_reported:
             n = dropped - self._drops_reported
             self._drops_reported = dropped
+            detail = f"event queue full: {n} events dropped"
             own.append(EventRecord(datetime.now(UTC), EventKind.OUTAGE, EventAction.OBSERVED,
-                                   room=self.room, detail=f"event queue full: {n} events dropped"))
+                                   room=self.room, detail=detail))
+            self.incidents.note(IncidentKind.LOSS, Component.EVENTS, detail)
         items: list[EventRecord] = []
         buf = self._buf
         for _ in range(min(len(buf), self._batch)):
@@ -375,9 +380,8 @@ class EventWriter:
                 durable = True
             except (OSError, TypeError, ValueError):
                 log.exception("event spool write failed; %d events are not crash-safe", len(recs))
-                self._internal.append(EventRecord(
-                    datetime.now(UTC), EventKind.OUTAGE, EventAction.OBSERVED, room=self.room,
-                    detail=f"event spool write failed: {len(recs)} events not crash-safe"))
+                self._loss(Component.SPOOL,
+                           f"event spool write failed: {len(recs)} events not crash-safe")
         if durable and items:
             self.acknowledged += len(items)
             if self._on_durable is not None:
@@ -414,6 +418,7 @@ class EventWriter:
                     return  # stopping with the database unreachable: the spool keeps them
                 if self._presence:
                     self._apply_presence()
+                self._apply_incidents()
             finally:
                 with self._cv:
                     self._busy = False
@@ -445,8 +450,11 @@ class EventWriter:
             try:
                 with self.db.engine.begin() as conn:
                     insert_events(conn, rows, notify=self.room or "", bodies=bodies)
+                self.failing_since = None
                 return True
             except TRANSIENT:
+                if self.failing_since is None:
+                    self.failing_since = time.monotonic()
                 attempt += 1
                 log.warning("event write failed (attempt %d); retrying", attempt, exc_info=True)
                 if self._stop.is_set() and time.monotonic() >= self._give_up_at:
@@ -460,11 +468,11 @@ class EventWriter:
                     mid = len(rows) // 2
                     return (self._insert(rows[:mid], bodies and bodies[:mid])
                             and self._insert(rows[mid:], bodies and bodies[mid:]))
-                log.error("event rejected by the database: %s (%r)", exc, rows[0])
+                log.error("event rejected by the database: %s (%r)", exc, rows[0],
+                          exc_info=True)
                 self.rejected += 1
-                self._internal.append(EventRecord(
-                    datetime.now(UTC), EventKind.OUTAGE, EventAction.OBSERVED, room=self.room,
-                    detail=f"an event could not be stored: {type(exc).__name__}"))
+                self._loss(Component.EVENTS,
+                           f"an event could not be stored: {type(exc).__name__}")
                 return True
 
     def _replay(self) -> None:
@@ -490,9 +498,26 @@ class EventWriter:
         self._old_segments = []
         if damaged:
             self.spool_damaged += damaged
-            self._internal.append(EventRecord(
-                datetime.now(UTC), EventKind.OUTAGE, EventAction.OBSERVED, room=self.room,
-                detail=f"event spool: {damaged} damaged records could not be replayed"))
+            self._loss(Component.SPOOL,
+                       f"event spool: {damaged} damaged records could not be replayed")
+
+    def _loss(self, component: Component, detail: str) -> None:
+        """Something recorded (or crash-safe) was lost: an outage event in the evidence
+        stream, where the clerk sees it, and a typed incident, which reports count."""
+        self._internal.append(EventRecord(datetime.now(UTC), EventKind.OUTAGE,
+                                          EventAction.OBSERVED, room=self.room, detail=detail))
+        self.incidents.note(IncidentKind.LOSS, component, detail)
+
+    def _apply_incidents(self) -> None:
+        notes = self.incidents.drain()
+        if not notes:
+            return
+        try:
+            with self.db.engine.begin() as conn:
+                write_incidents(conn, self.room, notes)
+        except Exception:
+            log.exception("could not record %d incidents; kept for the next try", len(notes))
+            self.incidents.put_back(notes)
 
     def _apply_presence(self) -> None:
         notes: dict[str, PresenceNote] = {}
@@ -502,8 +527,9 @@ class EventWriter:
         try:
             with self.db.engine.begin() as conn:
                 created = touch_devices(conn, notes.values())
-        except Exception:
+        except Exception as exc:
             log.warning("device presence update failed (next sighting retries)", exc_info=True)
+            self.incidents.error(Component.EVENTS, "device presence update", exc)
             return
         for new in created:
             if new.note.meeting_id is not None:

@@ -21,7 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from monitor.events import EventAction, EventKind, EventRecord, store_now
+from monitor.health import Component
 from monitor.hostport import parse_hostport
+from monitor.incidents import open_outage
 from monitor.nft.enforcer import Enforcer
 from monitor.sdnotify import notify
 from monitor.settings import Settings
@@ -54,6 +56,8 @@ def record_outage(db: Database, room: str, detail: str) -> None:
     )
     try:
         store_now(db, [rec])
+        with db.session() as s:  # the typed row reports count; closed when the gate restarts
+            open_outage(s, room, Component.GATE, rec.ts, detail)
     except Exception:
         log.exception("could not record the outage (the chamber has failed open regardless)")
 

@@ -7,6 +7,7 @@ registrable domain. Counting is in memory on the hot path; a tick writes it out.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -27,7 +28,11 @@ def active_sessions(s: Session, now: datetime) -> dict[str, int]:
 
 
 class LearnRecorder:
+    """``note`` runs on the DNS loop, ``flush`` on a worker thread: the counts are swapped
+    out under a lock (held for a few dictionary operations, never for database work)."""
+
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self.active: dict[str, int] = {}
         self._counts: Counter[tuple[int, str]] = Counter()
         self._first: dict[tuple[int, str], datetime] = {}
@@ -39,14 +44,16 @@ class LearnRecorder:
             return
         key = (sid, name)
         when = datetime.fromtimestamp(ts, UTC)
-        self._counts[key] += 1
-        self._first.setdefault(key, when)
-        self._last[key] = when
+        with self._lock:
+            self._counts[key] += 1
+            self._first.setdefault(key, when)
+            self._last[key] = when
 
     def flush(self, s: Session) -> int:
         """Upsert what was counted since the last flush; returns names written."""
-        counts, first, last = self._counts, self._first, self._last
-        self._counts, self._first, self._last = Counter(), {}, {}
+        with self._lock:
+            counts, first, last = self._counts, self._first, self._last
+            self._counts, self._first, self._last = Counter(), {}, {}
         for (sid, name), n in counts.items():
             row = s.execute(
                 select(LearnedName).where(LearnedName.session_id == sid, LearnedName.name == name)

@@ -31,10 +31,13 @@ from monitor.events import (
     decision_event,
     spool_dir,
 )
+from monitor.health import Component
+from monitor.incidents import IncidentKind
 from monitor.settings import Settings
 from monitor.store.db import Database
 from monitor.store.policy_loader import load_policy
 from monitor.store.revision import current_revision
+from monitor.supervise import sensor_alive_path
 
 log = logging.getLogger(__name__)
 GUEST = Restriction(False, "unknown device")
@@ -80,6 +83,18 @@ class ObservationRecorder:
         return rec
 
 
+def refresh_policy(db: Database, settings: Settings, policy: Policy | None, rev: int,
+                   now: datetime | None = None) -> tuple[Policy, int]:
+    """The snapshot to use now: reloaded when the revision moved or the clock left the span
+    the snapshot answers for (a meeting imported weeks ahead needs no config change)."""
+    now = now or datetime.now(UTC)
+    with db.session() as s:
+        new_rev = current_revision(s)
+        if policy is None or new_rev != rev or not policy.covers(now):
+            return load_policy(s, settings, now), new_rev
+    return policy, rev
+
+
 def run_sensor(settings: Settings, db: Database, iface: str, stop: threading.Event) -> None:
     from monitor.capture.socket import CaptureSocket
 
@@ -94,32 +109,42 @@ def run_sensor(settings: Settings, db: Database, iface: str, stop: threading.Eve
         )
     )
     rev = -1
+    errors = bugs_seen = 0
     last_tick = 0.0
+    alive = sensor_alive_path(settings)
+    alive.parent.mkdir(parents=True, exist_ok=True)
     with CaptureSocket(iface, rcvbuf=settings.capture.buffer_mb << 20) as sock:
         log.info("sensor capturing on %s", iface)
         while not stop.is_set():
             now = time.monotonic()
             if now - last_tick >= 1.0:
                 last_tick = now
+                alive.touch()  # the supervisor's sign of life: touched only while we capture
                 try:
-                    with db.session() as s:
-                        new_rev = current_revision(s)
-                        if new_rev != rev:
-                            recorder.policy = load_policy(s, settings, datetime.now(UTC))
-                            rev = new_rev
-                    assert recorder.policy is not None
+                    recorder.policy, rev = refresh_policy(db, settings, recorder.policy, rev)
                     recorder.set_policy(recorder.policy, datetime.now(UTC))
                     pipeline.expire(time.time())
-                except Exception:
+                    bugs = pipeline.counters.internal_errors
+                    if bugs > bugs_seen:  # each logged with its traceback by the pipeline
+                        writer.incidents.note(
+                            IncidentKind.ERROR, Component.SENSOR,
+                            "capture pipeline: internal error (traceback in the log)",
+                            count=bugs - bugs_seen)
+                        bugs_seen = bugs
+                except Exception as exc:
                     log.exception("sensor tick failed; keeping the last policy")
+                    writer.incidents.error(Component.SENSOR, "sensor tick", exc)
             got = sock.recv()
             if got is None:
                 continue
             for obs in pipeline.feed(*got):
                 try:
                     recorder.observe(obs)
-                except Exception:
-                    log.exception("could not record an observation")
+                except Exception as exc:
+                    errors += 1
+                    if errors == 1 or errors % 1000 == 0:
+                        log.exception("could not record an observation (%d so far)", errors)
+                    writer.incidents.error(Component.SENSOR, "record observation", exc)
     writer.flush()
     writer.stop()
 

@@ -126,7 +126,17 @@ class DatabaseSettings(_Section):
 class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8000
-    secure_cookies: bool = False  # set true behind TLS
+    # Cookies carry the Secure flag: true for any real deployment (behind the TLS proxy);
+    # only a plain-http demo on 127.0.0.1 sets it false (deploy/config/demo.toml).
+    secure_cookies: bool = True
+    # Proxies (addresses or networks) whose X-Forwarded-For/-Proto are believed; nobody
+    # else's, localhost included. E.g. ["127.0.0.1/32"] behind deploy/proxy/ on this host.
+    trusted_proxies: list[str] = []
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: list[str]) -> list[str]:
+        return [str(ipaddress.ip_network(s, strict=False)) for s in v]
     # Members' self-registration page, served alone on the chamber side (e.g. the gate's
     # chamber address) so phones never see the staff login; empty: not served separately.
     registration_host: str = ""

@@ -25,6 +25,12 @@ class LoginRequired(Exception):
     """Raised for HTML pages: the app turns it into a redirect to /login."""
 
 
+def client_address(request: Request) -> str:
+    """The client's address as :class:`api.middleware.TrustedProxies` settled it: the peer,
+    or what a configured proxy says the peer was — never a header from anyone else."""
+    return request.client.host if request.client else "unknown"
+
+
 def database(request: Request) -> Database:
     db: Database = request.app.state.db
     return db

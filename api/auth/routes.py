@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from api.auth import schemas
-from api.auth.deps import SESSION_COOKIE, database, require
+from api.auth.deps import SESSION_COOKIE, client_address, database, require
 from api.auth.roles import ALL, Role
-from api.errors import Forbidden, Unauthenticated
+from api.errors import Forbidden, TooManyAttempts, Unauthenticated
 from api.pagination import Page, Paging
 from api.users import service
-from api.users.service import LoginFailed, Principal
+from api.users.service import LoginFailed, LoginThrottled, Principal
 from api.validation import IdPath
 from monitor.store.models import SessionRow
 
@@ -35,13 +35,17 @@ def create_session(request: Request, body: schemas.LoginIn,
                    response: Response) -> schemas.SessionOut:
     """Log in: sets the HttpOnly session cookie and returns the CSRF token for it.
 
-    Public by necessity; guarded by the per-account lock-out and the per-address throttle.
+    Public by necessity; guarded by the per-(name, address) backoff and the per-address
+    throttle.
     """
     web = request.app.state.settings.web
     with database(request).session() as s:
         try:
-            token, p = service.login(s, username=body.username, password=body.password,
-                                     hours=web.session_hours)
+            token, p = service.throttled_login(
+                s, request.app.state.account_throttle, source=client_address(request),
+                username=body.username, password=body.password, hours=web.session_hours)
+        except LoginThrottled as exc:
+            raise TooManyAttempts(str(exc), retry_after=exc.retry_after) from None
         except LoginFailed as exc:
             raise Unauthenticated(str(exc)) from None
     response.set_cookie(SESSION_COOKIE, token, max_age=web.session_hours * 3600, path="/",
@@ -76,10 +80,12 @@ def logout_everywhere(request: Request, who: Anyone) -> Response:
 
 @router.post("/tokens", status_code=201, tags=["tokens"])
 def create_token(request: Request, body: schemas.TokenIn, who: Anyone) -> schemas.TokenCreated:
-    """Issue an API token (for yourself; IT admins may issue one for another user)."""
+    """Issue an API token — for yourself only. A token minted for someone else would let its
+    maker act, and be recorded, as them (an IT admin reading subject-access exports as the
+    monitoring officer, issue 20): nobody, IT included, may do that."""
     user_id = body.user_id or who.user_id
-    if user_id != who.user_id and who.role is not Role.IT_ADMIN:
-        raise Forbidden("only an IT admin may issue tokens for another user")
+    if user_id != who.user_id:
+        raise Forbidden("an API token is issued only to the user who asks for it")
     with database(request).session() as s:
         token, row = service.issue_token(s, user_id=user_id, name=body.name, actor=who.username)
         owner = service.get_user(s, user_id=user_id).username

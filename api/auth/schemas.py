@@ -30,7 +30,7 @@ class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100, description="what the token is for")
     user_id: IdField | None = Field(
-        None, description="issue for another user (IT admins only); default: yourself"
+        None, description="must be your own id if given: a token is only ever for yourself"
     )
 
 

@@ -1,10 +1,16 @@
-"""Login rate limiting per client address, on top of the per-account lock-out.
+"""Login throttling: per (account, source) with backoff, and per source across accounts.
 
-The lock-out stops guessing one account's password; this stops one address guessing many
-accounts (or filling every account's lock-out to deny the clerk a login). It is a pure ASGI
-wrapper round both login endpoints, the JSON ``POST /api/v1/session`` and the dashboard's
-``POST /login``, so the two cannot drift apart. A failure is what each endpoint answers on
-a refused login: 401 from the API, a redirect back to the form with an error from the page.
+:class:`AccountThrottle` slows guessing of one account's password from one address: a few
+free failures, then each attempt must wait twice as long as the last (to 15 minutes). It is
+keyed on the name *as typed*, so a name that is no account gets exactly the same answers
+(no enumeration), and on the source, so nobody can lock the clerk out from elsewhere: a
+correct password from an address without failures is never refused (issue 20, fault 5).
+
+:class:`LoginThrottle` stops one address guessing many accounts. It is a pure ASGI wrapper
+round both login endpoints, the JSON ``POST /api/v1/session`` and the dashboard's ``POST
+/login``, so the two cannot drift apart. A failure is what each endpoint answers on a
+refused login: 401 from the API, a redirect back to the form with an error from the page.
+The source address is the one :class:`api.middleware.TrustedProxies` settled on.
 """
 
 from __future__ import annotations
@@ -58,6 +64,60 @@ class LoginThrottle:
         self._failures.move_to_end(address)
         while len(self._failures) > MAX_TRACKED:
             self._failures.popitem(last=False)
+
+
+FREE_FAILURES = 5  # per (account, source) before the backoff starts
+BACKOFF_FIRST = 2.0  # seconds; doubles with each further failure
+BACKOFF_MAX = 15 * 60.0
+
+
+class AccountThrottle:
+    """Failed logins per (name as typed, source address), with exponential backoff."""
+
+    def __init__(self, *, free: int = FREE_FAILURES, first: float = BACKOFF_FIRST,
+                 cap: float = BACKOFF_MAX, clock: Callable[[], float] = time.monotonic) -> None:
+        self.free, self.first, self.cap, self.clock = free, first, cap, clock
+        self._state: OrderedDict[tuple[str, str], tuple[int, float]] = OrderedDict()
+
+    @staticmethod
+    def _key(username: str, source: str) -> tuple[str, str]:
+        return username.strip().casefold()[:100], source
+
+    def _delay(self, failures: int) -> float:
+        if failures < self.free:
+            return 0.0
+        return min(self.cap, self.first * 2 ** min(failures - self.free, 30))
+
+    def retry_after(self, username: str, source: str) -> int | None:
+        """Seconds until this name may be tried again from this source, or None."""
+        key = self._key(username, source)
+        state = self._state.get(key)
+        if state is None:
+            return None
+        failures, last = state
+        now = self.clock()
+        if now - last > self.cap + self._delay(failures):  # quiet long enough: forgiven
+            del self._state[key]
+            return None
+        wait = last + self._delay(failures) - now
+        return max(1, math.ceil(wait)) if wait > 0 else None
+
+    def failed(self, username: str, source: str) -> None:
+        key = self._key(username, source)
+        failures, _ = self._state.get(key, (0, 0.0))
+        self._state[key] = (failures + 1, self.clock())
+        self._state.move_to_end(key)
+        while len(self._state) > MAX_TRACKED:
+            self._state.popitem(last=False)
+
+    def succeeded(self, username: str, source: str) -> None:
+        self._state.pop(self._key(username, source), None)
+
+    def forget_account(self, username: str) -> None:
+        """IT lifted the wait for this account (every source)."""
+        name = self._key(username, "")[0]
+        for key in [k for k in self._state if k[0] == name]:
+            del self._state[key]
 
 
 def _api_failed(status: int, _: Headers) -> bool:

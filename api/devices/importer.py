@@ -23,6 +23,7 @@ from monitor.store.models import Device, Member
 
 COLUMNS = frozenset({"mac", "member", "label"})
 MAX_ROWS = 10_000
+MAX_CHARS = 2 * 1024 * 1024
 MAX_ERRORS_SHOWN = 100
 
 
@@ -36,7 +37,10 @@ class Row:
 
 def _parse(s: Session, text: str) -> tuple[list[Row], list[str]]:
     errors: list[str] = []
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))  # Excel writes a BOM
+    if len(text) > MAX_CHARS:
+        return [], [f"line 1: the file is larger than {MAX_CHARS // 1024} KiB; split it"]
+    # strict: an unclosed quote is an error, not a field that swallows the following rows
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")), strict=True)  # Excel writes a BOM
     try:
         header = next(reader)
     except StopIteration:
@@ -53,15 +57,26 @@ def _parse(s: Session, text: str) -> tuple[list[Row], list[str]]:
     seen: dict[str, int] = {}
     rows: list[Row] = []
     while True:
+        start = reader.line_num + 1
         try:
             cells = next(reader)
         except StopIteration:
             break
         except csv.Error as exc:
-            errors.append(f"line {reader.line_num}: {exc}")
+            errors.append(f"line {start}: {exc} (is a quote left open?)")
             break
         line = reader.line_num
+        if line != start:
+            # No column may hold a line break: a record over several lines is a quote left
+            # open that took the next rows with it — every one of them would be lost.
+            errors.append(f"line {start}: a quoted cell runs on to line {line}; "
+                          f"is a closing quote missing?")
+            continue
         if not any(c.strip() for c in cells):
+            continue
+        bad = next((c for c in cells if any(ord(ch) < 32 or ord(ch) == 127 for ch in c)), None)
+        if bad is not None:
+            errors.append(f"line {line}: a cell holds a control character")
             continue
         if len(rows) >= MAX_ROWS:
             errors.append(f"line {line}: more than {MAX_ROWS} devices; split the file")

@@ -22,6 +22,7 @@ from api.auth.deps import database, require
 from api.auth.roles import LIVE_VIEW
 from api.events.service import platform_names
 from api.users.service import Principal
+from api.validation import MAX_ID
 from monitor.evidence.episodes import EpisodeRule, query_episodes, rule_of
 from monitor.settings import Settings
 from monitor.store.models import Device, Member
@@ -74,8 +75,8 @@ def _aware(t: datetime | None) -> datetime | None:
 async def get_episodes(
     request: Request,
     _: Annotated[Principal, Depends(require(LIVE_VIEW))],
-    meeting_id: int | None = None,
-    member_id: int | None = None,
+    meeting_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    member_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     since: Annotated[datetime | None, Query(description="ISO 8601; naive means UTC")] = None,
     until: Annotated[datetime | None, Query(description="exclusive")] = None,
 ) -> dict[str, object]:

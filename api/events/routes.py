@@ -10,6 +10,7 @@ reconnecting browser exactly where it left off: no gap, no duplicate.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -24,9 +25,21 @@ from api.events.episodes import router as episodes_router
 from api.events.live import live_feed
 from api.events.service import last_event_id, list_events
 from api.users.service import Principal
+from api.validation import MAX_ID
 
 KEEPALIVE_SECONDS = 15.0
 STREAM_BATCH = 500
+_EVENT_ID = re.compile(r"[0-9]{1,10}")
+
+
+def event_id(header: str | None) -> int | None:
+    """A ``Last-Event-ID`` this server could have sent (ASCII digits, an id in the column's
+    range), else None: anything else is not ours, so the stream starts as if it were absent
+    rather than failing (non-ASCII digits, a number too large for the database)."""
+    if header is None or _EVENT_ID.fullmatch(header) is None:
+        return None
+    value = int(header)
+    return value if value <= MAX_ID else None
 
 
 @asynccontextmanager
@@ -45,11 +58,11 @@ router = APIRouter(lifespan=_lifespan)  # what the app includes: events + episod
 def get_events(
     request: Request,
     _: Annotated[Principal, Depends(require(LIVE_VIEW))],
-    after_id: Annotated[int, Query(ge=0)] = 0,
+    after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    meeting_id: int | None = None,
-    member_id: int | None = None,
-    kind: str | None = None,
+    meeting_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    member_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    kind: Annotated[str | None, Query(max_length=40)] = None,
 ) -> dict[str, object]:
     with database(request).session() as s:
         items = list_events(s, after_id=after_id, limit=limit, meeting_id=meeting_id,
@@ -61,13 +74,13 @@ def get_events(
 async def stream(
     request: Request,
     _: Annotated[Principal, Depends(require(LIVE_VIEW))],
-    after_id: Annotated[int | None, Query(ge=0)] = None,
+    after_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
 ) -> StreamingResponse:
     db = database(request)
-    header = request.headers.get("last-event-id")
+    resumed = event_id(request.headers.get("last-event-id"))
     cursor: int
-    if header and header.isdigit():
-        cursor = int(header)
+    if resumed is not None:
+        cursor = resumed
     elif after_id is not None:
         cursor = after_id
     else:

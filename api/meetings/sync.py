@@ -57,6 +57,8 @@ from api.meetings.sources.model import (
     london_day,
 )
 from api.meetings.sources.moderngov import ModernGovClient
+from monitor.health import Component
+from monitor.incidents import close_outages, open_outage
 from monitor.settings import Settings
 from monitor.store.db import Database
 from monitor.store.models import ClerkActionRow, CommitteeScopeRow, Event, Meeting
@@ -510,9 +512,11 @@ async def run_periodic_sync(
             if message != last_failure:
                 await asyncio.to_thread(_record_failure, db, actor, message)
                 last_failure = message
+            await asyncio.to_thread(_sync_health, db, settings, message)
         else:
             if last_failure is not None:
                 log.info("meetings sync recovered")
+                await asyncio.to_thread(_sync_health, db, settings, None)
             last_failure = None
             log.info("meetings sync: %s", ", ".join(f"{k} {v}" for k, v in result.counts.items()))
         try:
@@ -525,6 +529,20 @@ def _sync_once(settings: Settings, db: Database, actor: str,
                client_factory: ClientFactory | None) -> ImportResult:
     with db.session() as s:
         return sync(s, settings=settings, actor=actor, client_factory=client_factory)
+
+
+def _sync_health(db: Database, settings: Settings, failure: str | None) -> None:
+    """A failing sync is an open outage of the meeting-sync component (the gate's heartbeat
+    shows it); the first success closes it."""
+    try:
+        with db.session() as s:
+            if failure is None:
+                close_outages(s, None, Component.MEETING_SYNC, utcnow())
+            else:
+                open_outage(s, None, Component.MEETING_SYNC, utcnow(),
+                            f"meetings sync failing: {failure}")
+    except Exception:
+        log.exception("could not record the meetings sync's health")
 
 
 def _record_failure(db: Database, actor: str, message: str) -> None:

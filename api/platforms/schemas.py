@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -21,4 +23,4 @@ class PlatformAdd(BaseModel):
     model_config = ConfigDict(extra="forbid")
     key: str = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9][a-z0-9_-]*$")
     name: str | None = Field(None, min_length=1, max_length=100)
-    suffixes: list[str] = Field(min_length=1, max_length=100)
+    suffixes: list[Annotated[str, Field(max_length=300)]] = Field(min_length=1, max_length=100)

@@ -66,6 +66,11 @@ def normalise_code(raw: str) -> str | None:
     return bare
 
 
+def hash_key(key: str) -> str:
+    """What the database holds instead of a device's secret."""
+    return hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
+
+
 def hash_code(code: str) -> str:
     """What the database holds instead of the code."""
     bare = normalise_code(code)
@@ -213,6 +218,7 @@ class Registered:
     member: str
     randomised: bool
     already: bool  # this device was registered to this member before
+    key: str = ""  # the device's secret for its "my devices" page: a cookie, shown once
 
 
 def clean_name(raw: str | None) -> str:
@@ -262,10 +268,13 @@ def redeem_code(s: Session, *, raw_code: str, mac: str, name: str = "",
     label = clean_name(name) or ((existing.label or existing.hostname or "") if existing else "")
     dev = register_device(s, mac=mac, member_id=member.id, label=label, actor=SELF,
                           identity=IdentitySource.REGISTRATION_CODE)
+    key = secrets.token_urlsafe(32)
+    dev.self_key_hash = hash_key(key)  # a new registration replaces any earlier secret
     row.device_id = dev.id
     s.flush()
     log.info("self-registration: device %s (%s) registered to member %s", dev.id, mac, member.id)
-    return Registered(dev.id, dev.mac, dev.label, member.id, member.name, dev.randomised, already)
+    return Registered(dev.id, dev.mac, dev.label, member.id, member.name, dev.randomised, already,
+                      key)
 
 
 # -- the member's own devices ---------------------------------------------------------------
@@ -276,13 +285,17 @@ class MyDevices:
     devices: list[Device]
 
 
-def my_devices(s: Session, *, mac: str) -> MyDevices | None:
-    """The devices of the member who owns the asking device, or None if it is not registered.
+def my_devices(s: Session, *, mac: str, key: str) -> MyDevices | None:
+    """The devices of the member who owns the asking device, or None if it is not registered
+    or cannot prove it is that device.
 
-    Identity here is the MAC, as everywhere else in chamberguard: whoever is attributed this
-    device's attempts may see and remove what is registered in the same name."""
+    The MAC says which device is asking, but anyone can copy a MAC; the proof is ``key``, the
+    secret this device was given when it registered itself (issue 20). A device registered
+    by IT has no secret: its member registers it here with a code to see this page."""
     this = s.execute(select(Device).where(Device.mac == mac)).scalar_one_or_none()
-    if this is None or this.member_id is None:
+    if this is None or this.member_id is None or not this.self_key_hash or not key:
+        return None
+    if not secrets.compare_digest(this.self_key_hash.encode(), hash_key(key).encode()):
         return None
     member = s.get(Member, this.member_id)
     assert member is not None
@@ -297,13 +310,13 @@ def meeting_now(s: Session, *, room: str | None, grace: timedelta,
     return meeting_in_session(load_meetings(s, room=room, around=now), now, grace)
 
 
-def remove_own_device(s: Session, *, mac: str, device_id: int, room: str | None,
+def remove_own_device(s: Session, *, mac: str, key: str, device_id: int, room: str | None,
                       grace: timedelta, now: datetime | None = None) -> Device:
     """A member removes one of their devices (revoked, not deleted: reports keep it).
 
     Not while a meeting is in session: removing a device lifts its restriction, and opting
     out mid-meeting is exactly what the policy forbids. IT can still revoke at any time."""
-    mine = my_devices(s, mac=mac)
+    mine = my_devices(s, mac=mac, key=key)
     if mine is None:
         raise NotFound("this device is not registered, so it has no devices to show")
     target = next((d for d in mine.devices if d.id == device_id), None)

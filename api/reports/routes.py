@@ -36,7 +36,7 @@ from api.auth.roles import REPORTS, Role
 from api.errors import Invalid, NotFound
 from api.reports import service
 from api.users.service import Principal
-from api.validation import IdPath
+from api.validation import MAX_ID, IdPath
 from dashboard.reports import render
 from dashboard.web import HERE as DASHBOARD_DIR
 from dashboard.web import PageError
@@ -195,7 +195,7 @@ def _members(request: Request) -> list[tuple[int, str]]:
 
 @pages.get("/members", response_class=HTMLResponse)
 async def member_page(request: Request, who: PageOfficer,
-                      member_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+                      member_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
                       from_: Annotated[DateQ, Query(alias="from")] = None,
                       to: DateQ = None) -> Response:
     db, settings = database(request), _settings(request)

@@ -46,6 +46,8 @@ def update_user(request: Request, user_id: IdPath, body: schemas.UserPatch,
         u = service.update_user(s, user_id=user_id, actor=who.username, role=body.role,
                                 disabled=body.disabled, password=body.password,
                                 unlock=body.unlock)
+        if body.unlock:  # lift the login backoff for this account, from every address
+            request.app.state.account_throttle.forget_account(u.username)
         return schemas.UserOut.model_validate(u)
 
 

@@ -11,7 +11,6 @@ are taken by time and clipped to the in-session intervals.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -31,14 +30,17 @@ from api.events.service import platform_names
 from api.meetings.overrun import ExemptionView, exemptions_of
 from api.rules.risk import flagged_rules
 from dashboard.reports import method, query
+from dashboard.reports.components import component_rows
 from monitor.evidence import chain
 from monitor.evidence.episodes import rule_of
 from monitor.evidence.privacy import LEVEL_TEXT, privacy_level_for_meeting, site_level
+from monitor.health import LABELS, Component
+from monitor.incidents import IncidentKind
 from monitor.settings import Settings
 from monitor.store.models import (
     AuditRow,
     Device,
-    Event,
+    Incident,
     Meeting,
     MeetingPrivacy,
     MeetingTotal,
@@ -48,7 +50,6 @@ from monitor.store.policy_loader import site_mode
 
 SCHEMA = "chamberguard-report/1"
 OUTAGE_LOOKBACK = timedelta(days=1)  # an outage that began this long before a meeting counts
-_DOWN = re.compile(r"gate was down from (\S+) to (\S+)")
 
 
 class ReportError(LookupError):
@@ -182,48 +183,47 @@ class Outage:
     detail: str
 
 
+_KNOWN = {str(c) for c in Component}
+
+
+def recording_components(settings: Settings) -> tuple[Component, ...]:
+    """Whose outage means nothing was recorded: the gate, and in the mirror topology (where it
+    is the only source) the passive sensor."""
+    if settings.site.topology == "mirror":
+        return (Component.GATE, Component.SENSOR)
+    return (Component.GATE,)
+
+
 def outages_in(conn: Connection | Session, room: str | None, lo: datetime, hi: datetime,
-               now: datetime) -> tuple[list[Outage], list[tuple[datetime, str]]]:
-    """Gate downtime from the outage events the gate writes (the heartbeat row holds only
-    the latest beat): "gate was down from A to B" on restart, and "... failed open" when the
-    guard or the service manager failed the chamber open (which ends at the next restart).
-    Other outage events (dropped or unstorable events) are incidents, not downtime."""
-    q = select(Event.ts, Event.detail).where(Event.kind == "outage",
-                                             Event.ts >= lo - OUTAGE_LOOKBACK, Event.ts <= hi)
+               now: datetime, recording: Sequence[Component] = (Component.GATE,)
+               ) -> tuple[list[Outage], list[tuple[datetime, str]]]:
+    """Downtime and incidents from the typed incident rows (kind, component, start, end,
+    cause). Outages of a ``recording`` component are downtime (an open one runs to ``now``);
+    every other incident in the period is listed, not counted."""
+    q = select(Incident).where(Incident.started_at <= hi,
+                               Incident.started_at >= lo - OUTAGE_LOOKBACK)
     if room is not None:
-        q = q.where((Event.room == room) | Event.room.is_(None))
-    rows = [(aware(ts), detail or "") for ts, detail in conn.execute(q.order_by(Event.ts))]
-    spans: list[tuple[datetime, datetime]] = []
-    opens: list[tuple[datetime, str]] = []
+        q = q.where((Incident.room == room) | Incident.room.is_(None))
+    counted = {str(c) for c in recording}
+    spans: list[Outage] = []
     incidents: list[tuple[datetime, str]] = []
-    for ts, detail in rows:
-        m = _DOWN.search(detail)
-        if m:
-            try:
-                a = aware(datetime.fromisoformat(m.group(1)))
-                b = aware(datetime.fromisoformat(m.group(2)))
-            except ValueError:
-                incidents.append((ts, detail))
-                continue
-            spans.append((a, b))
-        elif "failed open" in detail:
-            opens.append((ts, detail))
-        elif lo <= ts <= hi:
-            incidents.append((ts, detail))
-    out: list[Outage] = []
-    for a, b in _merge(spans):
-        out.append(Outage(a, b, "gate down (recorded when it restarted)"))
-    for ts, detail in opens:
-        covering = next((o for o in out if o.start <= ts <= (o.end or ts)), None)
-        if covering is not None:
-            covering.detail = detail
-            continue
-        later = [a for a, _ in spans if a > ts]
-        restart = min(later) if later else None
-        out.append(Outage(ts, restart, detail))
-    out = [o for o in out if (o.end or now) >= lo and o.start <= hi]
-    out.sort(key=lambda o: o.start)
-    return out, incidents
+    for r in conn.execute(q.order_by(Incident.started_at, Incident.id)).scalars():
+        a, b = aware(r.started_at), aware(r.ended_at) if r.ended_at is not None else None
+        label = LABELS[Component(r.component)] if r.component in _KNOWN else r.component
+        if r.kind == str(IncidentKind.OUTAGE) and r.component in counted:
+            if (b or now) >= lo:
+                detail = r.cause if r.component == Component.GATE else f"{label}: {r.cause}"
+                spans.append(Outage(a, b, detail))
+        elif lo <= a <= hi or (r.kind == str(IncidentKind.OUTAGE) and (b or now) >= lo):
+            times = f" (×{r.count})" if r.count > 1 else ""
+            if r.kind == str(IncidentKind.OUTAGE):
+                incidents.append((a, f"{label} down: {r.cause}"))
+            elif r.kind == str(IncidentKind.LOSS):
+                incidents.append((a, r.cause + times))
+            else:
+                incidents.append((a, f"{label}: {r.cause}{times}"))
+    spans.sort(key=lambda o: o.start)
+    return spans, incidents
 
 
 def _outage_doc(outs: list[Outage], incidents: list[tuple[datetime, str]],
@@ -676,7 +676,8 @@ def meeting_report(s: Session, settings: Settings, meeting_id: int, *,
     for md in member_docs:
         for d in md["devices"]:
             d["registered_during_meeting"] = d["device_id"] in registered
-    outs, incidents = outages_in(s, m.room or settings.site.room, lo, hi, now)
+    outs, incidents = outages_in(s, m.room or settings.site.room, lo, hi, now,
+                                  recording_components(settings))
     doc = _base("meeting", settings, now, actor)
     doc["subject"] = f"{m.committee_title or m.title}, {london(m.start)}"
     doc["meeting"] = _meeting_doc(m, sess, grace, exemptions_of(s, m.id))
@@ -686,6 +687,8 @@ def meeting_report(s: Session, settings: Settings, meeting_id: int, *,
     cond["observed_only"] = sum(t.count for t in tallies if t.kind in CONTACT
                                 and t.action == "observed")
     cond["gate"] = _outage_doc(outs, incidents, sess, now)
+    cond["components"] = component_rows(s, settings, m.room or settings.site.room,
+                                        sess.intervals, now)
     cond["unregistered_devices_seen"] = sum(t.count for t in tallies
                                             if t.kind == "device-seen")
     cond["privacy"] = _privacy(s, meeting_id)
@@ -809,7 +812,8 @@ def site_report(s: Session, settings: Settings, since: datetime, until: datetime
     if ids:
         sc = query.scan(conn, rule, f"meeting_id IN ({', '.join('?' * len(ids))})", ids)
         tallies, eps = sc.tallies, sc.episodes
-    outs, incidents = outages_in(s, settings.site.room, since, until, now)
+    outs, incidents = outages_in(s, settings.site.room, since, until, now,
+                                  recording_components(settings))
     mrows = []
     for m in meetings:
         sess = sessions_of(m, grace, now)

@@ -10,9 +10,7 @@ WeasyPrint, with the report JSON attached (``report.json``) for machine reading.
 from __future__ import annotations
 
 import base64
-import csv
 import hashlib
-import io
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
@@ -26,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from dashboard.reports import signing, timeline
+from monitor.csvout import write_csv
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -301,13 +300,6 @@ def _csv_site(doc: dict[str, Any]) -> list[list[object]]:
     return rows + _tail(doc)
 
 
-def write_csv(head: Iterable[object], rows: Iterable[Iterable[object]]) -> bytes:
-    """Every report CSV goes through here (one place for quoting and formula guarding)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(list(head))
-    w.writerows([_cell(v) for v in r] for r in rows)
-    return buf.getvalue().encode("utf-8")
 
 
 def csv_body(doc: dict[str, Any]) -> bytes:

@@ -9,8 +9,6 @@ Producing an export is itself recorded in the audit trail (by the caller's servi
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +20,7 @@ from allowlist.episodes import group_episodes
 from allowlist.wording import EpisodeFacts, episode_sentence
 from api.events.service import describe, platform_names
 from dashboard.reports.builder import find_member, london
+from monitor.csvout import write_csv
 from monitor.evidence.episodes import rule_of
 from monitor.settings import Settings
 from monitor.store.models import AuditRow, Device, Event, RegistrationCode
@@ -120,31 +119,25 @@ def to_json(doc: dict[str, Any]) -> bytes:
 
 def to_csv(doc: dict[str, Any]) -> bytes:
     """One table: ``section`` names what a row is, ``data`` holds its fields as JSON-free
-    ``key=value`` pairs, so a spreadsheet shows every item on its own row."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(("section", "id", "when", "what", "data"))
+    ``key=value`` pairs, so a spreadsheet shows every item on its own row. Written through
+    :func:`monitor.csvout.write_csv`, which neutralises formula prefixes in every cell."""
 
     def pairs(d: dict[str, Any]) -> str:
         return "; ".join(f"{k}={'' if v is None else v}" for k, v in d.items())
 
-    def cell(v: object) -> object:
-        return "'" + v if isinstance(v, str) and v.startswith(("=", "+", "-", "@")) else v
-
+    rows: list[tuple[object, ...]] = []
     m = doc["member"]
-    w.writerow(("member", m["id"], m["created_at"], m["name"], cell(pairs(m))))
+    rows.append(("member", m["id"], m["created_at"], m["name"], pairs(m)))
     for d in doc["devices"]:
-        w.writerow(("device", d["id"], d["created_at"], d["label"] or d["mac"],
-                    cell(pairs(d))))
+        rows.append(("device", d["id"], d["created_at"], d["label"] or d["mac"], pairs(d)))
     for c in doc["registration_codes"]:
-        w.writerow(("registration-code", c["id"], c["created_at"], "code issued",
-                    cell(pairs(c))))
+        rows.append(("registration-code", c["id"], c["created_at"], "code issued", pairs(c)))
     for e in doc["events"]:
-        w.writerow(("event", e["id"], e["ts"], cell(e["text"]), cell(pairs(e))))
+        rows.append(("event", e["id"], e["ts"], e["text"], pairs(e)))
     for i, ep in enumerate(doc["episodes"], 1):
-        w.writerow(("episode", i, ep["first"], cell(ep["text"]), cell(pairs(ep))))
+        rows.append(("episode", i, ep["first"], ep["text"], pairs(ep)))
     for a in doc["audit"]:
-        w.writerow(("audit", a["id"], a["ts"], f"{a['action']} {a['entity']}",
-                    cell(pairs({k: json.dumps(v) if isinstance(v, dict) else v
-                                for k, v in a.items()}))))
-    return buf.getvalue().encode("utf-8")
+        rows.append(("audit", a["id"], a["ts"], f"{a['action']} {a['entity']}",
+                     pairs({k: json.dumps(v) if isinstance(v, dict) else v
+                            for k, v in a.items()})))
+    return write_csv(("section", "id", "when", "what", "data"), rows)

@@ -57,7 +57,7 @@ import struct
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field, fields
 
-from allowlist.names import DomainError, fast_normalise, normalise_domain
+from allowlist.names import DomainError, fast_normalise, normalise_domain, wire_name
 from allowlist.observation import Channel, Observation
 from monitor import dnswire
 from monitor.capture import dhcp as dhcpmod
@@ -570,8 +570,8 @@ class PacketPipeline:
 
     def _wire_name(self, wire: bytes) -> str | None:
         """Uncompressed wire-format labels (without the root label) → normalised name, ""
-        for an invalid name, None where :func:`dnswire.read_name` would not simply decode
-        them (pointers, non-ASCII, over-long, a length that does not end at the zero)."""
+        for an invalid name, None where :func:`dnswire.read_name` must decode them (pointers,
+        over-long, a length that does not end at the zero)."""
         n = len(wire)
         if n > 255:
             return None
@@ -583,17 +583,14 @@ class PacketPipeline:
             pos += ln + 1
         if pos != n:
             return None
-        dotted = bytearray(wire)
+        labels = []
         pos = 0
         while pos < n:
-            ln = dotted[pos]
-            dotted[pos] = 0x2E  # "."
+            ln = wire[pos]
+            labels.append(wire[pos + 1 : pos + 1 + ln])
             pos += ln + 1
-        try:
-            text = dotted[1:].decode("ascii").lower()
-        except UnicodeDecodeError:
-            return None
-        return self._name(text) or ""
+        # the gate's spelling (escapes and all); _name then keeps only valid host names
+        return self._name(wire_name(labels)) or ""
 
     # --------------------------------------------------------------- dispatch
 

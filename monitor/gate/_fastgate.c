@@ -135,7 +135,8 @@ static uint16_t rand16(randpool_t *r) {
 /* DNS parsing: mirrors monitor/dnswire.py (read_name, parse_query, parse_message)       */
 
 /* Decode a possibly compressed name at off. text (optional, NAME_TEXT_MAX bytes) gets the
- * lower-case dotted form. Returns 0 and *end, or -1 where dnswire raises DnsError. */
+ * lower-case dotted form. Returns 0 and *end, or -1 where dnswire raises DnsError and, with
+ * text, also where the name has a byte dnswire escapes (those names are Python's). */
 static int read_name(const unsigned char *b, size_t n, size_t off, char *text, size_t *tlen,
                      size_t *endp) {
     long end = -1;
@@ -162,13 +163,16 @@ static int read_name(const unsigned char *b, size_t n, size_t off, char *text, s
         if (off + ln > n) return -1;
         total += ln + 1;
         if (total > 255) return -1;
-        for (unsigned i = 0; i < ln; i++)
-            if (b[off + i] & 0x80) return -1;
         if (text) {
             if (t) text[t++] = '.';
             for (unsigned i = 0; i < ln; i++) {
                 unsigned char c = b[off + i];
-                text[t++] = (char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
+                c = (unsigned char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
+                /* a byte the canonical form escapes (allowlist.names.wire_name): Python
+                 * spells the name, so C never keys a verdict on an ambiguous text */
+                if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+                    return -1;
+                text[t++] = (char)c;
             }
         }
         off += ln;

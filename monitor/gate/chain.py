@@ -17,26 +17,43 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from monitor.gate.exchange import Exchange
+from monitor.gate.failures import Failures
 from monitor.gate.stats import GateStats
 from monitor.gate.steps import Step
 from monitor.gate.upstream import UpstreamPool, servfail
+from monitor.incidents import IncidentLog
 
 Reply = Callable[[Exchange], None]
 
 
 class Chain:
-    def __init__(self, steps: Sequence[Step], upstream: UpstreamPool, stats: GateStats) -> None:
+    """Runs the steps. A step that raises is a failure of our code, not of the client:
+    :class:`Failures` logs it with its traceback, counts it under the step's name and notes an
+    incident. A failed ``before`` answers SERVFAIL once the query is parsed (never forwards a
+    query that was not decided) and drops it before; a failed ``after`` still lets the client
+    have its answer."""
+
+    def __init__(self, steps: Sequence[Step], upstream: UpstreamPool, stats: GateStats,
+                 incidents: IncidentLog | None = None) -> None:
         self.steps = list(steps)
         self.upstream = upstream
         self.stats = stats
+        self.failed = Failures(stats, incidents)
 
     def handle(self, ex: Exchange, reply: Reply) -> None:
         """Run the steps; ``reply`` is called once with the exchange when it is finished."""
         self.stats.queries += 1
         ran = 0
         for step in self.steps:
-            step.before(ex)
             ran += 1
+            try:
+                step.before(ex)
+            except Exception as exc:
+                self.failed(f"{type(step).__name__}.before", exc)
+                if ex.query is not None:  # parsed, so in scope: the client gets an answer
+                    ex.response = servfail(ex.raw, ex.query.question_end)
+                else:  # scope unknown: never answer what may not be a chamber client
+                    ex.drop = True
             if ex.done:
                 break
         if ex.done:
@@ -59,8 +76,8 @@ class Chain:
         for step in reversed(self.steps[:ran]):
             try:
                 step.after(ex)
-            except Exception:  # a failing step must not lose the client's answer
-                self.stats.upstream_errors += 1
+            except Exception as exc:  # a failing step must not lose the client's answer
+                self.failed(f"{type(step).__name__}.after", exc)
         if not ex.drop and ex.response is not None:
             self.stats.answered += 1
             reply(ex)

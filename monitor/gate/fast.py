@@ -185,8 +185,8 @@ class FastPath:
                 ex = Exchange(data, ip, port, False, ts)
                 try:
                     chain.handle(ex, self._replier(li, self._gen))
-                except Exception:  # never let one packet take the listener down
-                    self.stats.malformed += 1
+                except Exception as exc:  # never let one packet take the listener down
+                    chain.failed("fast path hand-over", exc)
         else:
             if self._loop is not None:  # more waiting: continue after the loop's other work
                 self._loop.call_soon(self.drain)

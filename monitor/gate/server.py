@@ -22,8 +22,8 @@ class UdpListener(asyncio.DatagramProtocol):
         ex = Exchange(data, addr[0], addr[1], self.redirected, time.time())
         try:
             self.chain.handle(ex, self._reply)
-        except Exception:  # never let one packet take the listener down
-            self.chain.stats.malformed += 1
+        except Exception as exc:  # never let one packet take the listener down
+            self.chain.failed("udp listener", exc)
 
     def _reply(self, ex: Exchange) -> None:
         if self.transport is not None and ex.response is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 
 
 @dataclass
@@ -19,6 +19,11 @@ class GateStats:
     set_updates: int = 0
     events: int = 0
     unlisted_refused: int = 0
+    # Failures of our own code, by where they happened ("Record.after", "udp listener"):
+    # never folded into malformed or upstream_errors, which count what clients and upstream did.
+    errors: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "errors"}
+        out.update({f"error.{k}": v for k, v in sorted(self.errors.items())})
+        return out

@@ -61,8 +61,9 @@ class ParseQuery(Step):
 
     def before(self, ex: Exchange) -> None:
         try:
-            # The codec already gives the name in canonical form: lower-case ASCII (anything
-            # else is a DnsError), no trailing dot — nothing more to normalise on this path.
+            # The codec already gives the name in canonical form (allowlist.names.wire_name:
+            # lower case, any other byte escaped as \DDD, no trailing dot) — nothing more to
+            # normalise on this path, and nothing unprintable can reach the evidence.
             q = dnswire.parse_query(ex.raw)
         except dnswire.DnsError:
             self.stats.malformed += 1

@@ -37,8 +37,8 @@ async def _serve(
             ex = Exchange(data, peer[0], peer[1], redirected, time.time(), transport="tcp")
             try:
                 chain.handle(ex, reply)
-            except Exception:
-                chain.stats.malformed += 1
+            except Exception as exc:
+                chain.failed("tcp listener", exc)
                 pending.release()
             if ex.drop:
                 pending.release()

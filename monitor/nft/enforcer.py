@@ -15,9 +15,16 @@ from monitor.nft.ruleset import Builder, TableSpec
 
 
 class Enforcer:
-    def __init__(self, spec: TableSpec, nft: Nftables | None = None) -> None:
+    """Two libnftables contexts, because a context is not thread-safe and its lock must
+    never make the DNS loop wait: ``nft`` is the loop's own (per-answer ``allow``), ``bg``
+    serves the ticker's slower work on a worker thread (``set_restricted``, ``refused``).
+    The kernel orders their transactions."""
+
+    def __init__(self, spec: TableSpec, nft: Nftables | None = None,
+                 bg: Nftables | None = None) -> None:
         self.builder = Builder(spec)
         self.nft = nft or Nftables()
+        self.bg = bg or (nft if nft is not None else Nftables())
         self._restricted: frozenset[str] = frozenset()
         self._expiry: dict[tuple[str, str], float] = {}
         self.calls = 0
@@ -44,12 +51,12 @@ class Enforcer:
         new = frozenset(macs)
         if new == self._restricted:
             return False
-        self.nft.run(self.builder.set_restricted(sorted(new)))
+        self.bg.run(self.builder.set_restricted(sorted(new)))
         self._restricted = new
         return True
 
     def refused(self) -> list[tuple[str, str, str, int]]:
-        return refused_flows(self.nft, self.builder)
+        return refused_flows(self.bg, self.builder)
 
     @property
     def restricted(self) -> frozenset[str]:

@@ -70,6 +70,9 @@ class Device(Base):
         Enum(IdentitySource, native_enum=False, length=20,
              values_callable=lambda e: [x.value for x in e], validate_strings=True),
         default=IdentitySource.MAC_ONLY, server_default=IdentitySource.MAC_ONLY.value)
+    # SHA-256 of the secret the phone was given (as a cookie) when it registered itself;
+    # its "my devices" page wants that secret, not just the MAC (which anyone can copy).
+    self_key_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     member: Mapped[Member | None] = relationship(back_populates="devices")
 
 
@@ -419,6 +422,24 @@ class GateHeartbeat(Base):
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     enforcing: Mapped[bool] = mapped_column(Boolean, default=False)
     detail: Mapped[str] = mapped_column(Text, default="")
+    # Component → {"state", "since", "why"} (monitor.health.ComponentHealth.as_json).
+    components: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+
+
+class Incident(Base):
+    """A typed outage or error: what (kind, monitor.incidents.IncidentKind), which part
+    (component, monitor.health.Component), when (started_at, ended_at: NULL while open) and
+    why (cause). Reports and the dashboard read these columns, never sentences."""
+
+    __tablename__ = "incidents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    component: Mapped[str] = mapped_column(String(20))
+    room: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    cause: Mapped[str] = mapped_column(String(500))
+    count: Mapped[int] = mapped_column(Integer, default=1)  # errors folded into this row
 
 
 class LearnSession(Base):

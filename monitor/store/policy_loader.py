@@ -18,8 +18,22 @@ from monitor.settings import Settings
 from monitor.store import models as m
 from monitor.store.revision import current_revision
 
-# Meetings further than this from now cannot be in session; keep the snapshot small.
+# Meetings further than this from the load time are left out to keep the snapshot small;
+# the snapshot's ``valid_until`` stops short of the window's edge so nothing is missed.
 WINDOW = timedelta(days=2)
+# A snapshot is reloaded at least this often, config change or not: a gate that runs for
+# weeks never answers from a schedule older than this.
+REFRESH = timedelta(hours=1)
+
+
+def validity(now: datetime, grace: timedelta, window: timedelta = WINDOW
+             ) -> tuple[datetime, datetime]:
+    """(valid_from, valid_until) of a snapshot loaded at ``now`` holding the meetings of
+    ``now ± window``: a meeting in session at any t in the span starts at most ``grace``
+    after t (≤ now + window) and ends at most ``grace`` before t (≥ now - window)."""
+    if grace >= window:
+        raise ValueError("grace must be shorter than the snapshot window")
+    return now - window + grace, now + min(REFRESH, window - grace)
 
 
 def site_mode(s: Session, settings: Settings) -> Mode:
@@ -117,13 +131,17 @@ def load_policy(s: Session, settings: Settings, now: datetime) -> Policy:
         extra_platforms=extra,
     )
     meetings = load_meetings(s, room=settings.site.room, around=now)
+    grace = timedelta(minutes=settings.policy.grace_minutes)
+    valid_from, valid_until = validity(now, grace)
     return Policy(
         rules=rules,
         devices=load_devices(s),
         meetings=meetings,
         mode=site_mode(s, settings),
-        grace=timedelta(minutes=settings.policy.grace_minutes),
+        grace=grace,
         platform_names=catalogue.names(),
         revision=current_revision(s),
+        valid_from=valid_from,
+        valid_until=valid_until,
         exemptions=load_exemptions(s, [c.meeting_id for c in meetings]),
     )

@@ -38,7 +38,9 @@ def username(role: Role) -> str:
 def make_settings(data_dir: Path, extra: str = "") -> Settings:
     cfg = data_dir / "chamberguard.toml"
     cfg.write_text(f'[site]\ndata_dir = "{data_dir}"\n{extra}', encoding="utf-8")
-    return load_settings(cfg, env={})
+    # The test clients speak plain http: cookies without the Secure flag, unless a test asks.
+    env = {} if "secure_cookies" in extra else {"CHAMBERGUARD_WEB__SECURE_COOKIES": "false"}
+    return load_settings(cfg, env=env)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -92,6 +94,27 @@ class Env:
 def build_env(tmp_path: Path, template_db: Path, extra_settings: str = "") -> Env:
     shutil.copy(template_db, tmp_path / "chamberguard.db")
     settings = make_settings(tmp_path, extra_settings)
+    db = Database(settings.database_url)
+    app = create_app(settings, db)
+    env = Env(app, TestClient(app), db, settings)
+    with db.session() as s:
+        for u in s.execute(select(User)).scalars():
+            env.user_ids[Role(u.role)] = u.id
+    return env
+
+
+def build_env_on(backend: str, tmp_path: Path, template_db: Path,
+                 request: pytest.FixtureRequest) -> Env:
+    """:func:`build_env` on SQLite, or the same users and app on a fresh PostgreSQL database
+    (``pg_cluster`` from tests/pg.py must be importable by the requesting module)."""
+    if backend == "sqlite":
+        return build_env(tmp_path, template_db)
+    cluster = request.getfixturevalue("pg_cluster")
+    url = cluster.new_database()
+    with Database(url).session() as s:  # the same users as the SQLite template
+        for role in Role:
+            create_user(s, username=username(role), password=PASSWORD, role=role, actor="test")
+    settings = make_settings(tmp_path, f'[database]\nurl = "{url}"\n')
     db = Database(settings.database_url)
     app = create_app(settings, db)
     env = Env(app, TestClient(app), db, settings)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from api.auth.roles import Role
@@ -218,3 +221,62 @@ def test_csv_import_refuses_to_move_a_device_between_members(env: Env,
     assert "line 2" in str(assert_error(r, 422)["message"])
     assert_error(env.client.post("/api/v1/devices/import", headers=env.auth(Role.CLERK),
                                  json={"csv": "mac\n"}), 403)
+
+
+def test_fault_3_csv_import_unclosed_quote_is_refused_not_swallowed(
+        env: Env, admin: dict[str, str]) -> None:
+    """Issue 20, fault 3: an unclosed quote used to swallow the next row (200, "rows: 1"),
+    leaving that device unregistered and so never restricted."""
+    member(env, admin)
+    member(env, admin, "Cllr Grace Hopper")
+    csv = ('mac,member,label\n'
+           '02:00:5e:10:00:01,Cllr Ada Lovelace,"iPad\n'   # line 2: quote never closed
+           '02:00:5e:10:00:02,Cllr Grace Hopper,phone\n')
+    err = assert_error(env.client.post("/api/v1/devices/import", headers=admin,
+                                       json={"csv": csv}), 422)
+    assert str(err["message"]).startswith("nothing imported: line 2:")
+    assert "quote" in str(err["message"])
+    # A quote closed further down still spans lines: refused with both line numbers.
+    csv2 = ('mac,member,label\n'
+            '02:00:5e:10:00:01,Cllr Ada Lovelace,"iPad\n'
+            '02:00:5e:10:00:02,Cllr Grace Hopper,phone"\n'
+            '02:00:5e:10:00:03,,ok\n')
+    err = assert_error(env.client.post("/api/v1/devices/import", headers=admin,
+                                       json={"csv": csv2}), 422)
+    assert err["details"] == ["line 2: a quoted cell runs on to line 3; is a closing quote "
+                              "missing?"]
+    # Control characters and NULs are refused with the line, never stored.
+    err = assert_error(env.client.post("/api/v1/devices/import", headers=admin, json={
+        "csv": "mac,label\n02:00:5e:10:00:09,ok\n02:00:5e:10:00:01,x\x1b[2J\n"}), 422)
+    assert str(err["message"]).startswith("nothing imported: line 3:")
+    err = assert_error(env.client.post("/api/v1/devices/import", headers=admin, json={
+        "csv": "mac,label\n02:00:5e:10:00:01,spare\x00\n"}), 422)  # refused at the edge
+    assert err["message"] == "body.csv: text must not contain a NUL character"
+    assert env.client.get("/api/v1/devices", headers=admin).json()["total"] == 0
+
+
+_CELL = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12)
+_LINE = st.lists(st.one_of(_CELL, st.sampled_from(["02:00:5e:10:00:01", '"', '"x', "Cllr Ada"])),
+                 max_size=4).map(",".join)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_LINE, max_size=6), st.sampled_from(["\n", "\r\n", "\r"]))
+def test_device_csv_import_any_text_is_all_or_nothing(env: Env, admin: dict[str, str],
+                                                       lines: list[str], eol: str) -> None:
+    """Whatever the text: 200 and every data row counted, or 422 naming lines — and then
+    nothing written. Never a 500, never a silently dropped row."""
+    text = eol.join(["mac,member,label", *lines]) + eol
+    r = env.client.post("/api/v1/devices/import", headers=admin, json={"csv": text})
+    assert r.status_code in (200, 422), r.text
+    if r.status_code == 422:
+        details = r.json()["error"]["details"]
+        assert details and all(re.match(r"line \d+: ", d) for d in details), details
+        assert env.client.get("/api/v1/devices", headers=admin).json()["total"] == 0
+    else:
+        data_rows = [ln for ln in lines if ln.strip(", \t")]
+        assert r.json()["rows"] == len(data_rows)
+        with env.db.session() as s:
+            for d in s.execute(select(Device)).scalars():
+                s.delete(d)

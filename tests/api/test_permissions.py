@@ -30,8 +30,6 @@ PUBLIC = {
     ("POST", "/login"),
     ("POST", "/api/v1/session"),  # the JSON login
     ("GET", "/api/v1/openapi.json"),
-    ("GET", "/api/v1/docs"),
-    ("GET", "/api/v1/docs/oauth2-redirect"),
     # Member self-registration (DESIGN §11): a one-time code or the asking device's MAC is
     # the credential; see dashboard/registration.py.
     ("GET", "/register"),
@@ -161,3 +159,31 @@ def test_every_declared_role_gets_past_the_door(env: Env) -> None:
         for role in e.roles:
             r = call(client, e, env.auth(role))
             assert r.status_code not in (401, 403), (e.method, e.path, role, r.text)
+
+
+def test_fault_6_role_matrix_officer_only_for_a_members_record(env: Env) -> None:
+    """Issue 20, fault 6: subject-access exports and member reports (API and pages) are for
+    the monitoring officer alone; the whole matrix — every route × every role plus no
+    credentials — is what the three tests above walk."""
+    seen = list(endpoints(env))
+    guarded = [e for e in seen if (e.method, e.path) not in PUBLIC]
+    matrix = len(guarded) * (len(Role) + 1)
+    print(f"\nrole matrix: {len(guarded)} guarded routes x ({len(Role)} roles + anonymous) "
+          f"= {matrix} cells; {len(seen) - len(guarded)} public routes")
+    personal = [e for e in guarded if "subject-access" in e.path or "/members" in e.path
+                and "/reports" in e.path]
+    assert {e.path for e in personal} >= {"/api/v1/reports/subject-access/{member_id}",
+                                          "/api/v1/reports/members/{member_id}"}
+    for e in personal:
+        assert e.roles == frozenset({Role.MONITORING_OFFICER}), (e.path, e.roles)
+
+
+def test_fault_7_no_swagger_page_under_the_csp_only_the_json_schema(env: Env) -> None:
+    """Issue 20, fault 7: /api/v1/docs was public but broken by the app's own CSP (inline
+    script, CDN assets). It is gone; the OpenAPI JSON is the API's description."""
+    anonymous = TestClient(env.app)
+    for url in ("/api/v1/docs", "/api/v1/docs/oauth2-redirect", "/api/v1/redoc"):
+        assert_error(anonymous.get(url), 404)
+    r = anonymous.get("/api/v1/openapi.json")
+    assert r.status_code == 200 and r.json()["paths"]
+    assert "script-src 'self'" in r.headers["content-security-policy"]

@@ -37,7 +37,9 @@ class Seeded:
 def make_settings(data_dir: Path, extra: str = "") -> Settings:
     cfg = data_dir / "chamberguard.toml"
     cfg.write_text(f'[site]\ndata_dir = "{data_dir}"\n{extra}', encoding="utf-8")
-    return load_settings(cfg, env={})
+    # The test clients speak plain http: cookies without the Secure flag, unless a test asks.
+    env = {} if "secure_cookies" in extra else {"CHAMBERGUARD_WEB__SECURE_COOKIES": "false"}
+    return load_settings(cfg, env=env)
 
 
 def seed(data_dir: Path, *, extra: str = "", now: datetime | None = None) -> Seeded:
@@ -70,7 +72,7 @@ def seed(data_dir: Path, *, extra: str = "", now: datetime | None = None) -> See
 
 
 def heartbeat(db: Database, room: str = "chamber", *, enforcing: bool = True,
-              at: datetime | None = None) -> None:
+              at: datetime | None = None, components: dict | None = None) -> None:
     """What the gate writes every few seconds."""
     at = at or datetime.now(UTC)
     with db.session() as s:
@@ -82,6 +84,7 @@ def heartbeat(db: Database, room: str = "chamber", *, enforcing: bool = True,
         hb.seen_at = at
         hb.enforcing = enforcing
         hb.detail = "queries=120,refused=7"
+        hb.components = components
 
 
 def attempt(db: Database, *, member_id: int, device_id: int, mac: str, meeting_id: int | None,

@@ -5,6 +5,7 @@ and bypasses, and stopping it leaves nothing behind."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import signal
@@ -48,6 +49,29 @@ def events_in(db_path: Path) -> list[dict[str, Any]]:
         return [dict(r) for r in con.execute("SELECT * FROM events ORDER BY id")]
     finally:
         con.close()
+
+
+def sensor_state(db_path: Path) -> str | None:
+    """The passive sensor's state in the gate's heartbeat (monitor.health), or None."""
+    con = sqlite3.connect(db_path)
+    try:
+        row = con.execute("SELECT components FROM gate_heartbeats").fetchone()
+    except sqlite3.OperationalError:
+        return None
+    finally:
+        con.close()
+    if not row or not row[0]:
+        return None
+    return json.loads(row[0]).get("sensor", {}).get("state")
+
+
+def wait_until(check: Callable[[], bool], timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.25)
+    return True
 
 
 # -- the bundled capture and the replay path (no root needed) -----------------------------
@@ -329,6 +353,10 @@ def test_live_demo_enforces_records_and_leaves_nothing_behind(tmp_path: Path) ->
         assert {e["member"] for e in attempts} <= {m for m, _, _ in MEMBERS}
         assert any(e["platform"] == "instagram" for e in attempts)
         assert all(e["action"] == "refused" for e in attempts)
+        # `make run` shows the demo with the passive sensor running, and says so.
+        db_path = tmp_path / "demo" / "chamberguard.db"
+        assert wait_until(lambda: sensor_state(db_path) == "up", timeout=30), \
+            sensor_state(db_path)
         procs = descendants(demo.proc.pid)
         assert len(procs) >= 10, procs  # dnsmasq, sites, gate (+worker), web, 6 devices
     finally:

@@ -267,3 +267,34 @@ webcast_host = "doctortest.public-i.tv"
         assert by_name(json.loads(p.stdout))["ip forwarding"]["status"] == "fail"
     finally:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
+
+
+def test_doctor_lists_each_supervised_part(tmp_path: Path) -> None:
+    """Issue #18: every part from the gate's heartbeat, a dead sensor failing in mirror."""
+    from datetime import UTC, datetime, timedelta
+
+    from monitor.doctor import check_components
+    from monitor.health import Component, ComponentHealth, State
+    from monitor.settings import Settings
+    from monitor.store.db import Database
+    from monitor.store.migrate import upgrade
+    from monitor.store.models import GateHeartbeat
+
+    settings = Settings(site={"data_dir": tmp_path, "room": "chamber",  # type: ignore[arg-type]
+                              "topology": "mirror"})
+    upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    now = datetime.now(UTC)
+    parts = {Component.GATE: State.OFF, Component.FIREWALL: State.OFF,
+             Component.SENSOR: State.DOWN, Component.EVENTS: State.UP,
+             Component.SPOOL: State.DEGRADED}
+    with db.session() as s:
+        s.add(GateHeartbeat(room="chamber", pid=1, started_at=now, seen_at=now, components={
+            str(c): ComponentHealth(c, st, now - timedelta(minutes=1), "why " + str(c))
+            .as_json() for c, st in parts.items()}))
+    checks = {c.name: c for c in check_components(settings, db, now)}
+    db.dispose()
+    assert set(checks) == {"firewall", "sensor", "events", "spool"}
+    assert checks["sensor"].status == "fail" and checks["sensor"].failed
+    assert "why sensor" in checks["sensor"].detail and "since" in checks["sensor"].detail
+    assert checks["spool"].status == "warn" and checks["events"].status == "ok"

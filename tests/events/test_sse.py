@@ -91,3 +91,36 @@ def test_reconnect_with_last_event_id_has_no_gap_and_no_duplicate(db_url: str,
     assert second[0][1]["text"].startswith("A device looked up ")
     assert second[0][1]["text"].endswith("(Instagram) — refused")
     db.dispose()
+
+
+def test_fault_7_non_ascii_or_huge_last_event_id(db_url: str, tmp_path: Path) -> None:
+    """Issue 20, fault 7: a non-ASCII Last-Event-ID gave a 500 and a huge one aborted the
+    stream. A header this server could not have sent is ignored: the stream starts from
+    ``after_id`` as if it were absent, on both databases."""
+    db = Database(db_url)
+    token = token_for(db, "clerk1", Role.CLERK)
+    w = EventWriter(db, room="chamber", spool_dir=tmp_path / "spool")
+    w.start()
+    settings = Settings(site={"data_dir": tmp_path})
+    with running_app(settings, db) as (base, _), \
+            httpx.Client(base_url=base, timeout=30) as client:
+        write(w, 0, 3)
+        assert w.flush(30)
+        for bad in ("²".encode(), "١٢٣".encode(), b"9" * 5000, str(2**70).encode(), b"-1",
+                    b"\xff\xfe"):
+            got = read_raw(client, token, bad)
+            assert [d["detail"] for _, d in got] == ["n=0", "n=1", "n=2"], bad
+    w.stop()
+    db.dispose()
+
+
+def read_raw(client: httpx.Client, token: str, header: bytes) -> list[tuple[int, dict[str, Any]]]:
+    got: list[tuple[int, dict[str, Any]]] = []
+    headers = [(b"Authorization", f"Bearer {token}".encode()), (b"Last-Event-ID", header)]
+    with client.stream("GET", "/api/v1/events/stream?after_id=0", headers=headers) as resp:
+        assert resp.status_code == 200, resp.read()
+        for item in sse(resp):
+            got.append(item)
+            if len(got) == 3:
+                break
+    return got

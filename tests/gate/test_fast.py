@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from allowlist.categories import Category, Mode
 from allowlist.clock import MeetingClock
 from allowlist.decision import Device, Member, Policy, Restriction
+from allowlist.names import is_plain
 from allowlist.rules import Rule, RuleSet
 from monitor import dnswire
 from monitor.events import EventRecord
@@ -129,6 +130,8 @@ def py_query(raw: bytes) -> tuple[object, ...] | None:
         q = dnswire.parse_query(raw)
     except dnswire.DnsError:
         return None
+    if not is_plain(q.name):
+        return None  # escaped names are Python's alone: C defers them to the chain
     return (q.name, q.qid, q.qtype, q.qclass, q.question_end)
 
 

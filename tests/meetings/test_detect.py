@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -114,3 +116,18 @@ class TestLoadFiles:
     def test_other_schemes_are_refused(self) -> None:
         with pytest.raises(SourceError, match="only files and http"):
             load("ftp://example.invalid/meetings.ics")
+
+
+def test_fault_7_meetings_import_dev_zero_is_bounded(tmp_path: Path) -> None:
+    """Issue 20, fault 7: ``meetings import /dev/zero`` read without limit (stat says 0)."""
+    with pytest.raises(SourceError, match="larger than .* bytes; refused") as info:
+        load("/dev/zero")
+    assert str(info.value).startswith("/dev/zero: ")
+    # A FIFO says 0 too; one that ends within the cap is read and parsed as usual.
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    body = fixture_bytes("calendar.ics")
+    t = threading.Thread(target=lambda: fifo.write_bytes(body))
+    t.start()
+    assert load(str(fifo))
+    t.join()

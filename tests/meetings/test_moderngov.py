@@ -364,3 +364,18 @@ def test_meeting_id_must_be_ascii_digits() -> None:
     doc = xml_meetings("<meetingid>١٢</meetingid><meetingdate>12/03/2024</meetingdate>")
     with pytest.raises(SourceError, match="unreadable <meetingid>"):
         parse_meetings(doc)
+
+
+def test_fault_imports_name_the_line_of_a_bad_meeting() -> None:
+    """Issue 20: imports are all or nothing with line numbers in the error — for a meeting
+    that parses as XML but not as a meeting, too."""
+    body = ("<?xml version=\"1.0\"?>\n<getmeetings>\n<committee>\n"
+            "<committeeid>1</committeeid><committeetitle>Council</committeetitle>\n"
+            "<committeemeetings>\n<meeting><meetingid>1</meetingid>\n"
+            "<meetingdate>12/03/2024</meetingdate></meeting>\n"
+            "<meeting><meetingid>2</meetingid>\n"                          # line 8
+            "<meetingdate>31/02/2024</meetingdate></meeting>\n"
+            "</committeemeetings></committee></getmeetings>\n")
+    with pytest.raises(SourceError) as info:
+        parse_meetings(body.encode())
+    assert str(info.value).startswith("line 8, meeting 2 <meetingdate>: impossible date")

@@ -126,6 +126,7 @@ grace_minutes = 0
 
 [web]
 port = {self.web_port}
+secure_cookies = false  # plain http on loopback, as the demo
 """)
         self.cli("db", "upgrade")
         self.ids["member"] = json.loads(self.cli("member", "add", "Cllr Ada Lovelace"))["id"]

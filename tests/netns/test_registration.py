@@ -45,11 +45,14 @@ cookie = set_cookie.split(";", 1)[0]
 token = re.search(r'name="csrf_token" value="([^"]+)"', text).group(1)
 out["form"] = {"status": status, "alert": alert(text)}
 if code:
-    status, location, _, text = req("POST", "/register",
-                                    {"code": code, "name": name, "csrf_token": token}, cookie)
+    status, location, set_cookie, text = req("POST", "/register",
+                                             {"code": code, "name": name, "csrf_token": token},
+                                             cookie)
     out["post"] = {"status": status, "location": location, "alert": alert(text)}
+    device = re.search(r"cg_device=[^;,]+", set_cookie)  # the secret "my devices" wants
     if location:
-        status, _, _, text = req("GET", location, cookie=cookie)
+        status, _, _, text = req("GET", location,
+                                 cookie=cookie + ("; " + device.group(0) if device else ""))
         out["mine"] = {"status": status, "text": " ".join(re.sub("<[^>]+>", " ", text).split())}
 print(json.dumps(out))
 """

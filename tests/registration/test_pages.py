@@ -227,3 +227,37 @@ def test_only_it_issues_codes(chamber: Chamber) -> None:
     assert_error(env.client.post(url, json={"hours": 24, "x": 1}, headers=admin), 422)
     env.client.patch(f"/api/v1/members/{member}", json={"active": False}, headers=admin)
     assert_error(env.client.post(url, headers=admin), 409, "conflict")
+
+
+def test_fault_7_a_copied_mac_without_the_device_secret_sees_and_removes_nothing(
+        chamber: Chamber) -> None:
+    """Issue 20, fault 7: "my devices" trusted the MAC alone, so a device copying a member's
+    MAC could see and remove that member's devices. Now it also wants the secret cookie the
+    phone was given when it registered itself."""
+    member = chamber.member()
+    with chamber.env.db.session() as s:
+        old = register_device(s, mac=TABLET_MAC, member_id=member, label="Old tablet",
+                              actor="it").id
+    phone = chamber.device(PHONE_IP)
+    r = register(phone, chamber.code(member))
+    cookie = [c for c in r.headers.get_list("set-cookie") if c.startswith("cg_device=")]
+    assert cookie and "HttpOnly" in cookie[0] and "Path=/register" in cookie[0]
+    assert "SameSite=strict" in cookie[0]
+    with chamber.env.db.session() as s:
+        dev = s.execute(select(Device).where(Device.mac == PHONE_MAC)).scalar_one()
+        assert dev.self_key_hash and phone.cookies["cg_device"] not in dev.self_key_hash
+    assert "Old tablet" in phone.get("/register/mine").text
+    # The impostor: the same address, so the same MAC in the neighbour table — no cookie.
+    impostor = chamber.device(PHONE_IP)
+    page = impostor.get("/register/mine")
+    assert "Old tablet" not in page.text and "Cllr Ada Lovelace" not in page.text
+    form = impostor.get("/register")
+    assert "Cllr Ada Lovelace" not in form.text
+    token = csrf_of(form)
+    r = impostor.post("/register/mine/remove", data={"device_id": str(old), "csrf_token": token})
+    assert r.status_code == 404
+    impostor.cookies.set("cg_device", "a-guess", path="/register")
+    r = impostor.post("/register/mine/remove", data={"device_id": str(old), "csrf_token": token})
+    assert r.status_code == 404
+    dev2 = _device(chamber, TABLET_MAC)
+    assert dev2 is not None and dev2.member_id == member

@@ -212,11 +212,17 @@ def test_members_see_and_remove_only_their_own_devices_and_not_mid_meeting(
         old = register_device(s, mac="02:00:00:00:00:01", member_id=ada, actor="it").id
         bobs = register_device(s, mac=TABLET_MAC, member_id=bob, actor="it").id
     with chamber.env.db.session() as s:
-        mine = service.my_devices(s, mac=PHONE_MAC)
+        # registered by IT: no secret, so the MAC alone shows nothing (issue 20)
+        assert service.my_devices(s, mac=PHONE_MAC, key="") is None
+        s.get(Device, phone).self_key_hash = service.hash_key("phone-secret")  # type: ignore[union-attr]
+    with chamber.env.db.session() as s:
+        mine = service.my_devices(s, mac=PHONE_MAC, key="phone-secret")
         assert mine is not None and mine.member.name == "Cllr Ada Lovelace"
         assert [d.id for d in mine.devices] == [phone, old]
-        assert service.my_devices(s, mac="02:00:00:00:00:99") is None
-    kw: dict[str, Any] = {"room": "chamber", "grace": timedelta(0)}  # as the gate judges
+        assert service.my_devices(s, mac=PHONE_MAC, key="") is None
+        assert service.my_devices(s, mac=PHONE_MAC, key="guess") is None
+        assert service.my_devices(s, mac="02:00:00:00:00:99", key="phone-secret") is None
+    kw: dict[str, Any] = {"room": "chamber", "grace": timedelta(0), "key": "phone-secret"}
     with chamber.env.db.session() as s, pytest.raises(NotFound):
         service.remove_own_device(s, mac=PHONE_MAC, device_id=bobs, **kw)
     with chamber.env.db.session() as s:

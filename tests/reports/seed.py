@@ -17,6 +17,8 @@ from api.devices.service import register_device
 from api.meetings.service import clerk_action, create_meeting
 from api.members.service import create_member
 from monitor.events import EventAction, EventKind, EventRecord, store_now
+from monitor.health import Component
+from monitor.incidents import IncidentKind, IncidentNote, write_incidents
 from monitor.settings import Settings, load_settings
 from monitor.store.db import Database
 from monitor.store.migrate import upgrade
@@ -58,7 +60,9 @@ def make_settings(data_dir: Path, extra: str = "") -> Settings:
     cfg = data_dir / "chamberguard.toml"
     cfg.write_text(f'[site]\nname = "Example Borough Council"\nroom = "chamber"\n'
                    f'data_dir = "{data_dir}"\n{extra}', encoding="utf-8")
-    return load_settings(cfg, env={})
+    # The test clients speak plain http: cookies without the Secure flag, unless a test asks.
+    env = {} if "secure_cookies" in extra else {"CHAMBERGUARD_WEB__SECURE_COOKIES": "false"}
+    return load_settings(cfg, env=env)
 
 
 def seed_golden(data_dir: Path, *, url: str | None = None, extra: str = "") -> Golden:
@@ -93,7 +97,20 @@ def seed_golden(data_dir: Path, *, url: str | None = None, extra: str = "") -> G
             clerk_action(s, meeting_id=m.id, action=action, actor="clerk", grace=GRACE_MIN,
                          at=when)
     store_now(db, golden_events(g))
+    with db.session() as s:
+        write_incidents(s, "chamber", golden_incidents())
     return g
+
+
+def golden_incidents() -> list[IncidentNote]:
+    """The typed rows behind the outage events: what reports count."""
+    return [
+        IncidentNote(IncidentKind.OUTAGE, Component.GATE, OUTAGE[0], OUTAGE[1],
+                     "gate worker exited unexpectedly (status 1); the chamber failed open "
+                     "(nobody restricted, DNS forwarded upstream) until the gate restarts"),
+        IncidentNote(IncidentKind.LOSS, Component.EVENTS, at(19, 50), at(19, 50),
+                     "event queue full: 3 events dropped"),
+    ]
 
 
 def golden_events(g: Golden) -> list[EventRecord]:

@@ -183,3 +183,29 @@ def test_pages(api: Api) -> None:
     assert "from=2026-06-01&amp;to=2026-06-30" in r.text
     viewer = _login(api, Role.VIEWER)
     assert viewer.get(f"/reports/meetings/{mid}").status_code == 403
+
+
+def test_fault_6_it_cannot_act_as_the_officer_and_the_register_names_the_real_actor(
+        api: Api) -> None:
+    """Issue 20, fault 6: IT minted a token for the officer, read a subject-access export and
+    a member report, and the register named the officer. Now IT is refused a token for
+    anyone else, refused both reads, and what the officer does is registered as hers."""
+    from monitor.store.models import IssuedReport, User
+
+    ada = api.g.ids["ada"]
+    with api.g.db.session() as s:
+        officer = s.execute(select(User).where(User.username == Role.MONITORING_OFFICER.value)
+                            ).scalar_one().id
+    r = api.client.post("/api/v1/tokens", json={"name": "x", "user_id": officer},
+                        headers={"Authorization": f"Bearer {api.tokens[Role.IT_ADMIN]}"})
+    assert r.status_code == 403
+    urls = (f"/api/v1/reports/subject-access/{ada}",
+            f"/api/v1/reports/members/{ada}?from=2026-06-01&to=2026-06-30")
+    for url in urls:
+        assert api.get(Role.IT_ADMIN, url).status_code == 403
+        assert api.get(Role.MONITORING_OFFICER, url).status_code == 200
+    with api.g.db.session() as s:
+        register = [r.generated_by for r in s.execute(select(IssuedReport)).scalars()]
+        exports = [a.actor for a in s.execute(select(AuditRow).where(
+            AuditRow.action == "subject-access-export")).scalars()]
+    assert register == ["monitoring_officer"] and exports == ["monitoring_officer"]

@@ -18,6 +18,8 @@ from api.reports import service
 from api.site.service import set_mode
 from dashboard.reports import render, timeline
 from monitor.events import EventAction, EventKind, EventRecord, store_now
+from monitor.health import Component
+from monitor.incidents import open_outage
 from monitor.store.models import AuditRow, Device
 from tests.reports.seed import ADA, NOW, at, seed_golden
 
@@ -83,6 +85,9 @@ def test_schedule_decides_without_the_clerk_and_presence_lists_a_quiet_member(
     store_now(g.db, [EventRecord(datetime(2026, 1, 14, 18, 30, tzinfo=UTC), EventKind.OUTAGE,
                                  EventAction.OBSERVED, room="chamber",
                                  detail="gate service stopped; the chamber failed open")])
+    with g.db.session() as s:  # what the service stop records (guard.record_outage): still open
+        open_outage(s, "chamber", Component.GATE, datetime(2026, 1, 14, 18, 30, tzinfo=UTC),
+                    "gate service stopped; the chamber failed open")
     now = datetime(2026, 1, 14, 21, tzinfo=UTC)
     doc = service.build(g.db, g.settings, "meeting", actor="t", meeting_id=mid, now=now)
     mt = doc["meeting"]
@@ -159,6 +164,37 @@ def test_unknown_subjects(tmp_path: Path) -> None:
     assert hi - lo == timedelta(days=30)
     assert lo == datetime(2026, 5, 31, 23, tzinfo=UTC)  # London midnight in BST
     g.db.dispose()
+
+
+@pytest.mark.parametrize("topology", ["inline", "mirror"])
+def test_sensor_outage_is_downtime_only_where_it_is_the_only_source(
+    tmp_path: Path, topology: str
+) -> None:
+    """Issue #18: read from typed incident columns — the cause's words do not matter."""
+    from monitor.incidents import IncidentKind, IncidentNote, write_incidents
+
+    g = seed_golden(tmp_path, extra=f'topology = "{topology}"')
+    with g.db.session() as s:
+        write_incidents(s, "chamber", [IncidentNote(
+            IncidentKind.OUTAGE, Component.SENSOR, at(19, 20), at(19, 30),
+            "killed by signal 9; any words at all")])
+    doc = service.build(g.db, g.settings, "meeting", actor="t", meeting_id=g.ids["meeting"],
+                        now=NOW)
+    gate = doc["conditions"]["gate"]
+    parts = {c["component"]: c for c in doc["conditions"]["components"]}
+    assert parts["sensor"]["minutes_in_session"] == 10 and parts["sensor"]["outages"] == 1
+    assert parts["events"]["outages"] == 0
+    assert ("gate" in parts) is (topology != "mirror")
+    html = render.html(doc).decode()
+    assert "Passive sensor: 10 min down in session" in html
+    if topology == "mirror":
+        assert gate["outage_minutes"] == 15 and len(gate["outages"]) == 2
+        assert gate["outages"][0]["detail"] == "Passive sensor: killed by signal 9; any words " \
+            "at all"
+    else:
+        assert gate["outage_minutes"] == 5 and len(gate["outages"]) == 1
+        assert "Passive sensor down: killed by signal 9; any words at all" in [
+            i["detail"] for i in gate["incidents"]]
 
 
 def test_policy_changes_and_a_rule_allowing_a_platform_are_in_the_report(

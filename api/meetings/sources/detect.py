@@ -75,9 +75,12 @@ def load(
         raise SourceError("only files and http(s) URLs can be imported", where=target)
     path = Path(target)
     try:
-        if path.stat().st_size > moderngov.MAX_BYTES:
+        # Read at most one byte past the cap: stat sizes lie for devices and pipes
+        # (/dev/zero says 0 and never ends).
+        with path.open("rb") as f:
+            data = f.read(moderngov.MAX_BYTES + 1)
+        if len(data) > moderngov.MAX_BYTES:
             raise SourceError(f"larger than {moderngov.MAX_BYTES} bytes; refused", where=target)
-        data = path.read_bytes()
     except OSError as exc:
         raise SourceError(f"cannot read the file: {exc.strerror or exc}", where=target) from exc
     return _located(data, None, window, None, target)

@@ -36,11 +36,12 @@ from __future__ import annotations
 
 import re
 import time as _time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import TypeVar
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element, ParseError, TreeBuilder
 
 import defusedxml.ElementTree as SafeET
 import httpx
@@ -116,10 +117,46 @@ _T = TypeVar("_T")
 # ---------------------------------------------------------------------------- XML plumbing
 
 
+# The line each parsed element starts on, so an error names it ("line 12, meeting 6001").
+_LINES: weakref.WeakKeyDictionary[Element, int] = weakref.WeakKeyDictionary()
+
+
+class _LineBuilder(TreeBuilder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parser: SafeET.DefusedXMLParser | None = None
+
+    def start(self, tag: str, attrs: dict[str, str]) -> Element:
+        el = super().start(tag, attrs)
+        if self.parser is not None:
+            _LINES[el] = self.parser.parser.CurrentLineNumber
+        return el
+
+
+def _parse_with_lines(data: bytes) -> Element:
+    builder = _LineBuilder()
+    parser = SafeET.DefusedXMLParser(target=builder, forbid_dtd=False, forbid_entities=True,
+                                     forbid_external=True)
+    builder.parser = parser
+    parser.feed(data)
+    root: Element = parser.close()
+    return root
+
+
+def line_of(el: Element) -> int | None:
+    """The line ``el`` starts on in the document it was parsed from (None if unknown)."""
+    return _LINES.get(el)
+
+
+def _where(el: Element, what: str) -> str:
+    line = line_of(el)
+    return f"line {line}, {what}" if line is not None else what
+
+
 def parse_xml(data: bytes) -> Element:
     """Parse untrusted XML safely, turning every failure into a SourceError that says why."""
     try:
-        root = SafeET.fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
+        root = _parse_with_lines(data)
     except EntitiesForbidden as exc:
         raise SourceError(
             f"the XML declares an entity ({exc.name!r}); refused — entity expansion is how the "
@@ -296,10 +333,13 @@ def _rows(answer: Element) -> list[_Row]:
     for index, (el, committee) in enumerate(_walk_meetings(answer), start=1):
         mid = child_text(el, "meetingid")
         if not mid:
-            raise SourceError(f"<meeting> number {index} has no <meetingid>")
+            line = line_of(el)
+            raise SourceError(f"<meeting> number {index} has no <meetingid>",
+                              where=f"line {line}" if line is not None else None)
         if not _MEETING_ID.fullmatch(mid):
-            raise SourceError(f"unreadable <meetingid> {mid!r}", where=f"<meeting> number {index}")
-        where = f"meeting {mid}"
+            raise SourceError(f"unreadable <meetingid> {mid!r}",
+                              where=_where(el, f"<meeting> number {index}"))
+        where = _where(el, f"meeting {mid}")
         raw_date = child_text(el, "meetingdate")
         if not raw_date:
             raise SourceError("no <meetingdate>", where=where)
@@ -309,7 +349,7 @@ def _rows(answer: Element) -> list[_Row]:
 
 def _meeting(row: _Row) -> SourceMeeting:
     el, mid = row.element, row.meeting_id
-    where = f"meeting {mid}"
+    where = _where(el, f"meeting {mid}")
     committee = _committee_of(el, row.committee)
     meeting_title = child_text(el, "meetingtitle")
     committee_title = committee.title or meeting_title
