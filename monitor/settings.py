@@ -260,13 +260,6 @@ class _TomlSource(PydanticBaseSettingsSource):
         return dict(_toml_data.get() or {})
 
 
-def switched_off(name: str) -> bool:
-    """True when the environment switch ``name`` (an optional C accelerator's ``CG_*``
-    switch) says off: 0, no, false or off. These switches are not settings on purpose:
-    unknown ``CHAMBERGUARD_*`` keys are errors, and a switch must work with no config."""
-    return os.environ.get(name, "1").strip().lower() in ("0", "no", "false", "off")
-
-
 def _known_env_keys() -> set[str]:
     keys = {f"{ENV_PREFIX}CONFIG"}
     for name, f in Settings.model_fields.items():
