@@ -10,7 +10,7 @@ what="${1:-run}"
 VENV="${VENV:-.venv}"
 
 RUN_PKGS="python3 python3-venv python3-dev gcc iproute2 nftables libnftables1 dnsmasq-base libpcap0.8"
-TEST_PKGS="chromium postgresql fonts-dejavu-core libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 systemd poppler-utils sqlite3 mmdebstrap systemd-container git procps freeradius-utils hostapd libasan8 libubsan1"
+TEST_PKGS="chromium postgresql fonts-dejavu-core libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 systemd poppler-utils sqlite3 mmdebstrap systemd-container util-linux git procps freeradius-utils hostapd libasan8 libubsan1"
 BENCH_PKGS="dnsperf tshark"
 
 pkgs="$RUN_PKGS"
