@@ -14,19 +14,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.app import create_app
-from api.auth import passwords
 from api.auth.roles import Role
 from api.users.service import create_user, issue_token
 from monitor.settings import Settings, load_settings
 from monitor.store.db import Database
 from monitor.store.migrate import upgrade
 from monitor.store.models import User
+from tests.hashing import cheap_argon2  # noqa: F401  (session fixture)
 
 PASSWORD = "correct horse battery"
 
@@ -43,17 +42,10 @@ def make_settings(data_dir: Path, extra: str = "") -> Settings:
     return load_settings(cfg, env=env)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def cheap_argon2() -> Iterator[None]:
-    saved = passwords._hasher, passwords._DUMMY
-    passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    passwords._DUMMY = passwords._hasher.hash("not-a-real-password")
-    yield
-    passwords._hasher, passwords._DUMMY = saved
 
 
 @pytest.fixture(scope="session")
-def template_db(tmp_path_factory: pytest.TempPathFactory, cheap_argon2: None) -> Path:
+def template_db(tmp_path_factory: pytest.TempPathFactory, cheap_argon2: None) -> Path:  # noqa: F811
     data_dir = tmp_path_factory.mktemp("template")
     settings = make_settings(data_dir)
     upgrade(settings.database_url)

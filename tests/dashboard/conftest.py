@@ -10,21 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.auth import passwords
 from tests.dashboard.seed import PASSWORD, Seeded, seed
-
-
-@pytest.fixture(scope="session", autouse=True)
-def cheap_argon2() -> Iterator[None]:
-    saved = passwords._hasher, passwords._DUMMY
-    passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    passwords._DUMMY = passwords._hasher.hash("not-a-real-password")
-    yield
-    passwords._hasher, passwords._DUMMY = saved
+from tests.hashing import cheap_argon2  # noqa: F401  (session fixture)
 
 
 @dataclass
@@ -53,7 +43,7 @@ def csrf_of(html: str) -> str:
 
 
 @pytest.fixture
-def site(tmp_path: Path, cheap_argon2: None) -> Iterator[Site]:
+def site(tmp_path: Path, cheap_argon2: None) -> Iterator[Site]:  # noqa: F811
     seeded = seed(tmp_path)
     app = create_app(seeded.settings, seeded.db)
     client = TestClient(app, follow_redirects=False)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,3 +35,14 @@ def run_cli(*args: str, config: Path | None = None, timeout: float = 60,
 @pytest.fixture
 def deploy_dir() -> Path:
     return DEPLOY
+
+
+def wait_for(check: Callable[[], bool], timeout: float, step: float = 0.25) -> bool:
+    """Poll ``check`` until it holds or ``timeout`` seconds pass (no fixed sleeps)."""
+    end = time.monotonic() + timeout
+    while True:
+        if check():
+            return True
+        if time.monotonic() > end:
+            return False
+        time.sleep(step)

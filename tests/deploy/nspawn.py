@@ -19,10 +19,10 @@ import re
 import shutil
 import signal
 import subprocess
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.deploy.conftest import wait_for
 
 HERE = Path(__file__).resolve().parent
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -43,17 +43,6 @@ def unavailable_reason() -> str | None:
         if shutil.which(tool) is None:
             return f"{tool} is not installed (Debian: {pkg}; deploy/bootstrap.sh test installs it)"
     return None
-
-
-def wait_for(check: Callable[[], bool], timeout: float, step: float = 0.25) -> bool:
-    """Poll ``check`` until it holds or ``timeout`` seconds pass (no fixed sleeps)."""
-    end = time.monotonic() + timeout
-    while True:
-        if check():
-            return True
-        if time.monotonic() > end:
-            return False
-        time.sleep(step)
 
 
 @dataclass

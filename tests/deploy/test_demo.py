@@ -38,7 +38,7 @@ from api.demo import (
 from monitor.chamber_sim import traffic_demo
 from monitor.settings import load_settings
 from monitor.store.db import Database
-from tests.deploy.conftest import CLI, DEPLOY, clean_env
+from tests.deploy.conftest import CLI, DEPLOY, clean_env, wait_for
 from tests.netns.harness import free_port
 
 
@@ -63,15 +63,6 @@ def sensor_state(db_path: Path) -> str | None:
     if not row or not row[0]:
         return None
     return json.loads(row[0]).get("sensor", {}).get("state")
-
-
-def wait_until(check: Callable[[], bool], timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > end:
-            return False
-        time.sleep(0.25)
-    return True
 
 
 # -- the bundled capture and the replay path (no root needed) -----------------------------
@@ -355,7 +346,7 @@ def test_live_demo_enforces_records_and_leaves_nothing_behind(tmp_path: Path) ->
         assert all(e["action"] == "refused" for e in attempts)
         # `make run` shows the demo with the passive sensor running, and says so.
         db_path = tmp_path / "demo" / "chamberguard.db"
-        assert wait_until(lambda: sensor_state(db_path) == "up", timeout=30), \
+        assert wait_for(lambda: sensor_state(db_path) == "up", timeout=30), \
             sensor_state(db_path)
         procs = descendants(demo.proc.pid)
         assert len(procs) >= 10, procs  # dnsmasq, sites, gate (+worker), web, 6 devices

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.nspawn import Machine, unavailable_reason, wait_for
+from tests.deploy.conftest import wait_for
+from tests.deploy.nspawn import Machine, unavailable_reason
 
 REPO = Path(__file__).resolve().parents[2]
 # The release before the installer existed (its own deploy/README.md was the manual install).
