@@ -15,7 +15,7 @@ Timed, best of ``--repeat`` interleaved runs:
   ``count(*)``, ``min(ts)``, ``max(ts)`` of the meeting's events, through the driver, rows
   fetched;
 * **report** — ``chamberguard report MEETING_ID --format json`` minus the process start
-  (one pass over the meeting's rows, see dashboard.reports.query):
+  (one pass over the meeting's rows, see api.reports.query):
   build the document (every event of the meeting read, grouped into episodes per the gap
   rule, members, devices, sessions, outages, mode history, chain head), render, sign
   (Ed25519) and enter it in the register;
@@ -258,13 +258,13 @@ def run_backend(name: str, args: argparse.Namespace, tmp: Path) -> bool:
 
         def report(fmt: str) -> Callable[[], bytes]:
             def go() -> bytes:
-                _, data = service.report_file(db, settings, "meeting", fmt, actor="bench",
+                _, data = service.report_file(db=db, settings=settings, kind="meeting", fmt=fmt, actor="bench",
                                               meeting_id=target)
                 return data
             return go
 
         def document() -> object:
-            return service.build(db, settings, "meeting", actor="bench", meeting_id=target)
+            return service.build(db=db, settings=settings, kind="meeting", actor="bench", meeting_id=target)
 
         report("json")()
         results: dict[str, list[float]] = {"aggregate": [], "fetch": [], "json": [],
@@ -305,7 +305,7 @@ def run_backend(name: str, args: argparse.Namespace, tmp: Path) -> bool:
                   f"{min(html_cpu):.2f} s CPU; wall above CPU means a busy machine")
         if args.verify_chain:
             t = time.perf_counter()
-            rep = service.verify_events(db, settings)
+            rep = service.verify_events(db=db, settings=settings)
             el = time.perf_counter() - t
             print(f"    for information: verify-chain over {rep.checked:,} events "
                   f"{el:.1f} s ({rep.checked / el:,.0f} events/s), ok={rep.ok}")

@@ -18,7 +18,7 @@ from typing import Any
 import pypdf
 import pytest
 
-from api.reports import service
+from api.reports import formats, service
 from dashboard.reports import render, signing
 from tests.reports.seed import (
     ADA,
@@ -40,10 +40,11 @@ Numbers = dict[str, tuple[int, int, int]]
 def issued(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Golden, dict[str, Any],
                                                                         dict[str, bytes]]]:
     g = seed_golden(tmp_path_factory.mktemp("golden"))
-    doc = service.build(g.db, g.settings, "meeting", actor="officer",
+    doc = service.build(db=g.db, settings=g.settings, kind="meeting", actor="officer",
                         meeting_id=g.ids["meeting"], now=NOW)
-    files = {fmt: service.issue(g.db, g.settings, doc, fmt, actor="officer")
-             for fmt in render.FORMATS}
+    files = {fmt: service.issue(db=g.db, settings=g.settings, doc=doc, fmt=fmt, actor="officer",
+                            render=render.body)
+             for fmt in formats.FORMATS}
     yield g, doc, files
     g.db.dispose()
 
@@ -217,7 +218,7 @@ def test_every_format_verifies(issued: tuple[Golden, dict[str, Any],
                                              dict[str, bytes]]) -> None:
     g, doc, files = issued
     for fmt, data in files.items():
-        v = service.verify_file(data, g.settings, g.db)
+        v = service.verify_file(data=data, settings=g.settings, db=g.db)
         assert v.ok, (fmt, v.reason)
         assert v.signature["format"] == fmt
         assert any("register: issued" in d for d in v.details)

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from allowlist.episodes import group_episodes
 from allowlist.wording import EpisodeFacts, episode_sentence
 from api.events.service import describe, platform_names
-from dashboard.reports.builder import find_member, london
+from api.reports.builder import find_member
+from api.reports.times import london
 from monitor.csvout import write_csv
 from monitor.evidence.episodes import rule_of
 from monitor.settings import Settings
