@@ -258,13 +258,15 @@ def run_backend(name: str, args: argparse.Namespace, tmp: Path) -> bool:
 
         def report(fmt: str) -> Callable[[], bytes]:
             def go() -> bytes:
-                _, data = service.report_file(db=db, settings=settings, kind="meeting", fmt=fmt, actor="bench",
+                _, data = service.report_file(db=db, settings=settings, kind="meeting", fmt=fmt,
+                                              actor="bench",
                                               meeting_id=target)
                 return data
             return go
 
         def document() -> object:
-            return service.build(db=db, settings=settings, kind="meeting", actor="bench", meeting_id=target)
+            return service.build(db=db, settings=settings, kind="meeting", actor="bench",
+                                 meeting_id=target)
 
         report("json")()
         results: dict[str, list[float]] = {"aggregate": [], "fetch": [], "json": [],

@@ -190,7 +190,8 @@ def test_a_report_made_during_the_meeting_does_not_collapse_it(db: Database,
     sync_level(db, settings)
     m = meeting(db, "Council", datetime.now(UTC) - timedelta(minutes=10))
     store_now(db, attempts(m, 3, datetime.now(UTC)))
-    service.report_file(db=db, settings=settings, kind="meeting", fmt="json", actor="clerk", meeting_id=m)
+    service.report_file(db=db, settings=settings, kind="meeting", fmt="json", actor="clerk",
+                        meeting_id=m)
     assert len(rows(db)) == 3  # still in session: the report is partial, the events stay
 
 

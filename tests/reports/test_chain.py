@@ -290,7 +290,8 @@ def test_cli_verify_chain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
 def test_a_report_notices_events_altered_after_it(tmp_path: Path) -> None:
     g = seed_golden(tmp_path)
-    doc = service.build(db=g.db, settings=g.settings, kind="meeting", actor="t", meeting_id=g.ids["meeting"],
+    doc = service.build(db=g.db, settings=g.settings, kind="meeting", actor="t",
+                        meeting_id=g.ids["meeting"],
                         now=NOW)
     data = service.issue(db=g.db, settings=g.settings, doc=doc, fmt="csv", actor="t")
     last = doc["evidence"]["last_event_id"]

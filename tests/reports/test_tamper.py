@@ -156,7 +156,8 @@ def test_an_edited_checkpoint_file_is_caught(issued: tuple[Golden, Path],
 
 def test_a_genuine_purge_is_checkpointed_and_still_verifies(tmp_path: Path) -> None:
     g = seed_golden(tmp_path, extra="[retention]\nevents_days = 30\n")
-    doc = service.build(db=g.db, settings=g.settings, kind="meeting", actor="t", meeting_id=g.ids["meeting"],
+    doc = service.build(db=g.db, settings=g.settings, kind="meeting", actor="t",
+                        meeting_id=g.ids["meeting"],
                         now=NOW)
     data = service.issue(db=g.db, settings=g.settings, doc=doc, fmt="json", actor="t")
     res = service.run_purge(db=g.db, settings=g.settings, actor="test")
