@@ -18,8 +18,8 @@ from typing import Any
 import pypdf
 import pytest
 
-from api.reports import formats, service
-from dashboard.reports import render, signing
+from api.reports import formats, service, signing
+from dashboard.reports import render
 from tests.reports.seed import (
     ADA,
     EXPECTED,

@@ -15,8 +15,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from api.cli import main
-from api.reports import formats, service
-from dashboard.reports import render, signing
+from api.reports import formats, service, signing
+from dashboard.reports import render
 from tests.reports.seed import NOW, Golden, seed_golden
 
 
