@@ -23,6 +23,7 @@ from typing import Any
 
 from api.cli_support import CliError, ctx
 from api.reports.formats import DATA_FORMATS, Renderer
+from api.reports.times import uk_text
 
 FORMATS = ("html", "pdf", "csv", "json", "lookups")  # lookups: the per-lookup CSV
 
@@ -154,7 +155,7 @@ def _verify(args: argparse.Namespace) -> int:
         if v.ok:
             sig = v.signature
             print(f"  {sig.get('kind')} report {sig.get('report_id')} ({sig.get('format')}), "
-                  f"{sig.get('subject')}, generated {sig.get('generated_at')}")
+                  f"{sig.get('subject')}, generated {uk_text(str(sig.get('generated_at') or ''))}")
         for line in v.details:
             print(f"  {line}")
     return 0 if v.ok else 1
@@ -190,7 +191,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(res.as_dict(), indent=2))
         return 0
-    print(f"events older than {res.events_cutoff:%Y-%m-%d %H:%M} UTC: {res.events_deleted} "
+    print(f"events older than {uk_text(res.events_cutoff)}: {res.events_deleted} "
           f"deleted" + (f" (ids {res.first_event_id}–{res.last_event_id})"
                         if res.events_deleted else ""))
     if res.late_events_kept:

@@ -7,11 +7,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from api.reports.times import ZONE
 from monitor.csvout import write_csv
 
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
+# Every time in these files is UK time: ISO 8601 in Europe/London with its offset, and the
+# headers of time columns name the zone (the meta rows of the report CSV name it too).
 CSV_HEAD = ("record", "name", "device", "platform", "episodes", "lookups", "bypass_attempts",
-            "other_refused", "first", "last", "detail", "likely_opened")
+            "other_refused", f"first ({ZONE})", f"last ({ZONE})", "detail", "likely_opened")
 
 
 def _cell(v: object) -> object:
@@ -164,7 +167,7 @@ def csv_body(doc: dict[str, Any]) -> bytes:
     return write_csv(CSV_HEAD, rows)
 
 
-LOOKUPS_HEAD = ("time_uk", "device", "member", "name", "platform", "kind", "verdict",
+LOOKUPS_HEAD = (f"time ({ZONE})", "device", "member", "name", "platform", "kind", "verdict",
                 "channel", "episode", "event_id")
 
 

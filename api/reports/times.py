@@ -1,6 +1,7 @@
 """Times in a report: Europe/London ISO 8601 with the offset, whole minutes, and interval
 arithmetic (merge, clip) for sessions and outages."""
 
+from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -54,6 +55,20 @@ def _hour_parts(t: datetime) -> tuple[str, str] | None:
         return None
     text = a.isoformat(timespec="seconds")
     return text[:13], text[19:]
+
+
+ZONE = "Europe/London"
+
+
+def uk_text(t: datetime | str | None) -> str:
+    """A time for people to read: UK wall-clock time with its abbreviation and the zone
+    named, e.g. ``2026-06-10 21:00:00 BST (Europe/London)``; accepts the documents' ISO
+    text. A time without a zone is taken as UTC (the database's)."""
+    if t is None or t == "":
+        return "–"
+    when = datetime.fromisoformat(t) if isinstance(t, str) else t
+    local = aware(when).astimezone(LONDON)
+    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()} ({ZONE})"
 
 
 def minutes(d: timedelta) -> int:

@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api.errors import Invalid
 from api.reports import signing
-from api.reports.times import london
+from api.reports.times import uk_text
 from monitor.evidence import chain, checkpoint
 from monitor.evidence.retention import PurgeResult
 from monitor.settings import Settings
@@ -119,7 +119,7 @@ def _database_checks(db: Database, v: signing.Verified) -> tuple[list[str], list
         reg = s.execute(select(IssuedReport).where(IssuedReport.sha256 == digest)).scalars(
         ).first()
         if reg is not None:
-            details.append(f"register: issued {london(reg.generated_at)} by "
+            details.append(f"register: issued {uk_text(reg.generated_at)} by "
                            f"{reg.generated_by} ({reg.kind}, {reg.format})")
         else:
             details.append("register: no entry (issued by another installation, or "

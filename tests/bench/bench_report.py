@@ -48,6 +48,7 @@ if str(ROOT) not in sys.path:
 from sqlalchemy import text  # noqa: E402
 
 from api.reports import service  # noqa: E402
+from dashboard.reports import render  # noqa: E402
 from monitor.evidence import chain  # noqa: E402
 from monitor.evidence.sink import COLUMNS  # noqa: E402
 from monitor.settings import Settings, load_settings  # noqa: E402
@@ -259,8 +260,8 @@ def run_backend(name: str, args: argparse.Namespace, tmp: Path) -> bool:
         def report(fmt: str) -> Callable[[], bytes]:
             def go() -> bytes:
                 _, data = service.report_file(db=db, settings=settings, kind="meeting", fmt=fmt,
-                                              actor="bench",
-                                              meeting_id=target)
+                                              actor="bench", meeting_id=target,
+                                              render=render.body)
                 return data
             return go
 
