@@ -55,7 +55,8 @@ def test_verify_by_upload(site: Site) -> None:
                                                                  1)[0])))
     assert [(r["name"], r["verdict"], r["episode"]) for r in rows] == [
         ("www.instagram.com", "refused", "1")]
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", rows[0]["time (Europe/London)"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d",
+                        rows[0]["time (Europe/London)"])
     r = post(officer, "/reports/verify", page="/reports/verify",
              files={"file": ("lookups.csv", data, "text/csv")})
     assert r.status_code == 200 and "Intact" in r.text and "register: issued" in r.text
