@@ -147,7 +147,9 @@ _issued: dict[str, None] = {}
 def report_file(*, db: Database, settings: Settings, kind: str, fmt: str, actor: str,
                 render: Renderer = formats.body, **params: Any
                 ) -> tuple[dict[str, Any], bytes]:
-    doc = build(db=db, settings=settings, kind=kind, actor=actor, lookups=fmt == "lookups",
+    # The per-lookup CSV, and the HTML and PDF whose appendix lists every lookup.
+    doc = build(db=db, settings=settings, kind=kind, actor=actor,
+                lookups=fmt in ("lookups", "html", "pdf"),
                 **params)
     return doc, issue(db=db, settings=settings, doc=doc, fmt=fmt, actor=actor, render=render)
 

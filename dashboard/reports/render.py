@@ -92,13 +92,41 @@ def css_csp() -> str:
             "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 
+# ---------------------------------------------------------------------------- appendix
+def appendix(doc: dict[str, Any]) -> dict[int, list[tuple[str, str, str, int, str]]]:
+    """Each episode's lookups one by one, for the appendix: episode number → (name, verdict,
+    channel, how many, their UK times) in order of first lookup. A time is written in full
+    (``19:02:11``) when its hour or minute differs from the one before, else as ``:SS``:
+    every lookup is listed with its second, and a PDF of 20,000 lookups lays out as words
+    rather than as 20,000 table rows (WeasyPrint's cost is per box)."""
+    out: dict[int, list[tuple[str, str, str, int, str]]] = {}
+    groups: dict[tuple[int, str, str, str], list[str]] = {}
+    for r in doc.get("lookups") or ():
+        n = r["episode"]
+        if n is None:
+            continue  # another DNS service: listed with the member, not in an episode
+        key = (n, r["name"], r["verdict"], r["channel"])
+        times = groups.get(key)
+        if times is None:
+            times = groups[key] = []
+            out.setdefault(n, [])
+        times.append(r["at"][11:19])
+    for (n, name, verdict, channel), times in groups.items():
+        words, last = [], ""
+        for t in times:
+            words.append(t if t[:5] != last else ":" + t[6:])
+            last = t[:5]
+        out[n].append((name, verdict, channel, len(times), " ".join(words)))
+    return out
+
+
 # ---------------------------------------------------------------------------- formats
 def html(doc: dict[str, Any], *, print_pdf: bool = False) -> bytes:
     """The self-contained, printable HTML document; ``print_pdf``: the PDF's layout (the
     same figures; per-member timelines only for members with a likely-opened episode)."""
     t = env().get_template("document.html")
     return t.render(doc=doc, css=css(), body=BODY_TEMPLATE[doc["kind"]],
-                    print_pdf=print_pdf).encode("utf-8")
+                    print_pdf=print_pdf, appendix=appendix(doc)).encode("utf-8")
 
 
 PDF_VARIANT = "pdf/ua-1"  # tagged, for UK public-sector accessibility

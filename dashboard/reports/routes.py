@@ -65,7 +65,9 @@ templates = _templates()
 
 
 def _page(request: Request, ctx: dict[str, Any]) -> HTMLResponse:
-    ctx = {"who": getattr(request.state, "principal", None), **ctx}
+    doc = ctx.get("doc")
+    ctx = {"who": getattr(request.state, "principal", None),
+           "appendix": render.appendix(doc) if doc else {}, **ctx}
     resp: HTMLResponse = templates.TemplateResponse(request, "page.html", ctx)
     resp.headers["Cache-Control"] = "no-store"
     return resp
@@ -82,7 +84,8 @@ async def meeting_page(request: Request, meeting_id: IdPath, who: PageReporter) 
     db, settings = database(request), _settings(request)
     try:
         doc = await run_in_threadpool(service.build, db=db, settings=settings,
-                                      kind="meeting", actor=who.username, meeting_id=meeting_id)
+                                      kind="meeting", actor=who.username, meeting_id=meeting_id,
+                                      lookups=True)
     except NotFound as exc:
         raise PageError(404, exc.message) from None
     base = f"/api/v1/reports/meetings/{meeting_id}"

@@ -41,7 +41,7 @@ def issued(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Golden, d
                                                                         dict[str, bytes]]]:
     g = seed_golden(tmp_path_factory.mktemp("golden"))
     doc = service.build(db=g.db, settings=g.settings, kind="meeting", actor="officer",
-                        meeting_id=g.ids["meeting"], now=NOW)
+                        meeting_id=g.ids["meeting"], now=NOW, lookups=True)
     files = {fmt: service.issue(db=g.db, settings=g.settings, doc=doc, fmt=fmt, actor="officer",
                             render=render.body)
              for fmt in formats.FORMATS}
@@ -186,7 +186,17 @@ def test_pdf_renders_and_its_text_has_the_same_numbers(
         assert name in text
         for platform, (pe, pl) in EXPECTED_PLATFORMS[name].items():
             assert f"{platform} 0 / {pe} / {pl}" in text
-    assert "Background activity likely (6 episodes)" in text  # the appendix, summed
+    assert "Background activity likely (6 episodes)" in text
+    # The appendix lists background episodes lookup by lookup: every lookup's UK time is
+    # there under its episode, with its name, verdict and channel.
+    for r in doc["lookups"]:
+        if r["episode"] is None:
+            continue
+        para = text[text.index(f"Episode {r['episode']}: "):]
+        para = para[:para.find("Episode ", 10) if "Episode " in para[10:] else len(para)]
+        t = datetime.fromisoformat(r["at"])
+        assert f"{r['name']} ({r['verdict']}, {r['channel']}," in para, (r, para)
+        assert t.strftime("%H:%M:%S") in para or f":{t:%S}" in para, (r, para)
     assert "Another DNS service used (3)" in text
     assert "`" not in text  # no markup artefacts
     # Tagged PDF/UA-1, page 1 has the summary and the members table, dates in UK time.
