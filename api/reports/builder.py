@@ -36,6 +36,7 @@ from api.reports.members import (
     totals_of,
 )
 from api.reports.outages import outage_doc, outages_in, recording_components
+from api.reports.schemas import SCHEMA
 from api.reports.sessions import Sessions, sessions_of
 from api.reports.times import aware, london, minutes
 from monitor.evidence.episodes import rule_of
@@ -47,7 +48,6 @@ from monitor.store.models import (
     Member,
 )
 
-SCHEMA = "chamberguard-report/1"
 OUTAGE_LOOKBACK = timedelta(days=1)  # an outage that began this long before a meeting counts
 class ReportError(LookupError):
     """The subject of a report does not exist (unknown meeting or member)."""

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from api.errors import Invalid, NotFound
-from api.reports import builder, formats, signing, subject
+from api.reports import builder, formats, schemas, signing, subject
 from api.reports.formats import Renderer
 from api.reports.verification import (
     Verification,
@@ -82,22 +82,26 @@ def build(*, db: Database, settings: Settings, kind: str, actor: str,
           now: datetime | None = None, lookups: bool = False) -> dict[str, Any]:
     """The report document (see api.reports.builder); ``lookups``: a meeting's
     document with every single lookup (for the per-lookup CSV)."""
+    if kind not in KINDS:
+        raise Invalid(f"unknown report kind {kind!r}")
     try:
         with db.session() as s:
             if kind == "meeting":
                 assert meeting_id is not None
-                return builder.meeting_report(s, settings, meeting_id, now=now, actor=actor,
-                                              lookups=lookups)
-            assert since is not None and until is not None
-            if kind == "member":
-                assert member is not None
-                return builder.member_report(s, settings, member, since, until, now=now,
-                                             actor=actor)
-            if kind == "site":
-                return builder.site_report(s, settings, since, until, now=now, actor=actor)
+                doc = builder.meeting_report(s, settings, meeting_id, now=now, actor=actor,
+                                             lookups=lookups)
+            else:
+                assert since is not None and until is not None
+                if kind == "member":
+                    assert member is not None
+                    doc = builder.member_report(s, settings, member, since, until, now=now,
+                                                actor=actor)
+                else:
+                    doc = builder.site_report(s, settings, since, until, now=now, actor=actor)
     except builder.ReportError as exc:
         raise NotFound(str(exc)) from None
-    raise Invalid(f"unknown report kind {kind!r}")
+    schemas.check(doc)  # the typed model (api.reports.schemas): docs/report-schema.json
+    return doc
 
 
 def issue(*, db: Database, settings: Settings, doc: dict[str, Any], fmt: str, actor: str,
