@@ -32,6 +32,7 @@ from api.reports.members import (
     identified_by,
     lookups_doc,
     members_of,
+    names_by_episode,
     numbers_of,
     totals_of,
 )
@@ -121,9 +122,9 @@ def meeting_report(s: Session, settings: Settings, meeting_id: int, *,
     mids = {t.member_id for t in tallies if t.member_id is not None} | set(extra)
     members = {i: n for i, n in s.execute(select(Member.id, Member.name)
                                           .where(Member.id.in_(mids)))}
-    by_id = {r.id: r for r in sc.lookups}
+    names = names_by_episode(sc)
     member_docs = members_of(tallies, eps, numbers, bypasses, members, devices, extra,
-                               by_id)
+                               names)
     registered = {int(r) for (r,) in s.execute(
         select(AuditRow.entity_id).where(AuditRow.entity == "device",
                                          AuditRow.action == "register", AuditRow.ts >= lo,

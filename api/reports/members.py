@@ -17,23 +17,28 @@ from monitor.store.models import (
 CONTACT = query.CONTACT
 
 
-def _names_of(ep: Episode, by_id: dict[int, query.EventRow]) -> list[dict[str, Any]]:
-    """The names an episode looked up: how often, first and last time (the appendix)."""
-    per: dict[str, list[Any]] = {}
-    for eid in ep.event_ids:
-        r = by_id.get(eid)
-        if r is None or not r.domain:
+def names_by_episode(sc: query.Scan) -> dict[int, list[dict[str, Any]]]:
+    """id(episode) → the names it looked up: how often, first and last time, channels (the
+    appendix), in one pass over the scan's lookups."""
+    per: list[dict[str, list[Any]]] = [{} for _ in sc.episodes]
+    of = sc.episode_of
+    for r in sc.lookups:
+        i = of.get(r.id)
+        if i is None or not r.domain:
             continue
-        x = per.get(r.domain)
+        names = per[i]
+        x = names.get(r.domain)
         if x is None:
-            per[r.domain] = [1, r.ts, r.ts, {r.channels}]
+            names[r.domain] = [1, r.ts, r.ts, {r.channels}]
         else:
             x[0] += 1
             x[2] = r.ts
             x[3].add(r.channels)
-    return [{"name": d, "lookups": n, "first": london(a), "last": london(b),
-             "channels": ",".join(sorted(ch))}
-            for d, (n, a, b, ch) in sorted(per.items(), key=lambda kv: (kv[1][1], kv[0]))]
+    return {id(ep): [{"name": d, "lookups": n, "first": london(a), "last": london(b),
+                      "channels": ",".join(sorted(ch))}
+                     for d, (n, a, b, ch) in sorted(names.items(),
+                                                    key=lambda kv: (kv[1][1], kv[0]))]
+            for ep, names in zip(sc.episodes, per, strict=True)}
 
 
 def identified_by(d: Device | None) -> str:
@@ -43,7 +48,7 @@ def identified_by(d: Device | None) -> str:
 
 
 def episode_doc(ep: Episode, number: int, device: str, member: str | None,
-                by_id: dict[int, query.EventRow] | None = None) -> dict[str, Any]:
+                names: dict[int, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
     """One episode as the report shows it: facts, label and its sentence (allowlist.wording)."""
     name = platform_names().get(ep.platform, ep.platform)
     facts = wording.EpisodeFacts.of(ep, name)
@@ -55,15 +60,16 @@ def episode_doc(ep: Episode, number: int, device: str, member: str | None,
            "label": ep.label.value, "label_text": wording.label_text(ep.label),
            "what": wording.episode_verb(facts),
            "text": wording.episode_sentence(facts, member, device)}
-    if by_id is not None:
-        out["names"] = _names_of(ep, by_id)
+    if names is not None:
+        out["names"] = names.get(id(ep), [])
     return out
 
 
 def members_of(tallies: list[query.Tally], eps: list[Episode], numbers: dict[int, int],
                  bypasses: list[query.EventRow], members: dict[int, str],
                  devices: dict[int, Device], extra_present: dict[int, set[int]],
-                 by_id: dict[int, query.EventRow] | None = None) -> list[dict[str, Any]]:
+                 episode_names: dict[int, list[dict[str, Any]]] | None = None
+                 ) -> list[dict[str, Any]]:
     """Per member: devices with their evidence of presence, episodes (likely opened first)
     and lookups per platform, other DNS services used, first/last record, and the episode
     list (for the timeline and the appendix). ``numbers``: id(episode) → its number."""
@@ -143,9 +149,10 @@ def members_of(tallies: list[query.Tally], eps: list[Episode], numbers: dict[int
         e["episode_list"].append((device(e, ep.device_id, ep.mac, "recorded events"), ep))
     out = []
     for e in sorted(by_member.values(), key=lambda e: str(e["name"]).casefold()):
-        episode_list = [episode_doc(ep, numbers.get(id(ep), 0), label, e["name"], by_id)
+        episode_list = [episode_doc(ep, numbers.get(id(ep), 0), label, e["name"],
+                                    episode_names)
                         for label, ep in e["episode_list"]]
-        if by_id is not None:  # the names each platform's background episodes looked up
+        if episode_names is not None:  # the names each platform's background episodes looked up
             for key, p in e["platforms"].items():
                 counts: dict[str, int] = {}
                 for ed in episode_list:

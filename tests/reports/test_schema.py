@@ -45,6 +45,13 @@ def test_every_kind_of_document_is_the_typed_model(tmp_path: Path) -> None:
             assert dumped == json.loads(json_body(doc)), kind
         meeting = docs["meeting"]
         assert meeting["lookups"] and all(isinstance(r["id"], int) for r in meeting["lookups"])
+        # Each episode's names account for every one of its lookups.
+        for m in meeting["members"]:
+            for e in m["episode_list"]:
+                assert e["names"] and sum(n["lookups"] for n in e["names"]) == e["lookups"]
+            for p in m["platforms"]:
+                if p["background"]:
+                    assert p["background_names"], p
     finally:
         g.db.dispose()
 
