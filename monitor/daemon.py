@@ -22,6 +22,7 @@ from sqlalchemy import select
 from allowlist.bypass import resolver_addresses
 from allowlist.categories import Mode
 from allowlist.decision import Policy, Restriction
+from monitor.check import worker as check_worker
 from monitor.events import EventAction, EventKind, EventRecord, EventWriter, spool_dir
 from monitor.evidence.presence import Presence
 from monitor.gate import fast
@@ -485,6 +486,7 @@ class GateDaemon:
             log.info("mirror topology: passive monitoring only, no DNS gate")
             return
         await self.upstream.start()
+        self._check_task = asyncio.create_task(check_worker.serve(self, self._stop))
         cfg = self.settings.dns
         hosts = [cfg.listen] + (
             [self.settings.chamber.gate_address6] if self.settings.chamber.gate_address6 else []
