@@ -98,11 +98,12 @@ async def look_up(chain: Chain, item: Item, host: str, restriction: Restriction,
                  addresses=tuple(dict.fromkeys(addrs)))
 
 
-async def fetch(address: str, host: str, scheme: str, timeout: float) -> Fetch:
+async def fetch(address: str, host: str, scheme: str, timeout: float,
+                port: int | None = None) -> Fetch:
     """One request for ``/`` at ``address`` with ``host``'s name (SNI, certificate check and
     Host header, as a browser would); only the status line is read."""
     ctx = ssl.create_default_context() if scheme == "https" else None
-    port = 443 if scheme == "https" else 80
+    port = port or (443 if scheme == "https" else 80)
     writer = None
     try:
         async with asyncio.timeout(timeout):

@@ -96,7 +96,8 @@ async def run_check(gate: GateView) -> list[Line]:
     lines = [verdicts.gate_line(gate.health.get(Component.GATE))]
     if enf is None:
         why = ("nftables switched off" if not cfg.nftables.enabled
-               else f"{cfg.site.topology} topology")
+               else f"{cfg.site.topology} topology" if cfg.site.topology != "inline"
+               else "this gate set up no firewall")
         fw = verdicts.Firewall(False, why_not=why)
     elif fw_task is None or not fw_task.done():
         fw = verdicts.Firewall(True, error="listing it took too long")
