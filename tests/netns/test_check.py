@@ -121,6 +121,7 @@ def test_red_when_the_agenda_site_is_down(checked: Chamber) -> None:
 
 def test_red_when_the_sensor_is_down(checked: Chamber) -> None:
     c = checked
+    c.wait_until(lambda: _sensor_state(c) == "up", what="the sensor reported up", timeout=20)
     pid = _sensor_pid(c)
     os.kill(pid, signal.SIGSTOP)  # hung: alive, not capturing
     try:
