@@ -482,11 +482,11 @@ class GateDaemon:
         self.recompute()
         self._start_sensor()
         await self.identity.start()
+        self._check_task = asyncio.create_task(check_worker.serve(self, self._stop))
         if self.settings.site.topology == "mirror":
             log.info("mirror topology: passive monitoring only, no DNS gate")
             return
         await self.upstream.start()
-        self._check_task = asyncio.create_task(check_worker.serve(self, self._stop))
         cfg = self.settings.dns
         hosts = [cfg.listen] + (
             [self.settings.chamber.gate_address6] if self.settings.chamber.gate_address6 else []

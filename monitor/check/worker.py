@@ -81,14 +81,16 @@ async def run_check(gate: GateView) -> list[Line]:
     chain = probe_chain(policy, gate.upstream, cfg.dns.block_address, cfg.dns.max_ttl)
     source = cfg.chamber.gate_address or cfg.dns.listen
     targets = ((Item.AGENDA, cfg.policy.democracy_host), (Item.WEBCAST, cfg.policy.webcast_host))
-    reaches = [asyncio.ensure_future(reach(chain, item, host.strip().lower(), restriction,
-                                           source, cfg.policy.check_fetch, FETCH_TIMEOUT))
-               for item, host in targets]
+    mirror = cfg.site.topology == "mirror"  # no DNS gate: its upstream never started
+    reaches: dict[Item, asyncio.Future[verdicts.Reach]] = {} if mirror else {
+        item: asyncio.ensure_future(reach(chain, item, host.strip().lower(), restriction, source,
+                                          cfg.policy.check_fetch, FETCH_TIMEOUT))
+        for item, host in targets}
     enf = gate.enforcer
     fw_task = (loop.run_in_executor(None, table_present, enf) if enf is not None else None)
     presets_task = loop.run_in_executor(None, _presets, gate.db, cfg)
     people_task = loop.run_in_executor(None, attendance, gate.db, policy, now)
-    waiting: list[asyncio.Future[Any]] = [*reaches, presets_task, people_task]
+    waiting: list[asyncio.Future[Any]] = [*reaches.values(), presets_task, people_task]
     if fw_task is not None:
         waiting.append(fw_task)
     await asyncio.wait(waiting, timeout=DEADLINE)
@@ -111,8 +113,12 @@ async def run_check(gate: GateView) -> list[Line]:
     lines.append(verdicts.mode_line(monitor_only))
     lines.append(verdicts.presets_line(presets_task.result()) if presets_task.done() else
                  Line(Item.PRESETS, Status.FAIL, "The database did not answer in time."))
-    for (item, host), task in zip(targets, reaches, strict=True):
-        if task.done():
+    for item, host in targets:
+        task = reaches.get(item)
+        if task is None:
+            lines.append(Line(item, Status.WARN, f"Not checked for {host or 'it'}: in the mirror "
+                              "topology there is no DNS gate, so nothing is refused."))
+        elif task.done():
             lines.append(verdicts.reach_line(task.result(), DEADLINE))
         else:
             task.cancel()
