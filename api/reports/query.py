@@ -95,10 +95,12 @@ def read_events(conn: Connection, where: str, params: list[Any]) -> list[EventRo
 
     A heavy meeting is tens of thousands of rows, so per row the work is one ``fromisoformat``
     and one object: SQLite's text times get their zone in the query (``+00:00``, so the
-    parse gives an aware UTC time at once), and a missing channel is ``dns`` in SQL."""
+    parse gives an aware UTC time at once), PostgreSQL's come as UTC wall time, and a
+    missing channel is ``dns`` in SQL."""
     cond, args = _sql(conn, where, params)
     sqlite = conn.dialect.name == "sqlite"
-    ts = "ts || '+00:00'" if sqlite else "ts"
+    # PostgreSQL: the UTC wall time (a plain timestamp, no per-row zone conversion).
+    ts = "ts || '+00:00'" if sqlite else "ts AT TIME ZONE 'UTC'"
     sql = (f"SELECT id, {ts}, kind, action, device_id, member_id, mac, meeting_id, domain, "
            f"platform, coalesce(channels, 'dns'), detail FROM events WHERE {cond} "
            "ORDER BY ts, id")
@@ -110,8 +112,8 @@ def read_events(conn: Connection, where: str, params: list[Any]) -> list[EventRo
         parse = datetime.fromisoformat
         return [row(r[0], parse(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
                     r[11]) for r in rows]
-    return [row(r[0], r[1] if r[1].tzinfo is UTC else r[1].astimezone(UTC), r[2], r[3], r[4],
-                r[5], r[6], r[7], r[8], r[9], r[10], r[11]) for r in rows]
+    return [row(r[0], r[1].replace(tzinfo=UTC), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
+                r[10], r[11]) for r in rows]
 
 
 def scan(conn: Connection, rule: EpisodeRule, where: str, params: list[Any], *,
