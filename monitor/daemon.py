@@ -8,7 +8,6 @@ On exit the nftables table is removed: the chamber fails open, never dark (DESIG
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
 import signal
@@ -19,46 +18,25 @@ from typing import Any
 
 from sqlalchemy import select
 
-from allowlist.bypass import resolver_addresses
 from allowlist.categories import Mode
 from allowlist.decision import Policy, Restriction
-from monitor.events import EventAction, EventKind, EventRecord, EventWriter, spool_dir
-from monitor.evidence.presence import Presence
+from monitor.events import EventAction, EventKind, EventRecord
 from monitor.gate import fast
+from monitor.gate.build import GateDeps, build_gate
 from monitor.gate.chain import Chain
-from monitor.gate.refusals import AddressNames, RecentBypass, RefusalRecorder
+from monitor.gate.parts import GateParts, build_parts, doh_addresses, table_spec
 from monitor.gate.server import listen_udp
-from monitor.gate.stats import GateStats
-from monitor.gate.steps import (
-    AllowAnswers,
-    ClientScope,
-    Decide,
-    Identify,
-    LearnNames,
-    LearnPlatformAddresses,
-    ParseQuery,
-    RateLimit,
-    Record,
-    Step,
-)
 from monitor.gate.tcp import listen_tcp
-from monitor.gate.upstream import UpstreamPool
-from monitor.health import Component, ComponentHealth, HealthBoard, State
+from monitor.health import Component, ComponentHealth, State
 from monitor.hostport import parse_hostport
-from monitor.identity.service import IdentityService
 from monitor.incidents import (
     IncidentKind,
-    IncidentLog,
     IncidentNote,
     close_outages,
     open_outage,
     write_incidents,
 )
-from monitor.learn import LearnRecorder, active_sessions
-from monitor.neighbours import NeighbourTable
-from monitor.nft.enforcer import Enforcer
-from monitor.nft.ruleset import TableSpec
-from monitor.refused_names import RefusedNames
+from monitor.learn import active_sessions
 from monitor.settings import Settings
 from monitor.store.db import Database
 from monitor.store.models import GateHeartbeat, Incident
@@ -66,37 +44,11 @@ from monitor.store.policy_loader import load_policy
 from monitor.store.revision import current_revision
 from monitor.supervise import SensorSupervisor, sensor_alive_path
 
+__all__ = ["GateDaemon", "doh_addresses", "table_spec"]  # (re-exported for the CLI)
+
 log = logging.getLogger(__name__)
 HEARTBEAT_EVERY = 2.0
 OUTAGE_AFTER = timedelta(seconds=10)
-
-
-def doh_addresses(settings: Settings) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Known DoH/DoT resolver addresses (the shipped bypass list plus [dns] doh_addresses),
-    as (IPv4, IPv6)."""
-    extra = [ipaddress.ip_address(a) for a in settings.dns.doh_addresses]
-    v4 = [*resolver_addresses(4), *(x for x in extra if x.version == 4)]
-    v6 = [*resolver_addresses(6), *(x for x in extra if x.version == 6)]
-    return tuple(str(a) for a in v4), tuple(str(a) for a in v6)
-
-
-def table_spec(settings: Settings) -> TableSpec | None:
-    """Our nftables table for these settings; None where this gate does not enforce at the
-    IP level (resolver-only and mirror topologies, or nftables switched off)."""
-    if not settings.nftables.enabled or settings.site.topology != "inline":
-        return None
-    doh4, doh6 = doh_addresses(settings)
-    return TableSpec(
-        table=settings.nftables.table,
-        chamber_ifaces=(settings.chamber.interface or "chamber0",),
-        gate4=settings.chamber.gate_address,
-        gate6=settings.chamber.gate_address6 or None,
-        dns_port=settings.dns.port,
-        redirect_port=settings.dns.redirect_port,
-        web_port=settings.web.port,
-        doh4=doh4,
-        doh6=doh6,
-    )
 
 
 class GateDaemon:
@@ -107,14 +59,13 @@ class GateDaemon:
         *,
         config_path: str | None = None,
         clock: Callable[[], datetime] | None = None,
+        parts: GateParts | None = None,
     ) -> None:
         self.settings = settings
         # The policy clock (meetings start and end by it); tests and the soak drive their own.
         self.now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.config_path = config_path
         self._sensor: SensorSupervisor | None = None
-        self.health = HealthBoard()
-        self.incidents = IncidentLog()  # errors noted on the loop, written by the heartbeat
         self._transitions: list[tuple[ComponentHealth | None, ComponentHealth]] = []
         self._tick_error: str | None = None
         self._nft_error: str | None = None
@@ -124,40 +75,23 @@ class GateDaemon:
         self._last_hb = 0.0
         self.reloads = 0
         self.db = db
-        self.stats = GateStats()
-        self.neighbours = NeighbourTable()
         self.policy: Policy | None = None
         self.restrictions: dict[str, Restriction] = {}
-        self.writer = EventWriter(
-            db,
-            room=settings.site.room,
-            spool_dir=spool_dir(settings.site.data_dir, settings.site.room, "gate"),
-        )
-        spec = table_spec(settings)
-        self.enforcer: Enforcer | None = Enforcer(spec) if spec is not None else None
-        self.address_names = AddressNames()
-        self.learn = LearnRecorder()
-        self.recent_bypass = RecentBypass()
-        self.submit = self.recent_bypass.tap(self.writer.submit)
-        self.refused = RefusedNames(timedelta(hours=settings.retention.refused_names_hours))
-        self.refusals = RefusalRecorder(
-            self.submit, settings.site.room, [a for fam in doh_addresses(settings)
-                                              for a in fam], self.address_names,
-            self.recent_bypass,
-        )
         self._stop = asyncio.Event()
         self._started = datetime.now(UTC)
         self._transports: list[Any] = []
-        self.upstream = UpstreamPool(
-            parse_hostport(settings.dns.upstream), timeout=settings.dns.upstream_timeout
-        )
         self.fast: fast.FastPath | None = None  # the native UDP fast path, when it runs
         self.fast_reason: str | None = "not started"
-        self.presence = Presence(self.writer.note_presence, lambda: self.policy)
         self._fast_seen: tuple[object, ...] | None = None
         self._fast_policy: Policy | None = None  # the snapshot the taught verdicts came from
-        # Who a device is, from the Wi-Fi itself (RADIUS accounting, hostapd key ids).
-        self.identity = IdentityService(settings, db, self.neighbours.learn)
+        # Everything this process drives, built in one place (monitor.gate.parts).
+        p = self.parts = parts or build_parts(settings, db, lambda: self.policy)
+        self.stats, self.health, self.incidents = p.stats, p.health, p.incidents
+        self.writer, self.enforcer, self.submit = p.writer, p.enforcer, p.submit
+        self.neighbours, self.identity, self.upstream = p.neighbours, p.identity, p.upstream
+        self.address_names, self.recent_bypass = p.address_names, p.recent_bypass
+        self.learn, self.refused, self.refusals = p.learn, p.refused, p.refusals
+        self.presence = p.presence
 
     # -- policy -----------------------------------------------------------------------
     def _load(self) -> Policy:
@@ -236,26 +170,26 @@ class GateDaemon:
         last = self.presence._last.get(mac)  # noqa: SLF001 - the step's own throttle
         return float("-inf") if last is None else last + self.presence.every
 
-    def build_chain(self) -> Chain:
-        st, cfg = self.stats, self.settings
-        rate: Step = (
-            fast.SharedRateLimit(self.fast.gate.take_token, st)
-            if self.fast is not None
-            else RateLimit(cfg.dns.rate_limit_qps, cfg.dns.rate_limit_burst, st)
+    def gate_deps(self) -> GateDeps:
+        """What the chain's steps are handed from this process."""
+        return GateDeps(
+            stats=self.stats,
+            upstream=self.upstream,
+            lookup_mac=self.neighbours.lookup,
+            restrictions=lambda: self.restrictions,
+            policy=lambda: self.policy,  # type: ignore[arg-type, return-value]
+            submit=self.submit,
+            allow=self._allow,
+            presence=self.presence,
+            note_unlisted=self.refused.note,
+            note_learn=self.learn.note,
+            remember=self.address_names.remember,
+            take_token=self.fast.gate.take_token if self.fast is not None else None,
+            incidents=self.incidents,
         )
-        steps = [
-            ClientScope(cfg.chamber.subnets, st),
-            ParseQuery(st),
-            rate,
-            Identify(self.neighbours.lookup, lambda: self.restrictions),
-            self.presence,
-            Record(self.submit, cfg.site.room, st, self.refused.note),
-            LearnNames(self.learn.note),
-            Decide(lambda: self.policy, st, cfg.dns.block_address, cfg.dns.max_ttl),  # type: ignore[arg-type, return-value]
-            LearnPlatformAddresses(self.address_names.remember),
-            AllowAnswers(self._allow, st, cfg.dns.max_ttl, cfg.policy.set_timeout_margin),
-        ]
-        return Chain(steps, self.upstream, st, self.incidents)
+
+    def build_chain(self) -> Chain:
+        return build_gate(self.settings, self.gate_deps())
 
     # -- heartbeat / outage ----------------------------------------------------------
     def _heartbeat(self, first: bool = False) -> None:

@@ -19,6 +19,7 @@ from allowlist.names import DomainError, is_plain, normalise_domain, wire_name
 from monitor import dnswire
 from monitor.capture.pipeline import PacketPipeline
 from monitor.events import EventKind
+from tests.gate.conftest import World
 from tests.gate.test_chain import Harness, run
 
 CANONICAL = re.compile(r"[a-z0-9_\-.\\]*")
@@ -63,9 +64,9 @@ def test_fault_1_every_wire_name_is_printable_and_lossless(labels: list[bytes]) 
     assert unescape(name) == [lab.lower() for lab in labels]
 
 
-def test_fault_1_gate_stores_hostile_query_bytes_escaped() -> None:
+def test_fault_1_gate_stores_hostile_query_bytes_escaped(world: World) -> None:
     async def scenario() -> None:
-        h = Harness()
+        h = Harness(world)
         await h.start()
         try:
             ex = await h.ask(query_with(HOSTILE))
