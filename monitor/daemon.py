@@ -2,7 +2,12 @@
 
 Policy reaches the gate only through the database: a revision counter polled every second,
 plus a clock tick that recomputes who is restricted (meetings start and end on their own).
-On exit the nftables table is removed: the chamber fails open, never dark (DESIGN §5).
+On exit the nftables table is removed: the chamber fails open, never dark.
+
+This module runs the lifecycle only — start, reload, heartbeat, stop. What it drives is built
+by :func:`monitor.gate.parts.build_parts`; the chain of DNS steps by
+:func:`monitor.gate.build.build_gate`; changes in the conditions a report states are noted as
+they happen (:mod:`monitor.conditions`).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from sqlalchemy import select
 
 from allowlist.categories import Mode
 from allowlist.decision import Policy, Restriction
+from monitor.conditions import ConditionsLog, GateConditions
 from monitor.events import EventAction, EventKind, EventRecord
 from monitor.gate import fast
 from monitor.gate.build import GateDeps, build_gate
@@ -60,10 +66,14 @@ class GateDaemon:
         config_path: str | None = None,
         clock: Callable[[], datetime] | None = None,
         parts: GateParts | None = None,
+        wall: Callable[[], datetime] | None = None,
     ) -> None:
         self.settings = settings
         # The policy clock (meetings start and end by it); tests and the soak drive their own.
         self.now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        # Wall-clock time for what happened to this process (health, conditions).
+        self.wall: Callable[[], datetime] = wall or (lambda: datetime.now(UTC))
+        self.conditions = ConditionsLog(self.wall)  # noted at the instant, written at once
         self.config_path = config_path
         self._sensor: SensorSupervisor | None = None
         self._transitions: list[tuple[ComponentHealth | None, ComponentHealth]] = []
@@ -74,6 +84,7 @@ class GateDaemon:
         self._rev = -1  # the revision the snapshot was loaded at
         self._last_hb = 0.0
         self.reloads = 0
+        self.started = False  # set once start() has the gate answering under a policy
         self.db = db
         self.policy: Policy | None = None
         self.restrictions: dict[str, Restriction] = {}
@@ -219,7 +230,17 @@ class GateDaemon:
             hb.detail = ",".join(f"{k}={v}" for k, v in counters.items()) \
                 + f",sensor={self.sensor_state()}"
             hb.components = self.health.as_json()
+            self.conditions.write(s, self.settings)
 
+
+    def enforcing(self) -> bool:
+        """Whether this gate restricts anyone at the IP level now (nftables, enforce mode)."""
+        return self.enforcer is not None and self.policy is not None \
+            and self.policy.mode is Mode.ENFORCE
+
+    def gate_conditions(self) -> GateConditions:
+        """The conditions as this running gate sees them (monitor.conditions)."""
+        return GateConditions("up", self.enforcing(), self.sensor_state())
 
     def sensor_state(self) -> str:
         """The passive sensor, for the heartbeat and the conditions a report states:
@@ -258,8 +279,9 @@ class GateDaemon:
         write_incidents(s, room, notes)
 
     def assess(self, now: datetime | None = None) -> None:
-        """Each component's state now, from what this worker can see (called every tick)."""
-        now = now or datetime.now(UTC)
+        """Each component's state now, from what this worker can see (called every tick);
+        a change in the conditions a report states is noted with this instant."""
+        now = now or self.wall()
         cfg = self.settings
         mirror = cfg.site.topology == "mirror"
         put = self._set_health
@@ -297,6 +319,8 @@ class GateDaemon:
             put(Component.SPOOL, State.DEGRADED, "unavailable: events are not crash-safe", now)
         else:
             put(Component.SPOOL, State.UP, "crash-safe", now)
+        if self.started:
+            self.conditions.note(self.gate_conditions(), at=now)
 
     def _sensor_off_reason(self) -> str:
         cfg = self.settings
@@ -333,6 +357,7 @@ class GateDaemon:
             if hb is not None:
                 hb.enforcing = False
                 hb.detail = "stopped"
+            self.conditions.write(s, self.settings)
 
     def _touch(self) -> None:
         from monitor.guard import heartbeat_path
@@ -379,7 +404,8 @@ class GateDaemon:
             self.incidents.error(Component.GATE, "tick", exc)
         try:
             self.assess()
-            if loop.time() - self._last_hb >= HEARTBEAT_EVERY or self._transitions:
+            if loop.time() - self._last_hb >= HEARTBEAT_EVERY or self._transitions \
+                    or self.conditions.pending:
                 self._last_hb = loop.time()
                 await loop.run_in_executor(None, self._heartbeat)
         except Exception as exc:
@@ -414,6 +440,10 @@ class GateDaemon:
             self.enforcer.install()
         self.recompute()
         self._start_sensor()
+        self.started = True
+        self.conditions.note(self.gate_conditions())
+        with self.db.session() as s:
+            self.conditions.write(s, self.settings)
         await self.identity.start()
         if self.settings.site.topology == "mirror":
             log.info("mirror topology: passive monitoring only, no DNS gate")
@@ -509,6 +539,9 @@ class GateDaemon:
             except Exception:
                 log.exception("could not install the fail-open table; removing ours")
                 self.enforcer.remove()
+        if self.started:
+            self.conditions.note(GateConditions.down(), "gate stopped; the chamber failed open"
+                                 if self.enforcer is not None else "gate stopped")
         self.writer.flush()
         self.writer.stop()
         try:
