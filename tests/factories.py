@@ -49,8 +49,11 @@ def migrated_db(tmp: Path) -> Database:
     return Database(sqlite_url(tmp))
 
 
-def settings(tmp: Path, extra: str = "", env: Mapping[str, str] | None = None) -> Settings:
-    """Settings read by the real loader from a config file in ``tmp`` (its data dir)."""
+def settings(tmp: Path | None = None, extra: str = "",
+             env: Mapping[str, str] | None = None) -> Settings:
+    """Settings read by the real loader from a config file in ``tmp`` (its data dir; a new
+    temporary directory when None)."""
+    tmp = tmp or Path(tempfile.mkdtemp(prefix="cg-settings-"))
     cfg = tmp / "chamberguard.toml"
     cfg.write_text(f'[site]\ndata_dir = "{tmp}"\n{extra}', encoding="utf-8")
     return load_settings(cfg, env=dict(env or {}))
