@@ -49,7 +49,13 @@ class LeanPath:
                  dns_ports: frozenset[int], quic_ports: frozenset[int]) -> None:
         self.counters = counters
         self.addresses = addresses
+        # The address tables (never replaced, only cleared), read directly on the hot path.
+        self._ends = addresses.ends
+        self._entries = addresses.book.entries
+        self._classify = addresses.classify
+        self._learn = addresses.learn
         self.names = names
+        self._questions = names.questions
         self.record = attempts.record
         self.streams = streams
         self.quic = quic
@@ -179,22 +185,21 @@ class LeanPath:
         """The frame's source, after teaching the address book (a weak binding when
         eligible) — what the general path does for every IP frame, here cached on the raw
         bytes."""
-        a = self.addresses
         who = _who6(f) if v6 else _who4(f)
-        src = a.ends.get(who)
+        src = self._ends.get(who)
         if src is None:
-            src = a.classify(who)
+            src = self._classify(who)
         if src[2]:
             ip, mac = src[0], src[1]
-            if a.book.entries.get(ip) != mac:
-                a.learn(ip, mac, strong=False)
+            if self._entries.get(ip) != mac:
+                self._learn(ip, mac, strong=False)
         return src
 
     def _destination(self, f: bytes, v6: bool) -> End:
         """The frame's destination (for answers to clients)."""
         who = _whom6(f) if v6 else _whom4(f)
-        dst = self.addresses.ends.get(who)
-        return dst if dst is not None else self.addresses.classify(who)
+        dst = self._ends.get(who)
+        return dst if dst is not None else self._classify(who)
 
     def _question(self, f: bytes, p: int, end: int, response: bool) -> str | None:
         """Normalised name of the single question of a DNS query (or of a response), "" if
@@ -219,4 +224,6 @@ class LeanPath:
         z = f.find(b"\x00", q, end)
         if z < 0 or z + 5 > end:
             return None
-        return self.names.question(f[q:z])
+        wire = f[q:z]
+        name = self._questions.get(wire)  # the common case: a name asked moments ago
+        return name if name is not None else self.names.question(wire)

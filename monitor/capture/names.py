@@ -76,19 +76,19 @@ class Names:
 
     def __init__(self, counters: PipelineCounters) -> None:
         self.counters = counters
-        self._wire: dict[bytes, str] = {}
+        self.questions: dict[bytes, str] = {}  # never replaced: the lean path reads it
         self._raw: dict[str, str] = {}
 
     def question(self, wire: bytes) -> str | None:
         """:func:`from_wire`, cached (None is never cached: the general path decodes it)."""
-        name = self._wire.get(wire)
+        name = self.questions.get(wire)
         if name is None:
             name = from_wire(wire)
             if name is None:
                 return None
-            if len(self._wire) >= CACHE_LIMIT:
-                self._wire.clear()
-            self._wire[wire] = name
+            if len(self.questions) >= CACHE_LIMIT:
+                self.questions.clear()
+            self.questions[wire] = name
         return name
 
     def clean(self, raw: str, idn: bool = False) -> str:
