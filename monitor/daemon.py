@@ -16,12 +16,9 @@ import asyncio
 import logging
 import os
 import signal
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-from sqlalchemy import select
 
 from allowlist.categories import Mode
 from allowlist.decision import Policy, Restriction
@@ -33,19 +30,19 @@ from monitor.gate.chain import Chain
 from monitor.gate.parts import GateParts, build_parts, doh_addresses, table_spec
 from monitor.gate.server import listen_udp
 from monitor.gate.tcp import listen_tcp
-from monitor.health import Component, ComponentHealth, State
+from monitor.gate.watch import HealthWatch
+from monitor.health import Component
 from monitor.hostport import parse_hostport
 from monitor.incidents import (
     IncidentKind,
     IncidentNote,
     close_outages,
-    open_outage,
     write_incidents,
 )
 from monitor.learn import active_sessions
 from monitor.settings import Settings
 from monitor.store.db import Database
-from monitor.store.models import GateHeartbeat, Incident
+from monitor.store.models import GateHeartbeat
 from monitor.store.policy_loader import load_policy
 from monitor.store.revision import current_revision
 from monitor.supervise import SensorSupervisor, sensor_alive_path
@@ -76,11 +73,6 @@ class GateDaemon:
         self.conditions = ConditionsLog(self.wall)  # noted at the instant, written at once
         self.config_path = config_path
         self._sensor: SensorSupervisor | None = None
-        self._transitions: list[tuple[ComponentHealth | None, ComponentHealth]] = []
-        self._tick_error: str | None = None
-        self._nft_error: str | None = None
-        self._drops_seen = 0
-        self._drops_at = float("-inf")
         self._rev = -1  # the revision the snapshot was loaded at
         self._last_hb = 0.0
         self.reloads = 0
@@ -103,6 +95,7 @@ class GateDaemon:
         self.address_names, self.recent_bypass = p.address_names, p.recent_bypass
         self.learn, self.refused, self.refusals = p.learn, p.refused, p.refusals
         self.presence = p.presence
+        self.watch = HealthWatch(settings, p.health, p.incidents, p.writer)
 
     # -- policy -----------------------------------------------------------------------
     def _load(self) -> Policy:
@@ -144,10 +137,10 @@ class GateDaemon:
         try:
             self.enforcer.set_restricted(macs)
         except Exception as exc:
-            self._nft_error = f"could not update the restricted set: {exc}"
+            self.watch.nft_error = f"could not update the restricted set: {exc}"
             self.incidents.error(Component.FIREWALL, "set restricted", exc)
             raise
-        self._nft_error = None
+        self.watch.nft_error = None
 
     def _allow(self, mac: str, addrs: list[str], ttl: int) -> int:
         if self.enforcer is None:
@@ -210,7 +203,7 @@ class GateDaemon:
             hb = s.get(GateHeartbeat, room)
             if first:
                 self._record_restart(s, hb, now)
-            self._write_health(s, now)
+            self.watch.write(s)
             if hb is None:
                 hb = GateHeartbeat(
                     room=room, pid=os.getpid(), started_at=self._started, seen_at=now
@@ -225,7 +218,7 @@ class GateDaemon:
             )
             if first:
                 hb.started_at = self._started
-            self._meeting_sync_health(s, now)
+            self.watch.meeting_sync(s, now)
             counters = {**self.stats.as_dict(), **self.identity.as_dict()}
             hb.detail = ",".join(f"{k}={v}" for k, v in counters.items()) \
                 + f",sensor={self.sensor_state()}"
@@ -266,90 +259,13 @@ class GateDaemon:
         for c in (Component.SENSOR, Component.FIREWALL):
             close_outages(s, room, c, now)
 
-    def _write_health(self, s: Any, now: datetime) -> None:
-        """Outages opened and closed as components go down and come back; noted errors."""
-        room = self.settings.site.room
-        moves, self._transitions = self._transitions, []
-        for old, new in moves:
-            if new.state is State.DOWN:
-                open_outage(s, room, new.component, new.since, new.why)
-            elif old is not None and old.state is State.DOWN:
-                close_outages(s, room, new.component, new.since)
-        notes = self.incidents.drain()
-        write_incidents(s, room, notes)
-
     def assess(self, now: datetime | None = None) -> None:
-        """Each component's state now, from what this worker can see (called every tick);
-        a change in the conditions a report states is noted with this instant."""
+        """Each component's state now (called every tick); a change in the conditions a
+        report states is noted with this instant."""
         now = now or self.wall()
-        cfg = self.settings
-        mirror = cfg.site.topology == "mirror"
-        put = self._set_health
-        if mirror:
-            put(Component.GATE, State.OFF, "mirror topology: no DNS gate", now)
-        elif self._tick_error:
-            put(Component.GATE, State.DEGRADED, self._tick_error, now)
-        else:
-            put(Component.GATE, State.UP, f"answering on port {cfg.dns.port}", now)
-        if self.enforcer is None:
-            why = ("nftables switched off" if not cfg.nftables.enabled
-                   else f"{cfg.site.topology} topology: no firewall")
-            put(Component.FIREWALL, State.OFF, why, now)
-        elif self._nft_error:
-            put(Component.FIREWALL, State.DOWN, self._nft_error, now)
-        else:
-            put(Component.FIREWALL, State.UP, f"{len(self.enforcer.restricted)} restricted", now)
-        if self._sensor is None:
-            put(Component.SENSOR, State.OFF, self._sensor_off_reason(), now)
-        else:
-            state, why = self._sensor.check()
-            put(Component.SENSOR, state, why, now)
-        w = self.writer
-        if w.dropped != self._drops_seen:
-            self._drops_seen, self._drops_at = w.dropped, time.monotonic()
-        failing = w.failing_since
-        if failing is not None and time.monotonic() - failing > 10:
-            put(Component.EVENTS, State.DOWN, "database writes failing for "
-                f"{time.monotonic() - failing:.0f} s (events kept in the spool)", now)
-        elif time.monotonic() - self._drops_at < 60:
-            put(Component.EVENTS, State.DEGRADED, f"{w.dropped} events dropped (queue full)", now)
-        else:
-            put(Component.EVENTS, State.UP, f"{w.written} events written", now)
-        if w.spool is None:
-            put(Component.SPOOL, State.DEGRADED, "unavailable: events are not crash-safe", now)
-        else:
-            put(Component.SPOOL, State.UP, "crash-safe", now)
+        self.watch.assess(now, self.enforcer, self._sensor)
         if self.started:
             self.conditions.note(self.gate_conditions(), at=now)
-
-    def _sensor_off_reason(self) -> str:
-        cfg = self.settings
-        if not cfg.capture.enabled:
-            return "[capture] enabled = false"
-        return "no interface to capture on"
-
-    def _set_health(self, c: Component, state: State, why: str, now: datetime) -> None:
-        old = self.health.set(c, state, why, now)
-        if old is not None:
-            new = self.health.get(c)
-            assert new is not None
-            (log.warning if state is State.DOWN else log.info)(
-                "%s is %s: %s", c, state, why)
-            self._transitions.append((old, new))
-
-    def _meeting_sync_health(self, s: Any, now: datetime) -> None:
-        m = self.settings.meetings
-        if not (m.moderngov_url.strip() or m.ical_url.strip()) or m.sync_interval_minutes <= 0:
-            self.health.set(Component.MEETING_SYNC, State.OFF, "no meetings source", now)
-            return
-        row = s.execute(select(Incident).where(
-            Incident.kind == str(IncidentKind.OUTAGE),
-            Incident.component == str(Component.MEETING_SYNC),
-            Incident.ended_at.is_(None)).limit(1)).scalar_one_or_none()
-        if row is None:
-            self.health.set(Component.MEETING_SYNC, State.UP, "last sync succeeded", now)
-        else:
-            self.health.set(Component.MEETING_SYNC, State.DOWN, row.cause, row.started_at)
 
     def mark_stopped(self) -> None:
         with self.db.session() as s:
@@ -397,14 +313,14 @@ class GateDaemon:
             if self.enforcer is not None:
                 flows = await loop.run_in_executor(None, self.enforcer.refused)
                 self.refusals.update(flows, self.restrictions)
-            self._tick_error = None
+            self.watch.tick_error = None
         except Exception as exc:
             log.exception("gate tick failed; keeping the last good policy")
-            self._tick_error = f"tick failed: {type(exc).__name__}: {exc}"
+            self.watch.tick_error = f"tick failed: {type(exc).__name__}: {exc}"
             self.incidents.error(Component.GATE, "tick", exc)
         try:
             self.assess()
-            if loop.time() - self._last_hb >= HEARTBEAT_EVERY or self._transitions \
+            if loop.time() - self._last_hb >= HEARTBEAT_EVERY or self.watch.transitions \
                     or self.conditions.pending:
                 self._last_hb = loop.time()
                 await loop.run_in_executor(None, self._heartbeat)
