@@ -22,6 +22,7 @@ from typing import Any
 
 from allowlist.categories import Mode
 from allowlist.decision import Policy, Restriction
+from monitor.check import worker as check_worker
 from monitor.conditions import ConditionsLog, GateConditions
 from monitor.events import EventAction, EventKind, EventRecord
 from monitor.gate import fast
@@ -361,6 +362,7 @@ class GateDaemon:
         with self.db.session() as s:
             self.conditions.write(s, self.settings)
         await self.identity.start()
+        self._check_task = asyncio.create_task(check_worker.serve(self, self._stop))
         if self.settings.site.topology == "mirror":
             log.info("mirror topology: passive monitoring only, no DNS gate")
             return
