@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth.deps import SESSION_COOKIE, client_address, database
 from api.auth.roles import LIVE_VIEW
+from api.session import DbSession
 from api.users.service import LoginFailed, Principal, logout, throttled_login
 from dashboard import web
 
@@ -76,10 +77,9 @@ def build_router(templates: Jinja2Templates) -> APIRouter:
         return resp
 
     @router.post("/logout")
-    def logout_submit(request: Request,
+    def logout_submit(request: Request, s: DbSession,
                       who: Annotated[Principal, Depends(web.page(LIVE_VIEW))]) -> Response:
-        with database(request).session() as s:
-            logout(s, session_id=who.session_id)
+        logout(s, session_id=who.session_id)
         resp = RedirectResponse("/login", status_code=303)
         resp.delete_cookie(SESSION_COOKIE)
         return resp
