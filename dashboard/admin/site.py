@@ -17,6 +17,7 @@ from api.session import DbSession, attempt
 from api.site.service import mode_view, set_mode
 from dashboard import queries as q
 from dashboard.admin.common import Admin, base, confirm, redirect_done, settings_of
+from dashboard.counters import counter_rows, named_counters
 from dashboard.web import render
 from monitor.evidence.privacy import LEVEL_TEXT
 from monitor.evidence.retention import retention_status
@@ -44,7 +45,8 @@ def _overview(request: Request, s: Session, *, done_code: str | None = None,
                                              else None),
                mode=mode_view(s, settings=settings), counts=counts,
                retention=retention_status(s.connection(), settings),
-               privacy_text=LEVEL_TEXT[site.privacy_level])
+               privacy_text=LEVEL_TEXT[site.privacy_level],
+               counters=counter_rows(named_counters(site.gate)))
     return render(request, "admin/overview.html", ctx, status=status)
 
 
