@@ -1,7 +1,7 @@
 """IT's "Wi-Fi identity" page: the councillors roster from modern.gov, per-member Wi-Fi keys
 (generate, rotate) and each member's printable key slip with a Wi-Fi QR code.
 
-Kept apart from dashboard/admin.py (one job per module); same conventions: every write goes
+Kept apart from the dashboard/admin routers (one job per module); same conventions: every write goes
 through an api service (validated, audited with the real actor), success redirects with a
 fixed message, a refusal re-renders the page with the service's own words.
 """
