@@ -158,18 +158,42 @@ def device_key(ev: Lookup) -> Hashable:
 DEFAULT_RULE = OpenedRule()
 
 
+class Run(Lookup, Protocol):
+    """A run of ``n`` lookups of one (device, platform, meeting) in a row, all of one name,
+    channel set, verdict, member and MAC, none ``gap`` or more after the one before it:
+    ``ts`` is the first one's time, ``until`` the last one's, ``id`` the first one's id.
+    A query can hand these over instead of every lookup (see :func:`group_episodes`)."""
+
+    @property
+    def n(self) -> int: ...
+    @property
+    def until(self) -> datetime: ...
+
+
 def group_episodes(events: Iterable[Lookup], gap: timedelta,
                    opened: OpenedRule = DEFAULT_RULE, *,
-                   per_meeting: bool = False, ordered: bool = False) -> list[Episode]:
+                   per_meeting: bool = False, ordered: bool = False,
+                   runs: bool = False) -> list[Episode]:
     """Group platform lookups into episodes; returned in order of their first lookup.
 
     Events without a platform are not lookups of a platform and are skipped. Sorted here by
     (time, id) — a stable sort of sorted data is linear, and a wrong order must never split
     an episode. ``per_meeting``: an episode never spans two meetings (a report over many
     meetings counts each meeting's own). ``ordered``: the caller's events are already in
-    (time, id) order (a query's ORDER BY), so the sort is skipped."""
+    (time, id) order (a query's ORDER BY), so the sort is skipped.
+
+    ``runs``: the items are :class:`Run` s (``per_meeting`` and ``ordered`` by first lookup),
+    each standing for its ``n`` lookups. The result is the same as for the lookups one by
+    one: inside a run nothing can start an episode, and for the opened rule a run is its
+    first and last lookup — while a run goes on, no other name is added, so the count of
+    distinct names within ``within`` is highest at its first lookup, and what stays in the
+    window afterwards depends only on the name's latest time. ``event_ids`` then hold each
+    run's first id."""
     if gap <= timedelta(0):
         raise ValueError("episode gap must be positive")
+    if runs and not (per_meeting and ordered):
+        raise ValueError("runs are grouped per meeting, in the order of their first lookup")
+    n, until = 1, None
     open_: dict[tuple[Hashable, ...], Episode] = {}
     out: list[Episode] = []
     for ev in (events if ordered else sorted(events, key=_order)):
@@ -180,12 +204,14 @@ def group_episodes(events: Iterable[Lookup], gap: timedelta,
         key = (device_key(ev), plat, ev.meeting_id) if per_meeting else (device_key(ev), plat)
         ep = open_.get(key)
         eid = ev.id or 0
+        if runs:
+            n, until = ev.n, ev.until  # type: ignore[attr-defined]
         if ep is None or ts - ep.last >= gap:
             ep = Episode(ev.device_id, ev.mac, ev.member_id, plat, ts, ts, 0, first_id=eid)
             open_[key] = ep
             out.append(ep)
-        ep.last = ts
-        ep.lookups += 1
+        ep.last = ts if until is None else until
+        ep.lookups += n
         ep.event_ids.append(eid)
         if ep.member_id is None:
             ep.member_id = ev.member_id
@@ -202,6 +228,8 @@ def group_episodes(events: Iterable[Lookup], gap: timedelta,
         if ev.action != "refused":
             ep.reached = True
         ep._see(ts, dom, opened)
+        if n > 1:
+            ep._see(until, dom, opened)  # type: ignore[arg-type]
     return out
 
 

@@ -106,7 +106,11 @@ def meeting_report(s: Session, settings: Settings, meeting_id: int, *,
     lo = min([aware(m.start)] + [a for a, _ in sess.intervals])
     hi = max([aware(m.end)] + [b for _, b in sess.intervals])
     conn = s.connection()
-    sc = query.scan(conn, rule, "meeting_id = ?", [meeting_id])
+    # The appendix needs every lookup; otherwise the database's runs are enough.
+    if lookups:
+        sc = query.scan(conn, rule, "meeting_id = ?", [meeting_id])
+    else:
+        sc = query.scan_runs(conn, rule, "meeting_id = ?", [meeting_id])
     tallies, eps, bypasses = sc.tallies, sc.episodes, sc.bypasses
     numbers = numbers_of(eps)
     # Presence beyond events: a member's device whose last sighting fell inside a session.
@@ -187,7 +191,8 @@ def member_report(s: Session, settings: Settings, member: str | int, since: date
     rule = rule_of(settings)
     grace = timedelta(minutes=settings.policy.grace_minutes)
     conn = s.connection()
-    sc = query.scan(conn, rule, "member_id = ? AND ts >= ? AND ts < ?", [mem.id, since, until])
+    sc = query.scan_runs(conn, rule, "member_id = ? AND ts >= ? AND ts < ?",
+                         [mem.id, since, until])
     tallies, eps, bypasses = sc.tallies, sc.episodes, sc.bypasses
     numbers = numbers_of(eps)
     contact_meetings = {t.meeting_id for t in tallies
@@ -266,7 +271,7 @@ def site_report(s: Session, settings: Settings, since: datetime, until: datetime
     tallies: list[query.Tally] = []
     eps: list[Episode] = []
     if ids:
-        sc = query.scan(conn, rule, f"meeting_id IN ({', '.join('?' * len(ids))})", ids)
+        sc = query.scan_runs(conn, rule, f"meeting_id IN ({', '.join('?' * len(ids))})", ids)
         tallies, eps = sc.tallies, sc.episodes
     outs, incidents = outages_in(s, settings.site.room, since, until, now,
                                   recording_components(settings))

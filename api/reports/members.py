@@ -28,11 +28,12 @@ def names_by_episode(sc: query.Scan) -> dict[int, list[dict[str, Any]]]:
             continue
         names = per[i]
         x = names.get(r.domain)
+        last = r.ts if r.until is None else r.until  # a run (query.scan_runs): n lookups
         if x is None:
-            names[r.domain] = [1, r.ts, r.ts, {r.channels}]
+            names[r.domain] = [r.n, r.ts, last, {r.channels}]
         else:
-            x[0] += 1
-            x[2] = r.ts
+            x[0] += r.n
+            x[2] = last
             x[3].add(r.channels)
     return {id(ep): [{"name": d, "lookups": n, "first": london(a), "last": london(b),
                       "channels": ",".join(sorted(ch))}

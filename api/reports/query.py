@@ -45,6 +45,8 @@ class EventRow:
     platform: str | None
     channels: str
     detail: str | None
+    n: int = 1  # a run (see :func:`scan_runs`): how many lookups it stands for
+    until: datetime | None = None  # … and the last one's time (None: ``ts``)
 
 
 @dataclass(slots=True)
@@ -72,6 +74,7 @@ class Scan:
     bypasses: list[EventRow]
     lookups: list[EventRow]  # attempts and bypasses, in (time, id) order
     episode_of: dict[int, int]  # event id → index of its episode in ``episodes``
+    # (runs: a run's first id; its lookups are ``n`` events, ``bypasses`` are single events)
 
 
 def meeting_of(ep: Episode) -> int | None:
@@ -119,26 +122,38 @@ def read_events(conn: Connection, where: str, params: list[Any]) -> list[EventRo
 def scan(conn: Connection, rule: EpisodeRule, where: str, params: list[Any], *,
          per_meeting: bool = True) -> Scan:
     """Read the events matching ``where`` once and derive episodes, tallies and lookups."""
-    events = read_events(conn, where, params)
+    return _derive(read_events(conn, where, params), rule, per_meeting=per_meeting, runs=False)
+
+
+def _derive(events: list[EventRow], rule: EpisodeRule, *, per_meeting: bool,
+            runs: bool, bounds: list[tuple[int, int]] | None = None) -> Scan:
     tal: dict[tuple[Any, ...], Tally] = {}
     lookups: list[EventRow] = []
     bypasses: list[EventRow] = []
     attempts: list[EventRow] = []
     get = tal.get
-    for e in events:
+    for i, e in enumerate(events):
         key = (e.meeting_id, e.member_id, e.device_id, e.kind, e.action, e.platform is not None)
         t = get(key)
+        last = e.ts if e.until is None else e.until
         if t is None:
-            tal[key] = Tally(e.meeting_id, e.member_id, e.device_id,
-                             e.mac, e.kind, e.action,
-                             e.platform is not None, 1, e.id, e.id, e.ts, e.ts)
+            tal[key] = t = Tally(e.meeting_id, e.member_id, e.device_id,
+                                 e.mac, e.kind, e.action,
+                                 e.platform is not None, e.n, e.id, e.id, e.ts, last)
         else:
-            t.count += 1
-            t.last = e.ts
+            t.count += e.n
+            if last > t.last:
+                t.last = last
             if e.id > t.last_id:
                 t.last_id = e.id
             elif e.id < t.first_id:
                 t.first_id = e.id
+        if bounds is not None:  # a run's lowest and highest ids (not always its first)
+            lo, hi = bounds[i]
+            if lo < t.first_id:
+                t.first_id = lo
+            if hi > t.last_id:
+                t.last_id = hi
         kind = e.kind
         if kind == "attempt":
             if e.platform:
@@ -149,9 +164,67 @@ def scan(conn: Connection, rule: EpisodeRule, where: str, params: list[Any], *,
             bypasses.append(e)
     # Already in (time, id) order from the query: the one rule need not sort again.
     eps = group_episodes(attempts, rule.gap, rule.opened, per_meeting=per_meeting,
-                         ordered=True)
+                         ordered=True, runs=runs)
     episode_of = {eid: i for i, ep in enumerate(eps) for eid in ep.event_ids}
     return Scan(eps, list(tal.values()), bypasses, lookups, episode_of)
+
+
+def scan_runs(conn: Connection, rule: EpisodeRule, where: str, params: list[Any]) -> Scan:
+    """As :func:`scan` (per meeting), but the database hands over *runs*
+    (:class:`allowlist.episodes.Run`) instead of every event: consecutive events of one
+    (kind, platform, meeting, device) with the same name, channels, verdict, member and MAC
+    and no gap of ``rule.gap`` or more (window functions: ``LAG`` marks where a run starts,
+    a running ``SUM`` numbers the runs). A busy meeting's background sync repeats one name,
+    so tens of thousands of events become a few hundred rows, and the episodes, tallies and
+    per-name counts are the same (tests/reports/test_query.py compares both paths). Other
+    DNS services' events stay single (the report lists each). The runs' ``lookups`` do not
+    list single lookups: the appendix and the per-lookup CSV read them with :func:`scan`.
+
+    The gap test in SQL may only split more than needed (a second of slack against the
+    float arithmetic of SQLite's text times): where it splits, the one rule in
+    :func:`group_episodes` decides, exactly, whether the next run joins."""
+    cond, args = _sql(conn, where, params)
+    sqlite = conn.dialect.name == "sqlite"
+    gap_s = rule.gap.total_seconds() - 1.0
+    if sqlite:
+        diff = "(julianday(ts) - julianday(lag(ts) OVER w)) * 86400.0"
+        first, last = "min(ts) || '+00:00'", "max(ts) || '+00:00'"
+    else:
+        diff = "extract(epoch FROM ts - lag(ts) OVER w)"
+        first, last = "min(ts) AT TIME ZONE 'UTC'", "max(ts) AT TIME ZONE 'UTC'"
+    same = " AND ".join(f"lag({c}) OVER w IS NOT DISTINCT FROM {c}" if not sqlite
+                        else f"lag({c}) OVER w IS {c}"
+                        for c in ("domain", "ch", "action", "member_id", "mac"))
+    sql = (
+        f"SELECT max(CASE WHEN brk = 1 THEN id END), {first}, kind, min(action), device_id, "
+        f"min(member_id), min(mac), meeting_id, min(domain), platform, min(ch), "
+        f"max(detail), count(*), {last}, min(id), max(id) "
+        "FROM (SELECT *, sum(brk) OVER (PARTITION BY kind, platform, meeting_id, device_id, "
+        "dmac ORDER BY ts, id ROWS UNBOUNDED PRECEDING) AS run FROM ("
+        "SELECT id, ts, kind, action, device_id, member_id, mac, meeting_id, domain, "
+        "platform, ch, detail, dmac, "
+        f"CASE WHEN kind <> 'bypass' AND {same} AND {diff} < {gap_s!r} THEN 0 ELSE 1 END "
+        "AS brk FROM (SELECT id, ts, kind, action, device_id, member_id, mac, meeting_id, "
+        "domain, platform, coalesce(channels, 'dns') AS ch, detail, "
+        "CASE WHEN device_id IS NULL THEN mac END AS dmac "
+        f"FROM events WHERE {cond}) AS e "
+        "WINDOW w AS (PARTITION BY kind, platform, meeting_id, device_id, dmac "
+        "ORDER BY ts, id)) AS b) AS r "
+        "GROUP BY kind, platform, meeting_id, device_id, dmac, run "
+        "ORDER BY 2, 1")
+    with _cursor(conn) as cur:
+        cur.execute(sql, args)
+        rows = cur.fetchall()
+    row = EventRow
+    if sqlite:
+        parse = datetime.fromisoformat
+        events = [row(r[0], parse(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
+                      r[11], r[12], parse(r[13])) for r in rows]
+    else:
+        events = [row(r[0], r[1].replace(tzinfo=UTC), r[2], r[3], r[4], r[5], r[6], r[7], r[8],
+                      r[9], r[10], r[11], r[12], r[13].replace(tzinfo=UTC)) for r in rows]
+    return _derive(events, rule, per_meeting=True, runs=True,
+                   bounds=[(r[14], r[15]) for r in rows])
 
 
 @contextmanager

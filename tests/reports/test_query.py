@@ -6,16 +6,18 @@ equal a plain SQL GROUP BY; every lookup carries its episode."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from allowlist.episodes import OpenedRule, group_episodes
 from api.reports import query
+from api.reports.members import names_by_episode
 from monitor.events import EventAction, EventKind, EventRecord, store_now
 from monitor.evidence.episodes import EpisodeRule, platform_lookups
 from monitor.store.db import Database
@@ -57,6 +59,31 @@ def edge_cases() -> list[EventRecord]:
         lookup(t + GAP, 1, "instagram", kind=EventKind.BYPASS),
         lookup(t + GAP, 4, "instagram", kind=EventKind.DEVICE_SEEN, member=None),
     ]
+
+
+def varied_events(seed: int, n: int = 800) -> list[EventRecord]:
+    """Several names, channels and verdicts per platform, bursts and pauses near the gap: the
+    opened rule and every run boundary get exercised."""
+    rnd = random.Random(seed)
+    out = []
+    at = T0
+    for _ in range(n):
+        at += rnd.choice([US, timedelta(seconds=rnd.uniform(0, 20)), GAP - US, GAP,
+                          GAP + US, timedelta(seconds=rnd.uniform(0, 3))])
+        dev = rnd.choice([1, 2, None])
+        plat = rnd.choice(["instagram", "tiktok"])
+        ev = lookup(at, dev, plat, meeting=rnd.choice([1, 1, 2]),
+                    member=rnd.choice([dev, dev, dev, 5]) if dev else None,
+                    mac=rnd.choice(["aa:00:00:00:00:01", "aa:00:00:00:00:02"]),
+                    kind=rnd.choice([EventKind.ATTEMPT] * 12 + [EventKind.BYPASS,
+                                                                 EventKind.DEVICE_SEEN]))
+        out.append(dataclasses.replace(
+            ev, domain=rnd.choice(["i.example", "graph.example", "static.example",
+                                   "cdn.example", None]),
+            channels=rnd.choice(["dns", "dns", "dns,quic", "tls"]),
+            action=rnd.choice([EventAction.REFUSED] * 5 + [EventAction.OBSERVED])))
+    rnd.shuffle(out)
+    return out
 
 
 def random_events(seed: int, n: int = 600) -> list[EventRecord]:
@@ -103,6 +130,31 @@ def compare(db: Database) -> None:
             got[(t.kind, t.action, t.platform)] = got.get((t.kind, t.action, t.platform),
                                                           0) + t.count
         assert got == plain
+        for meeting in (1, 2):
+            same_from_runs(conn, meeting, RULE)
+            same_from_runs(conn, meeting, EpisodeRule(GAP, OpenedRule(2, timedelta(seconds=40))))
+
+
+def facts(sc: query.Scan) -> list[tuple[object, ...]]:
+    return [(e.device_id, e.mac, e.member_id, e.platform, e.first, e.last, e.lookups,
+             e.first_id, sorted(e.meeting_ids), sorted(e.domains), sorted(e.channels),
+             e.connection, e.reached, e.opened) for e in sc.episodes]
+
+
+def same_from_runs(conn: Connection, meeting: int, rule: EpisodeRule) -> None:
+    """The database's runs give exactly the episodes, tallies, other-DNS events and names
+    per episode of the plain path (every event through the one rule)."""
+    plain = query.scan(conn, rule, "meeting_id = ?", [meeting])
+    runs = query.scan_runs(conn, rule, "meeting_id = ?", [meeting])
+    assert facts(runs) == facts(plain)
+    assert len(runs.lookups) <= len(plain.lookups)
+    key = lambda t: (t.meeting_id, t.member_id or 0, t.device_id or 0, t.kind, t.action,  # noqa: E731
+                     t.platform)
+    assert sorted(map(repr, sorted(runs.tallies, key=key))) == sorted(
+        map(repr, sorted(plain.tallies, key=key)))
+    assert [(b.id, b.ts, b.detail) for b in runs.bypasses] == [
+        (b.id, b.ts, b.detail) for b in plain.bypasses]
+    assert list(names_by_episode(runs).values()) == list(names_by_episode(plain).values())
 
 
 @pytest.fixture
@@ -130,9 +182,15 @@ def test_random_data_sqlite(db: Database, seed: int) -> None:
     compare(db)
 
 
+@pytest.mark.parametrize("seed", [5, 6, 7])
+def test_runs_give_the_plain_episodes_sqlite(db: Database, seed: int) -> None:
+    store_now(db, varied_events(seed))
+    compare(db)
+
+
 @pytest.mark.postgres
 def test_edge_cases_and_random_data_postgresql(pg_cluster) -> None:  # noqa: F811
-    for events in (edge_cases(), random_events(4)):
+    for events in (edge_cases(), random_events(4), varied_events(8)):
         d = Database(pg_cluster.new_database())
         try:
             with d.engine.begin() as c:  # a session time zone other than UTC
