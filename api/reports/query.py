@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection
@@ -170,40 +171,89 @@ def _derive(events: list[EventRow], rule: EpisodeRule, *, per_meeting: bool,
 
 
 def scan_runs(conn: Connection, rule: EpisodeRule, where: str, params: list[Any]) -> Scan:
-    """As :func:`scan` (per meeting), but the database hands over *runs*
-    (:class:`allowlist.episodes.Run`) instead of every event: consecutive events of one
-    (kind, platform, meeting, device) with the same name, channels, verdict, member and MAC
-    and no gap of ``rule.gap`` or more (window functions: ``LAG`` marks where a run starts,
-    a running ``SUM`` numbers the runs). A busy meeting's background sync repeats one name,
-    so tens of thousands of events become a few hundred rows, and the episodes, tallies and
-    per-name counts are the same (tests/reports/test_query.py compares both paths). Other
-    DNS services' events stay single (the report lists each). The runs' ``lookups`` do not
-    list single lookups: the appendix and the per-lookup CSV read them with :func:`scan`.
+    """As :func:`scan` (per meeting), but from *runs* (:class:`allowlist.episodes.Run`)
+    instead of every event: consecutive events of one (kind, platform, meeting, device) with
+    the same name, channels, verdict, member and MAC and no gap of ``rule.gap`` or more. A
+    busy meeting's background sync repeats one name, so tens of thousands of events become a
+    few hundred runs, and the episodes, tallies and per-name counts are the same
+    (tests/reports/test_query.py compares both paths). Other DNS services' events stay
+    single (the report lists each). The runs' ``lookups`` do not list single lookups: the
+    appendix and the per-lookup CSV read them with :func:`scan`.
 
-    The gap test in SQL may only split more than needed (a second of slack against the
-    float arithmetic of SQLite's text times): where it splits, the one rule in
-    :func:`group_episodes` decides, exactly, whether the next run joins."""
+    PostgreSQL finds the runs itself (window functions: ``LAG`` marks where a run starts, a
+    running ``SUM`` numbers them); SQLite's window functions cost more than the read, so
+    there the rows come unsorted (no temporary B-tree) as plain tuples and are cut into runs
+    in one pass here. Either way the gap test may only cut more than needed (a second of
+    slack against float arithmetic): where it cuts, the one rule in :func:`group_episodes`
+    decides, exactly, whether the next run joins."""
     cond, args = _sql(conn, where, params)
-    sqlite = conn.dialect.name == "sqlite"
-    gap_s = rule.gap.total_seconds() - 1.0
-    if sqlite:
-        diff = "(julianday(ts) - julianday(lag(ts) OVER w)) * 86400.0"
-        first, last = "min(ts) || '+00:00'", "max(ts) || '+00:00'"
+    slack_gap = rule.gap.total_seconds() - 1.0
+    if conn.dialect.name == "sqlite":
+        events, bounds = _runs_sqlite(conn, cond, args, slack_gap)
     else:
-        diff = "extract(epoch FROM ts - lag(ts) OVER w)"
-        first, last = "min(ts) AT TIME ZONE 'UTC'", "max(ts) AT TIME ZONE 'UTC'"
-    same = " AND ".join(f"lag({c}) OVER w IS NOT DISTINCT FROM {c}" if not sqlite
-                        else f"lag({c}) OVER w IS {c}"
+        events, bounds = _runs_postgresql(conn, cond, args, slack_gap)
+    return _derive(events, rule, per_meeting=True, runs=True, bounds=bounds)
+
+
+_KEY = itemgetter(1, 0)  # (ts text, id): SQLite's ORDER BY ts, id
+
+
+def _runs_sqlite(conn: Connection, cond: str, args: list[Any], slack_gap: float
+                 ) -> tuple[list[EventRow], list[tuple[int, int]]]:
+    sql = ("SELECT id, ts, kind, action, device_id, member_id, mac, meeting_id, domain, "
+           "platform, coalesce(channels, 'dns'), detail, julianday(ts) * 86400.0 "
+           f"FROM events WHERE {cond}")
+    with _cursor(conn) as cur:
+        cur.execute(sql, args)
+        rows = cur.fetchall()
+    rows.sort(key=_KEY)
+    # per run: [same-run facts, first row, last seconds, last row, n, lowest id, highest id]
+    runs: list[list[Any]] = []
+    open_: dict[tuple[Any, ...], list[Any]] = {}
+    get = open_.get
+    for r in rows:
+        rid = r[0]
+        if r[2] != "bypass":
+            dev = r[4]
+            key = (r[2], r[9], r[7], dev, r[6] if dev is None else None)
+            run = get(key)
+            if run is not None and r[12] - run[2] < slack_gap and run[0] == (
+                    r[8], r[10], r[3], r[5], r[6]):
+                run[2], run[3] = r[12], r
+                run[4] += 1
+                if rid < run[5]:
+                    run[5] = rid
+                elif rid > run[6]:
+                    run[6] = rid
+                continue
+            run = open_[key] = [(r[8], r[10], r[3], r[5], r[6]), r, r[12], r, 1, rid, rid]
+        else:
+            run = [None, r, r[12], r, 1, rid, rid]
+        runs.append(run)
+    parse = datetime.fromisoformat
+    events = []
+    for _, r, _, z, n, _, _ in runs:
+        ts = parse(r[1] + "+00:00")
+        events.append(EventRow(r[0], ts, r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
+                               r[11], n, ts if z is r else parse(z[1] + "+00:00")))
+    return events, [(run[5], run[6]) for run in runs]
+
+
+def _runs_postgresql(conn: Connection, cond: str, args: list[Any], slack_gap: float
+                     ) -> tuple[list[EventRow], list[tuple[int, int]]]:
+    same = " AND ".join(f"lag({c}) OVER w IS NOT DISTINCT FROM {c}"
                         for c in ("domain", "ch", "action", "member_id", "mac"))
     sql = (
-        f"SELECT max(CASE WHEN brk = 1 THEN id END), {first}, kind, min(action), device_id, "
-        f"min(member_id), min(mac), meeting_id, min(domain), platform, min(ch), "
-        f"max(detail), count(*), {last}, min(id), max(id) "
+        "SELECT max(CASE WHEN brk = 1 THEN id END), min(ts) AT TIME ZONE 'UTC', kind, "
+        "min(action), device_id, min(member_id), min(mac), meeting_id, min(domain), "
+        "platform, min(ch), max(detail), count(*), max(ts) AT TIME ZONE 'UTC', min(id), "
+        "max(id) "
         "FROM (SELECT *, sum(brk) OVER (PARTITION BY kind, platform, meeting_id, device_id, "
         "dmac ORDER BY ts, id ROWS UNBOUNDED PRECEDING) AS run FROM ("
         "SELECT id, ts, kind, action, device_id, member_id, mac, meeting_id, domain, "
         "platform, ch, detail, dmac, "
-        f"CASE WHEN kind <> 'bypass' AND {same} AND {diff} < {gap_s!r} THEN 0 ELSE 1 END "
+        f"CASE WHEN kind <> 'bypass' AND {same} AND "
+        f"extract(epoch FROM ts - lag(ts) OVER w) < {slack_gap!r} THEN 0 ELSE 1 END "
         "AS brk FROM (SELECT id, ts, kind, action, device_id, member_id, mac, meeting_id, "
         "domain, platform, coalesce(channels, 'dns') AS ch, detail, "
         "CASE WHEN device_id IS NULL THEN mac END AS dmac "
@@ -215,16 +265,10 @@ def scan_runs(conn: Connection, rule: EpisodeRule, where: str, params: list[Any]
     with _cursor(conn) as cur:
         cur.execute(sql, args)
         rows = cur.fetchall()
-    row = EventRow
-    if sqlite:
-        parse = datetime.fromisoformat
-        events = [row(r[0], parse(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
-                      r[11], r[12], parse(r[13])) for r in rows]
-    else:
-        events = [row(r[0], r[1].replace(tzinfo=UTC), r[2], r[3], r[4], r[5], r[6], r[7], r[8],
-                      r[9], r[10], r[11], r[12], r[13].replace(tzinfo=UTC)) for r in rows]
-    return _derive(events, rule, per_meeting=True, runs=True,
-                   bounds=[(r[14], r[15]) for r in rows])
+    events = [EventRow(r[0], r[1].replace(tzinfo=UTC), r[2], r[3], r[4], r[5], r[6], r[7],
+                       r[8], r[9], r[10], r[11], r[12], r[13].replace(tzinfo=UTC))
+              for r in rows]
+    return events, [(r[14], r[15]) for r in rows]
 
 
 @contextmanager
