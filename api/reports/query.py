@@ -229,7 +229,7 @@ def scan_runs(conn: Connection, rule: EpisodeRule, where: str, params: list[Any]
             return parse(t + "+00:00")
     else:
         def utc(t: Any) -> datetime:
-            return t.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+            return t.replace(tzinfo=UTC)
     events = []
     for _, r, _, z, n, _, _ in runs:
         first = utc(r[1])
