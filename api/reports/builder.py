@@ -106,11 +106,8 @@ def meeting_report(s: Session, settings: Settings, meeting_id: int, *,
     lo = min([aware(m.start)] + [a for a, _ in sess.intervals])
     hi = max([aware(m.end)] + [b for _, b in sess.intervals])
     conn = s.connection()
-    # The appendix needs every lookup; otherwise the database's runs are enough.
-    if lookups:
-        sc = query.scan(conn, rule, "meeting_id = ?", [meeting_id])
-    else:
-        sc = query.scan_runs(conn, rule, "meeting_id = ?", [meeting_id])
+    # Runs of lookups; every single one too when the appendix or the lookups CSV needs them.
+    sc = query.scan_runs(conn, rule, "meeting_id = ?", [meeting_id], singles=lookups)
     tallies, eps, bypasses = sc.tallies, sc.episodes, sc.bypasses
     numbers = numbers_of(eps)
     # Presence beyond events: a member's device whose last sighting fell inside a session.

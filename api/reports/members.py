@@ -211,24 +211,29 @@ def totals_of(member_docs: list[dict[str, Any]], eps: list[Episode]) -> dict[str
 
 
 def lookups_doc(sc: query.Scan, numbers: dict[int, int], members: dict[int, str],
-                 devices: dict[int, Device]) -> list[dict[str, Any]]:
+                devices: dict[int, Device]) -> list[dict[str, Any]]:
     """Every lookup (platform attempts and other DNS services) with its episode number:
-    the per-lookup CSV and the JSON carry it; covered by the report's signature."""
+    the per-lookup CSV and the JSON carry it; covered by the report's signature. From the
+    scan's ``lines`` (built with ``singles``)."""
+    assert sc.lines is not None, "scan_runs(..., singles=True) lists the single lookups"
     names = platform_names()
-    ep_number = {i: numbers.get(id(ep), 0) for i, ep in enumerate(sc.episodes)}
+    ep_number = [numbers.get(id(ep), 0) for ep in sc.episodes]
+    label = {i: (d.label or d.mac) for i, d in devices.items()}
+    who = {i: n for i, n in members.items()}
+    verdicts: dict[tuple[str, str], str] = {}
     out = []
-    for r in sc.lookups:
-        d = devices.get(r.device_id) if r.device_id is not None else None
-        i = sc.episode_of.get(r.id)
+    for rid, ts, kind, action, dev, mem, mac, name, plat, channels, ep in sc.lines:
+        v = verdicts.get((action, channels))
+        if v is None:
+            v = verdicts[(action, channels)] = wording.verdict(action, channels)
         out.append({
-            "id": r.id, "at": london(r.ts),
-            "device": (d.label or d.mac) if d is not None else (r.mac or ""),
-            "member": members.get(r.member_id, "") if r.member_id is not None else "",
-            "name": r.domain or "", "platform": names.get(r.platform, r.platform)
-            if r.platform else "",
-            "kind": "other DNS service" if r.kind == "bypass" else "platform",
-            "verdict": wording.verdict(r.action, r.channels), "channel": r.channels,
-            "episode": ep_number[i] if i is not None else None})
+            "id": rid, "at": london(ts),
+            "device": label[dev] if dev in label else (mac or ""),
+            "member": who.get(mem, "") if mem is not None else "",
+            "name": name or "", "platform": names.get(plat, plat) if plat else "",
+            "kind": "other DNS service" if kind == "bypass" else "platform",
+            "verdict": v, "channel": channels,
+            "episode": ep_number[ep] if ep is not None else None})
     return out
 
 

@@ -76,6 +76,15 @@ class Scan:
     lookups: list[EventRow]  # attempts and bypasses, in (time, id) order
     episode_of: dict[int, int]  # event id → index of its episode in ``episodes``
     # (runs: a run's first id; its lookups are ``n`` events, ``bypasses`` are single events)
+    # every single lookup, when asked for (:func:`scan_runs` ``singles``): the appendix
+    lines: list[Line] | None = None
+
+
+Line = tuple[int, datetime, str, str, int | None, int | None, str | None, str | None,
+             str | None, str, int | None]
+"""One lookup for the appendix and the per-lookup CSV: id, time (aware UTC), kind, action,
+device id, member id, MAC, name, platform, channels, index of its episode (None: another
+DNS service)."""
 
 
 def meeting_of(ep: Episode) -> int | None:
@@ -170,7 +179,8 @@ def _derive(events: list[EventRow], rule: EpisodeRule, *, per_meeting: bool,
     return Scan(eps, list(tal.values()), bypasses, lookups, episode_of)
 
 
-def scan_runs(conn: Connection, rule: EpisodeRule, where: str, params: list[Any]) -> Scan:
+def scan_runs(conn: Connection, rule: EpisodeRule, where: str, params: list[Any], *,
+              singles: bool = False) -> Scan:
     """As :func:`scan` (per meeting), but from *runs* (:class:`allowlist.episodes.Run`)
     instead of every event: consecutive events of one (kind, platform, meeting, device) with
     the same name, channels, verdict, member and MAC and no gap of ``rule.gap`` or more. A
@@ -178,7 +188,8 @@ def scan_runs(conn: Connection, rule: EpisodeRule, where: str, params: list[Any]
     few hundred runs, and the episodes, tallies and per-name counts are the same
     (tests/reports/test_query.py compares both paths). Other DNS services' events stay
     single (the report lists each). The runs' ``lookups`` do not list single lookups: the
-    appendix and the per-lookup CSV read them with :func:`scan`.
+    appendix and the per-lookup CSV get them as ``lines`` (``singles``), each with the
+    episode of its run — from the same one read.
 
     The rows come unsorted (no sort in the database) as plain tuples, sorted here by
     (time, id) and cut into runs in one pass: with 20,000 events of a meeting this is cheaper
@@ -203,11 +214,14 @@ def scan_runs(conn: Connection, rule: EpisodeRule, where: str, params: list[Any]
     runs: list[list[Any]] = []
     open_: dict[tuple[Any, ...], list[Any]] = {}
     get = open_.get
+    single: list[tuple[tuple[Any, ...], list[Any]]] = []  # (lookup, its run)
+    keep = single.append if singles else None
     for r in rows:
         rid = r[0]
-        if r[2] != "bypass":
+        kind = r[2]
+        if kind != "bypass":
             dev = r[4]
-            key = (r[2], r[9], r[7], dev, r[6] if dev is None else None)
+            key = (kind, r[9], r[7], dev, r[6] if dev is None else None)
             run = get(key)
             if run is not None and r[12] - run[2] < slack_gap and run[0] == (
                     r[8], r[10], r[3], r[5], r[6]):
@@ -217,11 +231,16 @@ def scan_runs(conn: Connection, rule: EpisodeRule, where: str, params: list[Any]
                     run[5] = rid
                 elif rid > run[6]:
                     run[6] = rid
-                continue
-            run = open_[key] = [(r[8], r[10], r[3], r[5], r[6]), r, r[12], r, 1, rid, rid]
+            else:
+                run = open_[key] = [(r[8], r[10], r[3], r[5], r[6]), r, r[12], r, 1, rid, rid]
+                runs.append(run)
+            if keep is not None and kind == "attempt" and r[9]:
+                keep((r, run))
         else:
             run = [None, r, r[12], r, 1, rid, rid]
-        runs.append(run)
+            runs.append(run)
+            if keep is not None:
+                keep((r, run))
     if sqlite:
         parse = datetime.fromisoformat
 
@@ -235,8 +254,14 @@ def scan_runs(conn: Connection, rule: EpisodeRule, where: str, params: list[Any]
         first = utc(r[1])
         events.append(EventRow(r[0], first, r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
                                r[10], r[11], n, first if z is r else utc(z[1])))
-    return _derive(events, rule, per_meeting=True, runs=True,
-                   bounds=[(run[5], run[6]) for run in runs])
+    sc = _derive(events, rule, per_meeting=True, runs=True,
+                 bounds=[(run[5], run[6]) for run in runs])
+    if singles:
+        of = sc.episode_of
+        sc.lines = [(r[0], utc(r[1]), r[2], r[3], r[4], r[5], r[6], r[8], r[9], r[10],
+                     of.get(run[1][0]) if r[2] == "attempt" else None)
+                    for r, run in single]
+    return sc
 
 
 _KEY = itemgetter(1, 0)  # (time, id): the ORDER BY ts, id of :func:`read_events`

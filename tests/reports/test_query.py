@@ -155,6 +155,12 @@ def same_from_runs(conn: Connection, meeting: int, rule: EpisodeRule) -> None:
     assert [(b.id, b.ts, b.detail) for b in runs.bypasses] == [
         (b.id, b.ts, b.detail) for b in plain.bypasses]
     assert list(names_by_episode(runs).values()) == list(names_by_episode(plain).values())
+    # every single lookup, with the episode of its run = the plain path's episode
+    lines = query.scan_runs(conn, rule, "meeting_id = ?", [meeting], singles=True).lines
+    assert lines is not None
+    assert [(x[0], x[1], x[2], x[10]) for x in lines] == [
+        (r.id, r.ts, r.kind, plain.episode_of.get(r.id) if r.kind == "attempt" else None)
+        for r in plain.lookups]
 
 
 @pytest.fixture
