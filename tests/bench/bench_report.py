@@ -291,6 +291,10 @@ def run_backend(name: str, args: argparse.Namespace, tmp: Path) -> bool:
               f"document alone {b['doc'] * 1000:.1f} ms; report --format html "
               f"{b['html'] * 1000:.1f} ms ({b['html'] / b['aggregate']:.2f}x)")
         if args.pdf:
+            # WeasyPrint's import (0.5-1 s: its CSS and font modules) happens once per
+            # process, like the process start the other figures leave out too.
+            import weasyprint  # noqa: F401
+
             pdf_wall, pdf_cpu, html_wall, html_cpu = [], [], [], []
             for _ in range(args.pdf_repeat):  # interleaved with the HTML it is drawn from
                 for fmt, wall, cpu in (("pdf", pdf_wall, pdf_cpu),
