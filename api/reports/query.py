@@ -1,15 +1,20 @@
 """Report queries: one read of the events a report covers.
 
 A heavy meeting holds tens of thousands of lookups (background sync). The report reads them
-once, through the driver's cursor, in (time, id) order, and from that one list builds:
+once, through the driver's cursor, as plain tuples; :func:`scan_runs` cuts them into *runs*
+(consecutive lookups of one device and platform with the same name, channels and verdict —
+a few hundred where there were tens of thousands of events) and from those builds:
 
 * **episodes** — by :func:`allowlist.episodes.group_episodes`, the one episode rule the live
-  page and the API use too (gap and opened rule from the settings), so the report and the
-  live page cannot count differently;
+  page and the API use too (gap and opened rule from the settings; it takes runs as well as
+  single lookups, with the same result), so the report and the live page cannot count
+  differently;
 * **tallies** per (meeting, member, device, kind, action, platform named?) — count, first
   and last time and id: presence, bypass counts, refused vs observed, events covered;
-* the **lookups** themselves (platform attempts and bypass events, each with its episode):
-  the report's appendix and its per-lookup CSV.
+* the **lookups** themselves (platform attempts and bypass events, each with its episode),
+  only when asked for: the report's appendix and its per-lookup CSV.
+
+:func:`scan` is the same one event at a time (the reference the tests compare runs with).
 """
 
 from __future__ import annotations
