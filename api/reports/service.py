@@ -17,6 +17,7 @@ from typing import Any
 from api.errors import Invalid, NotFound
 from api.reports import builder, formats, schemas, signing, subject
 from api.reports.formats import Renderer
+from api.reports.gcpause import no_cycle_collection
 from api.reports.verification import (
     Verification,
     after_purge,
@@ -152,10 +153,12 @@ def report_file(*, db: Database, settings: Settings, kind: str, fmt: str, actor:
                 render: Renderer = formats.body, **params: Any
                 ) -> tuple[dict[str, Any], bytes]:
     # The per-lookup CSV, and the HTML and PDF whose appendix lists every lookup.
-    doc = build(db=db, settings=settings, kind=kind, actor=actor,
-                lookups=fmt in ("lookups", "html", "pdf"),
-                **params)
-    return doc, issue(db=db, settings=settings, doc=doc, fmt=fmt, actor=actor, render=render)
+    with no_cycle_collection():  # see api.reports.gcpause
+        doc = build(db=db, settings=settings, kind=kind, actor=actor,
+                    lookups=fmt in ("lookups", "html", "pdf"),
+                    **params)
+        return doc, issue(db=db, settings=settings, doc=doc, fmt=fmt, actor=actor,
+                          render=render)
 
 
 # ---------------------------------------------------------------------------- subject access

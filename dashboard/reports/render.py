@@ -10,7 +10,6 @@ WeasyPrint, with the report JSON attached (``report.json``) for machine reading.
 from __future__ import annotations
 
 import base64
-import gc
 import hashlib
 import logging
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from api.reports import formats
+from api.reports.gcpause import no_cycle_collection
 from dashboard.reports import timeline
 
 HERE = Path(__file__).parent
@@ -141,28 +141,12 @@ def pdf(doc: dict[str, Any]) -> bytes:
     except ImportError as exc:  # pragma: no cover - the pdf extra is not installed
         raise RuntimeError("PDF needs WeasyPrint: pip install 'chamberguard[pdf]'") from exc
     data = formats.json_body(doc)
-    with _quiet("weasyprint", "fontTools"), _no_cycle_collection():
+    with _quiet("weasyprint", "fontTools"), no_cycle_collection():
         out: bytes = HTML(string=html(doc, print_pdf=True).decode("utf-8")).write_pdf(
             pdf_variant=PDF_VARIANT,
             attachments=[Attachment(string=data.decode("utf-8"), name="report.json",
                                     description="The report's data (same figures)")])
     return out
-
-
-@contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """WeasyPrint allocates a few hundred thousand short-lived objects for a 20-page report,
-    and each allocation burst sets off the cyclic garbage collector, whose older-generation
-    passes walk every live object (the document's 20,000 lookups among them): a fifth of the
-    render's time. Reference counting still frees everything as it goes; the cycles left are
-    collected once the collector is back on (as it was: another caller may have it off)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 @contextmanager
