@@ -167,22 +167,54 @@ def group_episodes(events: Iterable[Lookup], gap: timedelta,
     (time, id) — a stable sort of sorted data is linear, and a wrong order must never split
     an episode. ``per_meeting``: an episode never spans two meetings (a report over many
     meetings counts each meeting's own)."""
-    if gap <= timedelta(0):
-        raise ValueError("episode gap must be positive")
-    open_: dict[tuple[Hashable, ...], Episode] = {}
-    out: list[Episode] = []
+    fold = EpisodeFold(gap, opened, per_meeting=per_meeting)
     for ev in sorted(events, key=_order):
+        fold.add(ev)
+    return fold.episodes
+
+
+class EpisodeFold:
+    """The rule applied one lookup at a time, for a caller that keeps a running state (the
+    live page folds only new events). Lookups must come in (time, id) order *per device and
+    platform* (:meth:`in_order` tells); :func:`group_episodes` is this fold over sorted
+    events, so both give the same episodes by construction."""
+
+    __slots__ = ("gap", "opened", "per_meeting", "episodes", "_open", "_last")
+
+    def __init__(self, gap: timedelta, opened: OpenedRule = DEFAULT_RULE, *,
+                 per_meeting: bool = False) -> None:
+        if gap <= timedelta(0):
+            raise ValueError("episode gap must be positive")
+        self.gap, self.opened, self.per_meeting = gap, opened, per_meeting
+        self.episodes: list[Episode] = []
+        self._open: dict[tuple[Hashable, ...], Episode] = {}
+        self._last: dict[tuple[Hashable, ...], tuple[datetime, int]] = {}
+
+    def key(self, ev: Lookup) -> tuple[Hashable, ...]:
+        """The (device, platform[, meeting]) an event's episode belongs to."""
+        return ((device_key(ev), ev.platform, ev.meeting_id) if self.per_meeting
+                else (device_key(ev), ev.platform))
+
+    def in_order(self, ev: Lookup) -> bool:
+        """Folding ``ev`` now gives what sorting first would: it is not older than the last
+        lookup folded for its device and platform."""
+        last = self._last.get(self.key(ev))
+        return last is None or _order(ev) >= last
+
+    def add(self, ev: Lookup) -> Episode | None:
+        """Fold one event; the episode it joined or opened (None: not a platform lookup)."""
         plat = ev.platform
         if not plat:
-            continue
+            return None
         ts = ev.ts
-        key = (device_key(ev), plat, ev.meeting_id) if per_meeting else (device_key(ev), plat)
-        ep = open_.get(key)
+        key = self.key(ev)
+        self._last[key] = _order(ev)
+        ep = self._open.get(key)
         eid = ev.id or 0
-        if ep is None or ts - ep.last >= gap:
+        if ep is None or ts - ep.last >= self.gap:
             ep = Episode(ev.device_id, ev.mac, ev.member_id, plat, ts, ts, 0, first_id=eid)
-            open_[key] = ep
-            out.append(ep)
+            self._open[key] = ep
+            self.episodes.append(ep)
         ep.last = ts
         ep.lookups += 1
         ep.event_ids.append(eid)
@@ -200,8 +232,8 @@ def group_episodes(events: Iterable[Lookup], gap: timedelta,
                     ep.connection = True
         if ev.action != "refused":
             ep.reached = True
-        ep._see(ts, dom, opened)
-    return out
+        ep._see(ts, dom, self.opened)
+        return ep
 
 
 def _order(e: Lookup) -> tuple[datetime, int]:
