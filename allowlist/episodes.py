@@ -201,6 +201,11 @@ class EpisodeFold:
         last = self._last.get(self.key(ev))
         return last is None or _order(ev) >= last
 
+    def joins(self, ev: Lookup) -> Episode | None:
+        """The open episode ``ev`` would join if folded now (None: it would open one)."""
+        ep = self._open.get(self.key(ev))
+        return None if ep is None or ev.ts - ep.last >= self.gap else ep
+
     def add(self, ev: Lookup) -> Episode | None:
         """Fold one event; the episode it joined or opened (None: not a platform lookup)."""
         plat = ev.platform

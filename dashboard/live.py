@@ -4,10 +4,17 @@ Live updates: live.js listens to /api/v1/events/stream (SSE) and re-fetches
 ``/live/fragment`` — the same partials the page was rendered from — whenever an attempt
 arrives, and every few seconds for the clock, presence and the gate's health. Without
 JavaScript the page is complete; it just does not move until reloaded.
+
+A meeting's numbers come from its running state (:mod:`dashboard.live_state`): new events
+only, folded once for every browser. What the fragment shows is shared too: browsers asking
+within ``SHARED_FOR`` of each other get the same view (only their own buttons differ), so a
+room of open screens costs about what one does.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -33,7 +40,9 @@ from api.validation import IdPath
 from dashboard import check as chamber_check_mod
 from dashboard import queries as q
 from dashboard.health import health_view
+from dashboard.live_state import LiveHub, activity_of
 from dashboard.web import TEXT_COOKIE, PageError, page, render, safe_next
+from monitor.evidence.episodes import rule_of
 from monitor.settings import Settings
 
 router = APIRouter(include_in_schema=False)
@@ -68,9 +77,54 @@ def _grace(settings: Settings) -> timedelta:
     return timedelta(minutes=settings.policy.grace_minutes)
 
 
+SHARED_FOR = 0.25  # seconds a fragment's view serves every browser (event→screen stays < 1 s)
+_hub_lock = threading.Lock()
+
+
+def live_hub(request: Request) -> LiveHub:
+    """The web process's running meeting states (made on first use, with the settings' rule)."""
+    with _hub_lock:
+        hub: LiveHub | None = getattr(request.app.state, "live_hub", None)
+        if hub is None:
+            hub = LiveHub(rule_of(_settings(request)))
+            request.app.state.live_hub = hub
+        return hub
+
+
 def live_context(request: Request, who: Principal | None, now: datetime,
                  sort: str = "name") -> dict[str, Any]:
     """Everything the live page and its fragment render, from one database session."""
+    ctx = _shared_context(request, now, sort)
+    return ctx | _own_context(who)
+
+
+def _own_context(who: Principal | None) -> dict[str, Any]:
+    """What differs between viewers: their role's buttons (and, in the templates, their CSRF)."""
+    return {
+        "can_act": who is not None and who.role in CLERK_ACTIONS,
+        "can_report": who is not None and who.role in REPORTS,
+        "is_it": who is not None and who.role is Role.IT_ADMIN,
+        "can_check": who is not None and who.role in CHAMBER_CHECK,
+    }
+
+
+def shared_fragment_context(request: Request, who: Principal | None, now: datetime,
+                            sort: str = "name") -> dict[str, Any]:
+    """The fragment's view, made at most once per ``SHARED_FOR`` for all browsers (per sort
+    order); cleared by every clerk change so its result shows at once."""
+    hub = live_hub(request)
+    sort = sort if sort in q.MEMBER_SORTS else "name"
+    with hub.views_lock:
+        made = hub.views.get(sort)
+        if made is not None and time.monotonic() - made[0] < SHARED_FOR:
+            return made[1] | _own_context(who)
+    ctx = _shared_context(request, now, sort)
+    with hub.views_lock:
+        hub.views[sort] = (time.monotonic(), ctx)
+    return ctx | _own_context(who)
+
+
+def _shared_context(request: Request, now: datetime, sort: str) -> dict[str, Any]:
     settings = _settings(request)
     grace = _grace(settings)
     sort = sort if sort in q.MEMBER_SORTS else "name"
@@ -80,8 +134,12 @@ def live_context(request: Request, who: Principal | None, now: datetime,
         current = q.current_meeting(s, settings, now)
         meeting = q.meeting_view(current, grace=grace, now=now) if current else None
         in_session = meeting is not None and meeting.state is SessionState.IN_SESSION
-        act = q.activity(s, settings, now=now, meeting_id=meeting.id if meeting else None,
-                         live=in_session)
+        if current is not None:
+            hub = live_hub(request)
+            act = activity_of(hub.state(s, current), s, now=now, live=in_session,
+                              last_event_id=hub.last_id)
+        else:
+            act = q.activity(s, settings, now=now, meeting_id=None, live=False)
         exemptions = exemptions_of(s, meeting.id) if meeting else []
         standing = [e for e in exemptions if e.withdrawn_at is None]
         for row in act.members:
@@ -104,10 +162,6 @@ def live_context(request: Request, who: Principal | None, now: datetime,
                    for k in ("present", "absent", "exempt")},
         "present_minutes": q.PRESENT_MINUTES, "settings": settings,
         "gap_minutes": settings.policy.episode_gap_minutes,
-        "can_act": who is not None and who.role in CLERK_ACTIONS,
-        "can_report": who is not None and who.role in REPORTS,
-        "is_it": who is not None and who.role is Role.IT_ADMIN,
-        "can_check": who is not None and who.role in CHAMBER_CHECK,
         "confirm_text": CONFIRM_TEXT, "action_label": q.ACTION_LABEL,
         # The clerk may start a meeting early, but not one days away by a slip of the finger.
         "startable": {m.id for m in upcoming
@@ -129,7 +183,7 @@ async def live_fragment(request: Request, who: Viewer, sort: str = "name") -> Re
     """The changing parts of the live page (status, members, chart, feed) as HTML; live.js
     swaps each element carrying ``data-swap`` into the page by id."""
     now = datetime.now(UTC)
-    ctx = await run_in_threadpool(live_context, request, who, now, sort[:20])
+    ctx = await run_in_threadpool(shared_fragment_context, request, who, now, sort[:20])
     return render(request, "live_fragment.html", ctx)
 
 
@@ -137,7 +191,9 @@ def _clerk_write(request: Request, fn: Any) -> Any:
     """Run one clerk change in its own transaction; a refusal becomes a page error."""
     def _run() -> Any:
         with database(request).session() as s:
-            return fn(s)
+            out = fn(s)
+        live_hub(request).changed()
+        return out
     return run_in_threadpool(_run)
 
 
@@ -226,6 +282,7 @@ async def clerk_act(
 
     try:
         await run_in_threadpool(_act)
+        live_hub(request).changed()
     except ServiceError as exc:
         ctx["error"] = exc.message
         return render(request, "confirm.html", ctx, status=exc.status)

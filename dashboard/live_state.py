@@ -1,0 +1,342 @@
+"""The live page's running state: each meeting's events folded in once, as they arrive.
+
+The clerk's page used to regroup the whole meeting for every browser on every update (a
+cost that grew with the meeting and with every open screen). Here each meeting has one
+:class:`MeetingLive` — tallies per platform and member, the episodes (through
+:class:`allowlist.episodes.EpisodeFold`, the one episode rule) and the newest bypasses and
+outages — built from the database once (on first use, so also after a restart) and then fed
+only the events newer than its cursor. :class:`LiveHub` holds them for the web process, so
+every browser watching a meeting shares one state.
+
+The numbers equal :func:`dashboard.queries.activity` for the same meeting (the reports and
+the API group the same way); tests/dashboard/test_live_state.py checks that for any event
+sequence, and tests/reports/test_one_rule.py for the live page, the report and the API.
+
+A lookup older than the last one folded for its device and platform (a late writer) would be
+grouped differently by a fresh regroup, so the state refolds its events in (time, id) order
+then: rare, and exact.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from allowlist.episodes import Episode, EpisodeFold
+from api.events.episodes import episode_dict
+from api.events.service import describe, platform_names
+from dashboard.queries import (
+    PRESENT_MINUTES,
+    Activity,
+    DeviceView,
+    FeedItem,
+    MemberRow,
+    PlatformCount,
+    aware,
+)
+from monitor.events import EventKind
+from monitor.evidence.episodes import EpisodeRule
+from monitor.store.models import Event, Meeting, Member
+
+FEED_CAP = 200  # bypasses and outages kept for the feed (the page shows 60)
+TAIL_BATCH = 5000
+OUTAGES_BEFORE = timedelta(hours=1)  # outages shown from an hour before the meeting's start
+
+
+@dataclass(frozen=True, slots=True)
+class LiveRow:
+    """The columns of an event the live page uses (never URLs or payloads: none are stored)."""
+
+    id: int
+    ts: datetime
+    kind: str
+    action: str
+    platform: str | None
+    domain: str | None
+    device_id: int | None
+    mac: str | None
+    member_id: int | None
+    meeting_id: int | None
+    channels: str
+    detail: str | None
+
+
+EpKey = tuple[datetime, timedelta, int, int]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _ep_key(ep: Episode) -> EpKey:
+    """Ascending by last lookup, so the newest are at the end; read backwards, ties come in
+    order of first lookup, as activity()'s stable sort leaves them."""
+    return (ep.last, _EPOCH - ep.first, -ep.first_id, id(ep))
+
+
+class MeetingLive:
+    """One meeting's running tallies, episodes and feed rows. Pure: rows in, numbers out."""
+
+    def __init__(self, meeting_id: int, start: datetime, rule: EpisodeRule) -> None:
+        self.meeting_id = meeting_id
+        self.outages_from = aware(start) - OUTAGES_BEFORE
+        self.rule = rule
+        self.cursor = 0
+        self.rows: list[LiveRow] = []  # everything folded, for an exact refold
+        self._reset()
+
+    def _reset(self) -> None:
+        self.fold = EpisodeFold(self.rule.gap, self.rule.opened)
+        self.totals: dict[str, PlatformCount] = {}
+        self.per_member: dict[int, dict[str, PlatformCount]] = {}
+        self.last_attempt: dict[int, datetime] = {}
+        self.bypasses: dict[int, int] = {}
+        self.events_feed: deque[LiveRow] = deque(maxlen=FEED_CAP)  # id order
+        self._counted: dict[int, tuple[int | None, int, bool]] = {}  # id(ep) -> as counted
+        self._order: dict[int, EpKey] = {}
+        self.opened_by_last: list[EpKey] = []
+        self.background_by_last: list[EpKey] = []
+        self._eps: dict[int, Episode] = {}
+
+    def wants(self, r: LiveRow) -> bool:
+        if r.kind == EventKind.OUTAGE:
+            return aware(r.ts) >= self.outages_from
+        return r.meeting_id == self.meeting_id and r.kind in (EventKind.ATTEMPT,
+                                                               EventKind.BYPASS)
+
+    def apply(self, rows: Iterable[LiveRow]) -> int:
+        """Fold new rows (ascending id, all above the cursor); returns how many were kept."""
+        kept = 0
+        refold = False
+        for r in rows:
+            self.cursor = max(self.cursor, r.id)
+            if not self.wants(r):
+                continue
+            kept += 1
+            self.rows.append(r)
+            if refold:
+                continue
+            if r.kind == EventKind.ATTEMPT and r.platform and not self.fold.in_order(r):
+                refold = True
+                continue
+            self._fold(r)
+        if refold:
+            self.refold()
+        return kept
+
+    def refold(self) -> None:
+        """Everything again in (time, id) order: what a fresh regroup sees."""
+        self._reset()
+        by_id = sorted(self.rows, key=lambda r: r.id)
+        for r in sorted(by_id, key=lambda r: (r.ts, r.id)):
+            self._fold(r, feed=False)
+        self.events_feed.extend(r for r in by_id if r.kind != EventKind.ATTEMPT)
+
+    def _fold(self, r: LiveRow, *, feed: bool = True) -> None:
+        if r.kind != EventKind.OUTAGE and r.member_id is not None:
+            prev = self.last_attempt.get(r.member_id)
+            ts = aware(r.ts)
+            if prev is None or ts > prev:
+                self.last_attempt[r.member_id] = ts
+        if r.kind == EventKind.ATTEMPT:
+            if r.platform:
+                self._episode(r)
+            return
+        if r.kind == EventKind.BYPASS and r.member_id is not None:
+            self.bypasses[r.member_id] = self.bypasses.get(r.member_id, 0) + 1
+        if feed:
+            self.events_feed.append(r)
+
+    def _episode(self, r: LiveRow) -> None:
+        joined = self.fold.joins(r)
+        if joined is not None:  # take its old share back; added again below as it is now
+            self._count(joined, self._counted[id(joined)], -1)
+            self._unorder(joined)
+        ep = self.fold.add(r)
+        if ep is None:
+            return
+        counted = (ep.member_id, ep.lookups, ep.opened)
+        self._counted[id(ep)] = counted
+        self._eps[id(ep)] = ep
+        self._count(ep, counted, +1)
+        key = _ep_key(ep)
+        self._order[id(ep)] = key
+        bisect.insort(self.opened_by_last if ep.opened else self.background_by_last, key)
+
+    def _unorder(self, ep: Episode) -> None:
+        key = self._order.pop(id(ep))
+        for lst in (self.opened_by_last, self.background_by_last):
+            i = bisect.bisect_left(lst, key)
+            if i < len(lst) and lst[i] == key:
+                del lst[i]
+                return
+
+    def _count(self, ep: Episode, counted: tuple[int | None, int, bool], sign: int) -> None:
+        """Add (``sign`` +1) or take back (-1) one episode's share of the tallies."""
+        member, lookups, opened = counted
+        name = platform_names().get(ep.platform, ep.platform)
+        tallies = [self.totals.setdefault(ep.platform, PlatformCount(ep.platform, name))]
+        if member is not None:
+            tallies.append(self.per_member.setdefault(member, {}).setdefault(
+                ep.platform, PlatformCount(ep.platform, name)))
+        for t in tallies:
+            t.episodes += sign
+            t.lookups += sign * lookups
+            t.opened += sign * int(opened)
+
+    # ------------------------------------------------------------------ what the page shows
+
+    def newest(self, opened: bool, limit: int) -> list[Episode]:
+        """The ``limit`` episodes that ended last (ties: as activity() orders them)."""
+        keys = self.opened_by_last if opened else self.background_by_last
+        return [self._eps[k[3]] for k in reversed(keys[-limit:])] if limit else []
+
+
+
+# ---------------------------------------------------------------------------- the page's view
+
+
+def _copy(p: PlatformCount) -> PlatformCount:
+    return PlatformCount(p.key, p.name, p.episodes, p.lookups, p.opened)
+
+
+def activity_of(state: MeetingLive, s: Session, *, now: datetime, live: bool,
+                feed_limit: int = 60, last_event_id: int | None = None) -> Activity:
+    """What :func:`dashboard.queries.activity` gives for this meeting, from the running state:
+    only the members (for who is in the room) and the names are read, never the events."""
+    gap = state.rule.gap
+    members = list(s.execute(select(Member).options(selectinload(Member.devices))
+                             .order_by(Member.name)).scalars())
+    device_labels = {d.id: d.label for m in members for d in m.devices}
+    member_names = {m.id: m.name for m in members}
+    present_after = now - timedelta(minutes=PRESENT_MINUTES)
+    rows: dict[int, MemberRow] = {}
+    for m in members:
+        if not m.active or not m.devices:
+            continue
+        rows[m.id] = MemberRow(m.id, m.name, [
+            DeviceView(d.id, d.label or d.mac, d.mac, d.randomised,
+                       aware(d.last_seen) if d.last_seen else None,
+                       d.last_seen is not None and aware(d.last_seen) >= present_after)
+            for d in sorted(m.devices, key=lambda d: d.id)])
+    for mid, plats in state.per_member.items():
+        if mid not in rows and any(p.episodes for p in plats.values()):
+            rows[mid] = MemberRow(mid, member_names.get(mid, "Unknown member"))
+    for mid, row in rows.items():
+        row.platforms = sorted((_copy(p) for p in state.per_member.get(mid, {}).values()
+                                if p.episodes), key=lambda p: (-p.episodes, p.name))
+        row.bypasses = state.bypasses.get(mid, 0)
+        row.last_attempt = state.last_attempt.get(mid)
+
+    def item(ep: Episode) -> FeedItem:
+        d = episode_dict(ep, member=member_names.get(ep.member_id) if ep.member_id else None,
+                         device=device_labels.get(ep.device_id) if ep.device_id else None,
+                         now=now, gap=gap)
+        return FeedItem("episode", aware(ep.last), aware(ep.first), str(d["text"]),
+                        live and bool(d["ongoing"]), ep.lookups, ep.platform, ep.label.value)
+
+    feed = [item(ep) for ep in state.newest(True, feed_limit)]
+    background = [item(ep) for ep in state.newest(False, feed_limit)]
+    recent = list(state.events_feed)[-feed_limit:] if feed_limit else []
+    for e in reversed(recent):
+        text = describe(e.kind, e.action, e.platform, e.domain,
+                        device_labels.get(e.device_id) if e.device_id else None,
+                        member_names.get(e.member_id) if e.member_id else None, e.detail,
+                        e.channels)
+        kind: Literal["bypass", "outage"] = ("bypass" if e.kind == EventKind.BYPASS
+                                             else "outage")
+        feed.append(FeedItem(kind, aware(e.ts), aware(e.ts), text, platform=e.platform))
+    feed.sort(key=lambda f: f.at, reverse=True)
+    platforms = sorted((_copy(p) for p in state.totals.values() if p.episodes),
+                       key=lambda p: (-p.opened, -p.episodes, -p.lookups, p.name))
+    ordered = sorted(rows.values(), key=lambda r: r.name.casefold())
+    return Activity(ordered, platforms, feed[:feed_limit], sum(p.episodes for p in platforms),
+                    sum(p.lookups for p in platforms), sum(state.bypasses.values()),
+                    state.cursor if last_event_id is None else last_event_id,
+                    sum(p.opened for p in platforms), background[:feed_limit])
+
+
+# ---------------------------------------------------------------------------- the database edge
+
+
+_COLUMNS = (Event.id, Event.ts, Event.kind, Event.action, Event.platform, Event.domain,
+            Event.device_id, Event.mac, Event.member_id, Event.meeting_id, Event.channels,
+            Event.detail)
+
+
+def _rows(result: Iterable[Sequence[object]]) -> list[LiveRow]:
+    out = []
+    for (eid, ts, kind, action, plat, dom, dev, mac, mem, mtg, ch, detail) in result:
+        out.append(LiveRow(int(eid), aware(ts), str(kind), str(action), plat, dom, dev, mac,  # type: ignore[arg-type,call-overload]
+                           mem, mtg, ch or "dns", detail))  # type: ignore[arg-type]
+    return out
+
+
+class LiveHub:
+    """The web process's running states, one per meeting followed, shared by every browser.
+
+    Thread-safe: the page's requests run in a thread pool and catch up under one lock (the
+    catching up is short: only the events since the last request of any browser)."""
+
+    KEEP = 4  # meetings whose state is kept (the one in session, and a few just before)
+
+    def __init__(self, rule: EpisodeRule) -> None:
+        self.rule = rule
+        self._lock = threading.Lock()
+        self._meetings: dict[int, MeetingLive] = {}
+        self.builds = 0  # full builds from the database (tests: once, then only new events)
+        self.last_id = 0
+        # The fragment's shared views by sort order: (made at, monotonic; context).
+        self.views: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.views_lock = threading.Lock()
+
+    def changed(self) -> None:
+        """A clerk changed the meeting (start, end, extension, exception): views made before
+        are not shown again."""
+        with self.views_lock:
+            self.views.clear()
+
+    def state(self, s: Session, meeting: Meeting) -> MeetingLive:
+        """The meeting's state, caught up with every event committed so far."""
+        with self._lock:
+            newest = int(s.execute(select(Event.id).order_by(Event.id.desc()).limit(1))
+                         .scalar() or 0)
+            st = self._meetings.get(meeting.id)
+            if (st is None or st.outages_from != aware(meeting.start) - OUTAGES_BEFORE
+                    or newest < st.cursor):  # new, rescheduled, or the database was reset
+                st = self._build(s, meeting, newest)
+            else:
+                self._tail(s, st, newest)
+            self.last_id = newest
+            return st
+
+    def _build(self, s: Session, meeting: Meeting, newest: int) -> MeetingLive:
+        st = MeetingLive(meeting.id, meeting.start, self.rule)
+        q = (select(*_COLUMNS).where(
+            or_(Event.meeting_id == meeting.id,
+                (Event.kind == EventKind.OUTAGE.value) & (Event.ts >= st.outages_from)),
+            Event.id <= newest).order_by(Event.id))
+        st.apply(_rows(s.execute(q)))
+        st.cursor = newest
+        self.builds += 1
+        self._meetings.pop(meeting.id, None)
+        self._meetings[meeting.id] = st
+        while len(self._meetings) > self.KEEP:
+            self._meetings.pop(next(iter(self._meetings)))
+        return st
+
+    @staticmethod
+    def _tail(s: Session, st: MeetingLive, newest: int) -> None:
+        while st.cursor < newest:
+            batch = _rows(s.execute(select(*_COLUMNS).where(
+                Event.id > st.cursor, Event.id <= newest).order_by(Event.id)
+                .limit(TAIL_BATCH)))
+            if not batch:
+                st.cursor = newest
+                break
+            st.apply(batch)
