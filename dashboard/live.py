@@ -40,7 +40,7 @@ from api.validation import IdPath
 from dashboard import check as chamber_check_mod
 from dashboard import queries as q
 from dashboard.health import health_view
-from dashboard.live_state import LiveHub, activity_of
+from dashboard.live_state import LiveHub
 from dashboard.web import TEXT_COOKIE, PageError, page, render, safe_next
 from monitor.evidence.episodes import rule_of
 from monitor.settings import Settings
@@ -135,9 +135,7 @@ def _shared_context(request: Request, now: datetime, sort: str) -> dict[str, Any
         meeting = q.meeting_view(current, grace=grace, now=now) if current else None
         in_session = meeting is not None and meeting.state is SessionState.IN_SESSION
         if current is not None:
-            hub = live_hub(request)
-            act = activity_of(hub.state(s, current), s, now=now, live=in_session,
-                              last_event_id=hub.last_id)
+            act = live_hub(request).activity(s, current, now=now, live=in_session)
         else:
             act = q.activity(s, settings, now=now, meeting_id=None, live=False)
         exemptions = exemptions_of(s, meeting.id) if meeting else []

@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from allowlist.episodes import Episode, EpisodeFold
 from api.events.episodes import episode_dict
@@ -44,7 +44,7 @@ from dashboard.queries import (
 )
 from monitor.events import EventKind
 from monitor.evidence.episodes import EpisodeRule
-from monitor.store.models import Event, Meeting, Member
+from monitor.store.models import Device, Event, Meeting, Member
 
 FEED_CAP = 200  # bypasses and outages kept for the feed (the page shows 60)
 TAIL_BATCH = 5000
@@ -102,6 +102,8 @@ class MeetingLive:
         self.opened_by_last: list[EpKey] = []
         self.background_by_last: list[EpKey] = []
         self._eps: dict[int, Episode] = {}
+        # Feed sentences by (episode, lookups, member, device): made once per change.
+        self.sentences: dict[tuple[int, int, str | None, str | None], str] = {}
 
     def wants(self, r: LiveRow) -> bool:
         if r.kind == EventKind.OUTAGE:
@@ -205,25 +207,36 @@ def _copy(p: PlatformCount) -> PlatformCount:
     return PlatformCount(p.key, p.name, p.episodes, p.lookups, p.opened)
 
 
+def _members(s: Session, now: datetime) -> tuple[dict[int, MemberRow], dict[int, str],
+                                                dict[int, str | None]]:
+    """Active members with a registered device, their devices and who is in the room: two
+    plain queries (no ORM objects: this runs on every update)."""
+    present_after = now - timedelta(minutes=PRESENT_MINUTES)
+    names = {int(i): str(n) for i, n in s.execute(select(Member.id, Member.name))}
+    rows: dict[int, MemberRow] = {}
+    device_labels: dict[int, str | None] = {}
+    q = (select(Member.id, Member.name, Device.id, Device.label, Device.mac, Device.randomised,
+                Device.last_seen)
+         .join(Device, Device.member_id == Member.id).where(Member.active.is_(True))
+         .order_by(Member.id, Device.id))
+    for mid, name, did, label, mac, randomised, last_seen in s.execute(q):
+        row = rows.get(mid)
+        if row is None:
+            row = rows[mid] = MemberRow(mid, name)
+        seen = aware(last_seen) if last_seen else None
+        row.devices.append(DeviceView(did, label or mac, mac, randomised, seen,
+                                      seen is not None and seen >= present_after))
+    for did, label in s.execute(select(Device.id, Device.label)):
+        device_labels[did] = label
+    return rows, names, device_labels
+
+
 def activity_of(state: MeetingLive, s: Session, *, now: datetime, live: bool,
                 feed_limit: int = 60, last_event_id: int | None = None) -> Activity:
     """What :func:`dashboard.queries.activity` gives for this meeting, from the running state:
     only the members (for who is in the room) and the names are read, never the events."""
     gap = state.rule.gap
-    members = list(s.execute(select(Member).options(selectinload(Member.devices))
-                             .order_by(Member.name)).scalars())
-    device_labels = {d.id: d.label for m in members for d in m.devices}
-    member_names = {m.id: m.name for m in members}
-    present_after = now - timedelta(minutes=PRESENT_MINUTES)
-    rows: dict[int, MemberRow] = {}
-    for m in members:
-        if not m.active or not m.devices:
-            continue
-        rows[m.id] = MemberRow(m.id, m.name, [
-            DeviceView(d.id, d.label or d.mac, d.mac, d.randomised,
-                       aware(d.last_seen) if d.last_seen else None,
-                       d.last_seen is not None and aware(d.last_seen) >= present_after)
-            for d in sorted(m.devices, key=lambda d: d.id)])
+    rows, member_names, device_labels = _members(s, now)
     for mid, plats in state.per_member.items():
         if mid not in rows and any(p.episodes for p in plats.values()):
             rows[mid] = MemberRow(mid, member_names.get(mid, "Unknown member"))
@@ -234,12 +247,20 @@ def activity_of(state: MeetingLive, s: Session, *, now: datetime, live: bool,
         row.last_attempt = state.last_attempt.get(mid)
 
     def item(ep: Episode) -> FeedItem:
-        d = episode_dict(ep, member=member_names.get(ep.member_id) if ep.member_id else None,
-                         device=device_labels.get(ep.device_id) if ep.device_id else None,
-                         now=now, gap=gap)
-        return FeedItem("episode", aware(ep.last), aware(ep.first), str(d["text"]),
-                        live and bool(d["ongoing"]), ep.lookups, ep.platform, ep.label.value)
+        member = member_names.get(ep.member_id) if ep.member_id else None
+        device = device_labels.get(ep.device_id) if ep.device_id else None
+        key = (id(ep), ep.lookups, member, device)
+        text = state.sentences.get(key)
+        if text is None:  # the episode changed (or a name did) since last shown
+            text = str(episode_dict(ep, member=member, device=device, now=now,
+                                    gap=gap)["text"])
+            state.sentences[key] = text
+        return FeedItem("episode", aware(ep.last), aware(ep.first), text,
+                        live and ep.ongoing(now, gap), ep.lookups, ep.platform,
+                        ep.label.value)
 
+    if len(state.sentences) > 8 * FEED_CAP:  # only the shown ones are worth keeping
+        state.sentences.clear()
     feed = [item(ep) for ep in state.newest(True, feed_limit)]
     background = [item(ep) for ep in state.newest(False, feed_limit)]
     recent = list(state.events_feed)[-feed_limit:] if feed_limit else []
@@ -287,7 +308,7 @@ class LiveHub:
 
     def __init__(self, rule: EpisodeRule) -> None:
         self.rule = rule
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._meetings: dict[int, MeetingLive] = {}
         self.builds = 0  # full builds from the database (tests: once, then only new events)
         self.last_id = 0
@@ -301,19 +322,31 @@ class LiveHub:
         with self.views_lock:
             self.views.clear()
 
-    def state(self, s: Session, meeting: Meeting) -> MeetingLive:
-        """The meeting's state, caught up with every event committed so far."""
+    def activity(self, s: Session, meeting: Meeting, *, now: datetime, live: bool,
+                 feed_limit: int = 60) -> Activity:
+        """The page's view of the meeting, caught up with every event committed so far."""
         with self._lock:
-            newest = int(s.execute(select(Event.id).order_by(Event.id.desc()).limit(1))
-                         .scalar() or 0)
-            st = self._meetings.get(meeting.id)
-            if (st is None or st.outages_from != aware(meeting.start) - OUTAGES_BEFORE
-                    or newest < st.cursor):  # new, rescheduled, or the database was reset
-                st = self._build(s, meeting, newest)
-            else:
-                self._tail(s, st, newest)
-            self.last_id = newest
-            return st
+            st = self._state(s, meeting)
+            return activity_of(st, s, now=now, live=live, feed_limit=feed_limit,
+                               last_event_id=self.last_id)
+
+    def state(self, s: Session, meeting: Meeting) -> MeetingLive:
+        """The meeting's state, caught up with every event committed so far (tests; the page
+        uses :meth:`activity`, which reads the state under the same lock)."""
+        with self._lock:
+            return self._state(s, meeting)
+
+    def _state(self, s: Session, meeting: Meeting) -> MeetingLive:
+        newest = int(s.execute(select(Event.id).order_by(Event.id.desc()).limit(1))
+                     .scalar() or 0)
+        st = self._meetings.get(meeting.id)
+        if (st is None or st.outages_from != aware(meeting.start) - OUTAGES_BEFORE
+                or newest < st.cursor):  # new, rescheduled, or the database was reset
+            st = self._build(s, meeting, newest)
+        else:
+            self._tail(s, st, newest)
+        self.last_id = newest
+        return st
 
     def _build(self, s: Session, meeting: Meeting, newest: int) -> MeetingLive:
         st = MeetingLive(meeting.id, meeting.start, self.rule)

@@ -1,0 +1,370 @@
+"""Benchmark: the clerk's live page with many screens open on a long meeting.
+
+Run: ``python tests/bench/bench_live.py [--clients 20] [--rate 1000] [--seconds 6]
+[--events 20000]`` (not collected by pytest). Targets (reported, not enforced): event→screen
+p95 < 1 s, and ≤ 5 ms of server CPU per update at 20,000 events in the meeting.
+
+A meeting in session with 60 members' devices and ``--events`` lookups already recorded, on
+SQLite. Each figure is printed beside its baseline, measured in the same run on a copy of
+the same database: the **old full regroup** (every browser's update regrouped the whole
+meeting, as before dashboard/live_state.py).
+
+1. CPU per update, in this process: one update after 0.1 s of new events (what a browser's
+   debounced refresh sees at ``--rate``) — the hub folding the new events and making the
+   page's view — against regrouping the meeting (dashboard.queries.activity).
+2. Real HTTP against the real app (``create_app`` under uvicorn, its own process):
+   ``--clients`` browsers, each doing what live.js does — an SSE stream
+   (/api/v1/events/stream) and, 0.1 s after news, a fetch of /live/fragment (at most one
+   in flight, then again if more came) — while the production writer (EventWriter) records
+   ``--rate`` lookups a second. Event→screen: from an event's ``ts`` (stamped at submit) to
+   the first fragment whose ``data-last`` covers its id, per browser. Server CPU (from
+   /proc) per fragment served, after taking off what the SSE streams alone cost (a third
+   run with the same streams and no fragments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from allowlist.clock import ClerkAction  # noqa: E402
+from api.auth.roles import Role  # noqa: E402
+from api.devices.service import register_device  # noqa: E402
+from api.meetings.service import clerk_action, create_meeting  # noqa: E402
+from api.members.service import create_member  # noqa: E402
+from api.users.service import create_token, create_user  # noqa: E402
+from monitor.events import EventAction, EventKind, EventRecord, EventWriter  # noqa: E402
+from monitor.store.db import Database  # noqa: E402
+from monitor.store.migrate import upgrade  # noqa: E402
+
+MEMBERS = 60
+ROOM = "council-chamber"
+PLATFORMS = {"instagram": ["i.instagram.com", "graph.instagram.com", "static.cdninstagram.com",
+                           "scontent.cdninstagram.com", "edge-chat.instagram.com"],
+             "tiktok": ["www.tiktok.com", "api16-normal-c-useast1a.tiktokv.com",
+                        "p16-sign-va.tiktokcdn.com"],
+             "facebook": ["www.facebook.com", "graph.facebook.com", "static.xx.fbcdn.net",
+                          "edge-mqtt.facebook.com"],
+             "x": ["api.x.com", "pbs.twimg.com"]}
+TARGET_P95 = 1.0
+TARGET_CPU_MS = 5.0
+_LAST = re.compile(rb'id="fragment-meta"[^>]*data-last="([0-9]+)"')
+
+
+class Seeded:
+    def __init__(self, tmp: Path, events: int) -> None:
+        self.tmp = tmp
+        self.db_path = tmp / "seed.db"
+        self.url = f"sqlite:///{self.db_path}"
+        upgrade(self.url)
+        db = Database(self.url)
+        now = datetime.now(UTC)
+        self.devices: list[tuple[int, int, str]] = []
+        with db.session() as s:
+            for i in range(MEMBERS):
+                m = create_member(s, name=f"Cllr Member {i:02d}", actor="bench")
+                mac = f"02:00:5e:10:{i // 256:02x}:{i % 256:02x}"
+                d = register_device(s, mac=mac, member_id=m.id, label="Phone", actor="bench")
+                self.devices.append((d.id, m.id, mac))
+            mtg = create_meeting(s, title="Full Council", start=now - timedelta(hours=2),
+                                 end=now + timedelta(hours=3), actor="bench")
+            self.meeting_id = mtg.id
+            clerk_action(s, meeting_id=mtg.id, action=ClerkAction.START, actor="clerk",
+                         grace=timedelta(minutes=5), at=now - timedelta(hours=2))
+            create_user(s, username="bench", password="bench-password-123", role=Role.CLERK,
+                        actor="bench")
+            self.token = create_token(s, username="bench", name="bench", actor="bench")
+        self.rng = random.Random(23)
+        # the meeting so far: ``events`` lookups over the last 2 hours
+        step = timedelta(hours=2) / max(1, events)
+        w = EventWriter(db, room=ROOM, spool_dir=tmp / "seed-spool")
+        w.start()
+        t = now - timedelta(hours=2)
+        for _ in range(events):
+            w.submit(self.record(t))
+            t += step
+        w.flush(120)
+        w.stop()
+        db.dispose()
+
+    def record(self, ts: datetime) -> EventRecord:
+        dev, mem, mac = self.rng.choice(self.devices)
+        plat = self.rng.choice(list(PLATFORMS))
+        return EventRecord(ts, EventKind.ATTEMPT, EventAction.REFUSED, room=ROOM, mac=mac,
+                           device_id=dev, member_id=mem, meeting_id=self.meeting_id,
+                           domain=self.rng.choice(PLATFORMS[plat]), platform=plat,
+                           category="platform", channels="dns")
+
+    def copy(self, name: str) -> str:
+        path = self.tmp / f"{name}.db"
+        shutil.copyfile(self.db_path, path)
+        return f"sqlite:///{path}"
+
+
+def settings_for(tmp: Path, url: str) -> Any:
+    from monitor.settings import Settings
+    return Settings(site={"data_dir": tmp, "room": ROOM}, database={"url": url})
+
+
+# -- 1. CPU per update, in process --------------------------------------------------------------
+
+
+def cpu_per_update(seeded: Seeded, rate: int) -> dict[str, float]:
+    from dashboard import queries as q
+    from dashboard.live_state import LiveHub
+    from monitor.evidence.episodes import rule_of
+    from monitor.store.models import Meeting
+
+    url = seeded.copy("inproc")
+    settings = settings_for(seeded.tmp, url)
+    db = Database(url)
+    hub = LiveHub(rule_of(settings))
+    per = max(1, rate // 10)  # 0.1 s of events: one debounced refresh
+    new_ms: list[float] = []
+    old_ms: list[float] = []
+    build_ms = 0.0
+    w = EventWriter(db, room=ROOM, spool_dir=seeded.tmp / "inproc-spool")
+    w.start()
+    try:
+        for i in range(12):
+            for _ in range(per):
+                w.submit(seeded.record(datetime.now(UTC)))
+            w.flush(60)
+            now = datetime.now(UTC)
+            with db.session() as s:
+                m = s.get(Meeting, seeded.meeting_id)
+                assert m is not None
+                c0 = time.process_time()
+                act = hub.activity(s, m, now=now, live=True)
+                c1 = time.process_time()
+                full = q.activity(s, settings, now=now, meeting_id=m.id, live=True)
+                c2 = time.process_time()
+            assert (act.episodes, act.lookups) == (full.episodes, full.lookups)
+            if i == 0:
+                build_ms = 1000 * (c1 - c0)  # the one build from the database
+            else:
+                new_ms.append(1000 * (c1 - c0))
+            old_ms.append(1000 * (c2 - c1))
+        lookups = act.lookups
+    finally:
+        w.stop()
+        db.dispose()
+    return {"new": statistics.median(new_ms), "new_max": max(new_ms),
+            "old": statistics.median(old_ms), "build": build_ms, "lookups": lookups,
+            "per": per}
+
+
+# -- 2. real HTTP ---------------------------------------------------------------------------------
+
+SERVER = """
+import sys, uvicorn
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from api.app import create_app
+from monitor.settings import Settings
+from monitor.store.db import Database
+settings = Settings(site={{"data_dir": Path({tmp!r}), "room": {room!r}}},
+                    database={{"url": {url!r}}})
+if {baseline!r}:  # the old page: every browser's update regroups the whole meeting
+    import dashboard.live as live
+    from dashboard import queries as q
+    live.shared_fragment_context = live.live_context
+    live.LiveHub.activity = lambda self, s, m, *, now, live, feed_limit=60: \\
+        q.activity(s, settings, now=now, meeting_id=m.id, live=live)
+uvicorn.run(create_app(settings, Database({url!r})), host="127.0.0.1", port={port},
+            log_level="warning")
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def browser(base: str, token: str, fragments: bool, stop: asyncio.Event,
+                  lat: list[float], served: list[int]) -> None:
+    import httpx
+
+    pending: list[tuple[int, float]] = []  # (event id, its ts) not yet on this screen
+    news = asyncio.Event()
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async def stream(c: httpx.AsyncClient) -> None:
+        async with c.stream("GET", "/api/v1/events/stream", headers=headers) as resp:
+            async for line in resp.aiter_lines():
+                if line.startswith("data: "):
+                    item = json.loads(line[6:])
+                    pending.append((int(item["id"]),
+                                    datetime.fromisoformat(item["ts"]).timestamp()))
+                    news.set()
+                if stop.is_set():
+                    return
+
+    async def refresh(c: httpx.AsyncClient) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(news.wait(), 0.5)
+            except TimeoutError:
+                continue
+            await asyncio.sleep(0.1)  # live.js's debounce
+            news.clear()
+            r = await c.get("/live/fragment", headers=headers)
+            got = time.time()
+            served.append(1)
+            m = _LAST.search(r.content)
+            last = int(m.group(1)) if m else 0
+            keep = []
+            for eid, ts in pending:
+                if eid <= last:
+                    lat.append(got - ts)
+                else:
+                    keep.append((eid, ts))
+            pending[:] = keep
+
+    async with httpx.AsyncClient(base_url=base, timeout=60) as c:
+        tasks = [asyncio.create_task(stream(c))]
+        if fragments:
+            tasks.append(asyncio.create_task(refresh(c)))
+        await stop.wait()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def http_run(seeded: Seeded, name: str, *, baseline: bool, fragments: bool, clients: int,
+             rate: int, seconds: float) -> dict[str, float]:
+    import httpx
+
+    url = seeded.copy(name)
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", SERVER.format(
+        root=str(ROOT), tmp=str(seeded.tmp), url=url, port=port, room=ROOM,
+        baseline=baseline)], stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    db = Database(url)
+    lat: list[float] = []
+    served: list[int] = []
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        # one page load first (a real browser opens the page before its stream)
+        httpx.get(base + "/live/fragment", headers={"Authorization": f"Bearer {seeded.token}"},
+                  timeout=120)
+
+        async def main() -> tuple[float, float]:
+            stop = asyncio.Event()
+            tasks = [asyncio.create_task(browser(base, seeded.token, fragments, stop, lat,
+                                                 served)) for _ in range(clients)]
+            await asyncio.sleep(1.0)  # streams connected and at their cursor
+            w = EventWriter(db, room=ROOM, spool_dir=seeded.tmp / f"{name}-spool")
+            w.start()
+            cpu0, wall0 = proc_cpu(server.pid), time.monotonic()
+            total, tick = int(rate * seconds), 0.01
+            per_tick = max(1, rate // 100)
+            sent = 0
+            while sent < total:
+                for _ in range(min(per_tick, total - sent)):
+                    w.submit(seeded.record(datetime.now(UTC)))
+                    sent += 1
+                nxt = wall0 + tick * (sent // per_tick)
+                await asyncio.sleep(max(0.0, nxt - time.monotonic()))
+            await asyncio.to_thread(w.flush, 60)
+            await asyncio.sleep(1.5)  # the last events reach the screens
+            cpu1, wall1 = proc_cpu(server.pid), time.monotonic()
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            w.stop()
+            return cpu1 - cpu0, wall1 - wall0
+
+        cpu, wall = asyncio.run(main())
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(10)
+        db.dispose()
+    lat.sort()
+    out = {"cpu_s": cpu / wall, "fragments": len(served) / wall, "n": float(len(lat))}
+    if lat:
+        out |= {"p50": statistics.median(lat), "p95": lat[int(0.95 * (len(lat) - 1))],
+                "max": lat[-1]}
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--clients", type=int, default=20)
+    ap.add_argument("--rate", type=int, default=1000)
+    ap.add_argument("--seconds", type=float, default=6.0)
+    ap.add_argument("--events", type=int, default=20_000)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="cg-bench-live-"))
+    try:
+        seeded = Seeded(tmp, args.events)
+        print(f"meeting: {MEMBERS} members' devices, {args.events:,} lookups recorded; "
+              f"{args.clients} browsers; {args.rate:,} events/s for {args.seconds:g} s")
+        u = cpu_per_update(seeded, args.rate)
+        print(f"1. CPU per update ({u['per']} new events, meeting at ~{u['lookups']:,} lookups)")
+        print(f"   running state (new events only): {u['new']:7.2f} ms median, "
+              f"{u['new_max']:.2f} ms max   (target ≤ {TARGET_CPU_MS:g} ms)")
+        print(f"   baseline, full regroup:          {u['old']:7.2f} ms median   "
+              f"({u['old'] / max(u['new'], 1e-6):.0f}× more)")
+        print(f"   the one build after a restart:   {u['build']:7.2f} ms")
+        runs = {}
+        for name, baseline, fragments in (("sse-only", False, False),
+                                          ("incremental", False, True),
+                                          ("regroup", True, True)):
+            runs[name] = http_run(seeded, name, baseline=baseline, fragments=fragments,
+                                  clients=args.clients, rate=args.rate, seconds=args.seconds)
+        sse = runs["sse-only"]["cpu_s"]
+        print("2. real HTTP, uvicorn + create_app, SQLite "
+              f"(SSE streams alone: {sse:.2f} CPU-s/s of the server)")
+        for name, label in (("incremental", "running state"),
+                            ("regroup", "baseline, full regroup")):
+            r = runs[name]
+            per = 1000 * max(0.0, r["cpu_s"] - sse) / max(r["fragments"], 1e-6)
+            lat = (f"event→screen p50 {r['p50']:.3f} s, p95 {r['p95']:.3f} s, "
+                   f"max {r['max']:.3f} s (n={int(r['n']):,})" if "p95" in r
+                   else "no event reached a screen")
+            print(f"   {label:23s} {r['fragments']:6.1f} fragments/s, "
+                  f"{per:6.2f} ms server CPU per fragment; {lat}")
+        r = runs["incremental"]
+        ok = "p95" in r and r["p95"] < TARGET_P95
+        print(f"   target: p95 < {TARGET_P95:g} s: {'met' if ok else 'NOT met'}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
