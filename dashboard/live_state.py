@@ -14,7 +14,9 @@ sequence, and tests/reports/test_one_rule.py for the live page, the report and t
 
 A lookup older than the last one folded for its device and platform (a late writer) would be
 grouped differently by a fresh regroup, so the state refolds its events in (time, id) order
-then: rare, and exact.
+then: rare, and exact. Events are only ever removed by a retention purge (the oldest) or the
+"counts" privacy level's collapse of a meeting's events into totals; either makes the state
+rebuild from the database.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from allowlist.episodes import Episode, EpisodeFold
@@ -44,7 +46,7 @@ from dashboard.queries import (
 )
 from monitor.events import EventKind
 from monitor.evidence.episodes import EpisodeRule
-from monitor.store.models import Device, Event, Meeting, Member
+from monitor.store.models import Device, Event, Meeting, MeetingPrivacy, Member
 
 FEED_CAP = 200  # bypasses and outages kept for the feed (the page shows 60)
 TAIL_BATCH = 5000
@@ -87,6 +89,7 @@ class MeetingLive:
         self.outages_from = aware(start) - OUTAGES_BEFORE
         self.rule = rule
         self.cursor = 0
+        self.collapsed_at: datetime | None = None  # "counts" privacy: events became totals
         self.rows: list[LiveRow] = []  # everything folded, for an exact refold
         self._reset()
 
@@ -337,12 +340,17 @@ class LiveHub:
             return self._state(s, meeting)
 
     def _state(self, s: Session, meeting: Meeting) -> MeetingLive:
-        newest = int(s.execute(select(Event.id).order_by(Event.id.desc()).limit(1))
-                     .scalar() or 0)
+        oldest, newest = s.execute(select(func.min(Event.id), func.max(Event.id))).one()
+        oldest, newest = int(oldest or 0), int(newest or 0)
+        collapsed = s.execute(select(MeetingPrivacy.collapsed_at)
+                              .where(MeetingPrivacy.meeting_id == meeting.id)).scalar()
         st = self._meetings.get(meeting.id)
         if (st is None or st.outages_from != aware(meeting.start) - OUTAGES_BEFORE
-                or newest < st.cursor):  # new, rescheduled, or the database was reset
+                or newest < st.cursor  # the database was reset
+                or (st.rows and oldest > st.rows[0].id)  # a retention purge took some
+                or collapsed != st.collapsed_at):  # its events became totals
             st = self._build(s, meeting, newest)
+            st.collapsed_at = collapsed
         else:
             self._tail(s, st, newest)
         self.last_id = newest

@@ -19,6 +19,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import delete, select
 
 from allowlist.clock import ClerkAction
 from allowlist.episodes import OpenedRule, group_episodes
@@ -28,7 +29,7 @@ from dashboard import queries
 from dashboard.live_state import LiveHub, LiveRow, MeetingLive, activity_of
 from monitor.events import EventAction, EventKind, EventRecord, store_now
 from monitor.evidence.episodes import EpisodeRule, rule_of
-from monitor.store.models import Meeting
+from monitor.store.models import Event, Meeting, MeetingPrivacy
 from tests.reports.seed import END, GRACE_MIN, NOW, Golden, at, seed_golden
 
 T0 = datetime(2026, 6, 10, 18, 0, tzinfo=UTC)
@@ -203,5 +204,19 @@ def test_hub_equals_regroup_new_events_restart_and_clerk(tmp_path: Path) -> None
         store_now(g.db, _attempts(g, NOW + timedelta(minutes=2), ["i.instagram.com"]))
         _agree(g, restarted, NOW + timedelta(minutes=3), live=True)
         assert restarted.builds == 1 and END < NOW
+        # a retention purge of the oldest events: rebuilt, still equal
+        with g.db.session() as s:
+            first = min(s.execute(select(Event.id).where(
+                Event.meeting_id == g.ids["meeting"])).scalars())
+            s.execute(delete(Event).where(Event.id <= first + 2))
+        _agree(g, restarted, NOW + timedelta(minutes=3), live=True)
+        assert restarted.builds == 2
+        # the "counts" privacy level collapsed the meeting's events into totals: rebuilt
+        with g.db.session() as s:
+            s.execute(delete(Event).where(Event.meeting_id == g.ids["meeting"]))
+            s.merge(MeetingPrivacy(meeting_id=g.ids["meeting"], level="counts",
+                                   collapsed_at=NOW + timedelta(minutes=4)))
+        gone = _agree(g, restarted, NOW + timedelta(minutes=5), live=True)
+        assert restarted.builds == 3 and gone.lookups == 0
     finally:
         g.db.dispose()
