@@ -212,25 +212,29 @@ def _copy(p: PlatformCount) -> PlatformCount:
 
 def _members(s: Session, now: datetime) -> tuple[dict[int, MemberRow], dict[int, str],
                                                 dict[int, str | None]]:
-    """Active members with a registered device, their devices and who is in the room: two
-    plain queries (no ORM objects: this runs on every update)."""
+    """Active members with a registered device, their devices and who is in the room, every
+    member's name and every member device's label: one plain query (no ORM objects: this
+    runs on every update)."""
     present_after = now - timedelta(minutes=PRESENT_MINUTES)
-    names = {int(i): str(n) for i, n in s.execute(select(Member.id, Member.name))}
+    names: dict[int, str] = {}
     rows: dict[int, MemberRow] = {}
     device_labels: dict[int, str | None] = {}
-    q = (select(Member.id, Member.name, Device.id, Device.label, Device.mac, Device.randomised,
-                Device.last_seen)
-         .join(Device, Device.member_id == Member.id).where(Member.active.is_(True))
-         .order_by(Member.id, Device.id))
-    for mid, name, did, label, mac, randomised, last_seen in s.execute(q):
+    q = (select(Member.id, Member.name, Member.active, Device.id, Device.label, Device.mac,
+                Device.randomised, Device.last_seen)
+         .outerjoin(Device, Device.member_id == Member.id).order_by(Member.id, Device.id))
+    for mid, name, active, did, label, mac, randomised, last_seen in s.execute(q):
+        names[mid] = name
+        if did is None:
+            continue
+        device_labels[did] = label
+        if not active:
+            continue
         row = rows.get(mid)
         if row is None:
             row = rows[mid] = MemberRow(mid, name)
         seen = aware(last_seen) if last_seen else None
         row.devices.append(DeviceView(did, label or mac, mac, randomised, seen,
                                       seen is not None and seen >= present_after))
-    for did, label in s.execute(select(Device.id, Device.label)):
-        device_labels[did] = label
     return rows, names, device_labels
 
 
@@ -240,6 +244,12 @@ def activity_of(state: MeetingLive, s: Session, *, now: datetime, live: bool,
     only the members (for who is in the room) and the names are read, never the events."""
     gap = state.rule.gap
     rows, member_names, device_labels = _members(s, now)
+    unowned = {ep.device_id for ep in state.newest(True, feed_limit) +
+               state.newest(False, feed_limit)
+               if ep.device_id is not None and ep.device_id not in device_labels}
+    if unowned:  # devices no member owns (rare in a feed): their labels too
+        device_labels.update(s.execute(select(Device.id, Device.label)
+                                       .where(Device.id.in_(unowned))).tuples())
     for mid, plats in state.per_member.items():
         if mid not in rows and any(p.episodes for p in plats.values()):
             rows[mid] = MemberRow(mid, member_names.get(mid, "Unknown member"))
@@ -340,10 +350,11 @@ class LiveHub:
             return self._state(s, meeting)
 
     def _state(self, s: Session, meeting: Meeting) -> MeetingLive:
-        oldest, newest = s.execute(select(func.min(Event.id), func.max(Event.id))).one()
+        oldest, newest, collapsed = s.execute(select(
+            func.min(Event.id), func.max(Event.id),
+            select(MeetingPrivacy.collapsed_at).where(MeetingPrivacy.meeting_id == meeting.id)
+            .scalar_subquery())).one()
         oldest, newest = int(oldest or 0), int(newest or 0)
-        collapsed = s.execute(select(MeetingPrivacy.collapsed_at)
-                              .where(MeetingPrivacy.meeting_id == meeting.id)).scalar()
         st = self._meetings.get(meeting.id)
         if (st is None or st.outages_from != aware(meeting.start) - OUTAGES_BEFORE
                 or newest < st.cursor  # the database was reset
