@@ -105,6 +105,21 @@ class Seeded:
         w.flush(120)
         w.stop()
         db.dispose()
+        self.save()
+
+    def save(self) -> None:
+        (self.tmp / "seeded.json").write_text(json.dumps(
+            {"devices": self.devices, "meeting_id": self.meeting_id, "token": self.token}))
+
+    @classmethod
+    def load(cls, tmp: Path) -> Seeded:
+        """The seeded meeting as the writer process sees it (no database work)."""
+        me = cls.__new__(cls)
+        data = json.loads((tmp / "seeded.json").read_text())
+        me.tmp, me.devices = tmp, [tuple(d) for d in data["devices"]]
+        me.meeting_id, me.token = data["meeting_id"], data["token"]
+        me.rng = random.Random(os.getpid())
+        return me
 
     def record(self, ts: datetime) -> EventRecord:
         dev, mem, mac = self.rng.choice(self.devices)
@@ -187,7 +202,8 @@ settings = Settings(site={{"data_dir": Path({tmp!r}), "room": {room!r}}},
 if {baseline!r}:  # the old page: every browser's update regroups the whole meeting
     import dashboard.live as live
     from dashboard import queries as q
-    live.shared_fragment_context = live.live_context
+    live.shared_fragment_context = lambda request, who, now, sort, after: \\
+        live.live_context(request, who, now, sort)
     live.LiveHub.activity = lambda self, s, m, *, now, live, feed_limit=60: \\
         q.activity(s, settings, now=now, meeting_id=m.id, live=live)
 uvicorn.run(create_app(settings, Database({url!r})), host="127.0.0.1", port={port},
@@ -206,26 +222,61 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def browser(base: str, token: str, stream_path: str, stop: asyncio.Event,
+class Conn:
+    """A bare HTTP/1.1 keep-alive connection (this process must not be the bottleneck: a
+    full client library per request costs more CPU than the server's answer)."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.port, self.token = port, token
+        self.r: asyncio.StreamReader | None = None
+        self.w: asyncio.StreamWriter | None = None
+
+    async def request(self, path: str) -> asyncio.StreamReader:
+        if self.w is None:
+            self.r, self.w = await asyncio.open_connection("127.0.0.1", self.port)
+        assert self.r is not None
+        self.w.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     f"Authorization: Bearer {self.token}\r\n\r\n".encode())
+        return self.r
+
+    async def get(self, path: str) -> bytes:
+        r = await self.request(path)
+        length, chunked = 0, False
+        while (line := await r.readline()) not in (b"\r\n", b""):
+            k, _, v = line.decode("latin-1").partition(":")
+            if k.lower() == "content-length":
+                length = int(v)
+            elif k.lower() == "transfer-encoding" and "chunked" in v:
+                chunked = True
+        if not chunked:
+            return await r.readexactly(length)
+        body = b""
+        while (size := int((await r.readline()).strip() or b"0", 16)):
+            body += await r.readexactly(size)
+            await r.readline()
+        await r.readline()
+        return body
+
+
+async def browser(port: int, token: str, stream_path: str, stop: asyncio.Event,
                   screens: list[tuple[float, int]], start_id: int) -> None:
     """What live.js does: an SSE stream; 0.1 s after news, fetch the fragment (one in flight,
     then again if more came). ``screens``: (arrival, data-last) of each fragment shown."""
-    import httpx
-
     news = asyncio.Event()
     told = start_id
-    headers = {"Authorization": f"Bearer {token}"}
+    conn = Conn(port, token)
 
-    async def stream(c: httpx.AsyncClient) -> None:
+    async def stream() -> None:
         nonlocal told
-        async with c.stream("GET", stream_path, headers=headers) as resp:
-            async for line in resp.aiter_lines():
-                if line.startswith("data: "):
-                    item = json.loads(line[6:])
-                    told = max(told, int(item.get("last", item.get("id", 0))))
-                    news.set()
+        sse = Conn(port, token)  # kept: a dropped writer closes its connection
+        r = await sse.request(stream_path)
+        while line := await r.readline():
+            if line.startswith(b"data: "):
+                item = json.loads(line[6:])
+                told = max(told, int(item.get("last", item.get("id", 0))))
+                news.set()
 
-    async def refresh(c: httpx.AsyncClient) -> None:
+    async def refresh() -> None:
         while not stop.is_set():
             try:
                 await asyncio.wait_for(news.wait(), 0.5)
@@ -233,16 +284,39 @@ async def browser(base: str, token: str, stream_path: str, stop: asyncio.Event,
                 continue
             await asyncio.sleep(0.1)  # live.js's debounce
             news.clear()
-            r = await c.get("/live/fragment", params={"after": told}, headers=headers)
-            m = _LAST.search(r.content)
+            body = await conn.get(f"/live/fragment?after={told}")
+            m = _LAST.search(body)
             screens.append((time.time(), int(m.group(1)) if m else 0))
 
-    async with httpx.AsyncClient(base_url=base, timeout=60) as c:
-        tasks = [asyncio.create_task(stream(c)), asyncio.create_task(refresh(c))]
-        await stop.wait()
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    tasks = [asyncio.create_task(stream()), asyncio.create_task(refresh())]
+    await stop.wait()
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+WRITER = """
+import json, sys, time
+sys.path.insert(0, {root!r})
+from datetime import UTC, datetime
+from pathlib import Path
+from tests.bench.bench_live import Seeded
+from monitor.events import EventWriter
+from monitor.store.db import Database
+seeded = Seeded.load(Path({tmp!r}))
+db = Database({url!r})
+w = EventWriter(db, room={room!r}, spool_dir=Path({spool!r}))
+w.start()
+total, tick, per_tick = int({rate} * {seconds}), 0.01, max(1, {rate} // 100)
+start, sent = time.monotonic(), 0
+while sent < total:
+    for _ in range(min(per_tick, total - sent)):
+        w.submit(seeded.record(datetime.now(UTC)))
+        sent += 1
+    time.sleep(max(0.0, start + tick * (sent // per_tick) - time.monotonic()))
+w.flush(60)
+w.stop()
+"""
 
 
 def http_run(seeded: Seeded, name: str, *, baseline: bool, clients: int, rate: int,
@@ -277,28 +351,19 @@ def http_run(seeded: Seeded, name: str, *, baseline: bool, clients: int, rate: i
 
         async def main() -> tuple[float, float]:
             stop = asyncio.Event()
-            tasks = [asyncio.create_task(browser(base, seeded.token, stream_path, stop,
+            tasks = [asyncio.create_task(browser(port, seeded.token, stream_path, stop,
                                                  screens[i], start_id))
                      for i in range(clients)]
             await asyncio.sleep(1.0)  # streams connected
-            w = EventWriter(db, room=ROOM, spool_dir=seeded.tmp / f"{name}-spool")
-            w.start()
             cpu0, wall0 = proc_cpu(server.pid), time.monotonic()
-            total, tick = int(rate * seconds), 0.01
-            per_tick = max(1, rate // 100)
-            sent = 0
-            while sent < total:
-                for _ in range(min(per_tick, total - sent)):
-                    w.submit(seeded.record(datetime.now(UTC)))
-                    sent += 1
-                nxt = wall0 + tick * (sent // per_tick)
-                await asyncio.sleep(max(0.0, nxt - time.monotonic()))
-            await asyncio.to_thread(w.flush, 60)
+            writer = await asyncio.create_subprocess_exec(sys.executable, "-c", WRITER.format(
+                root=str(ROOT), tmp=str(seeded.tmp), url=url, room=ROOM, rate=rate,
+                seconds=seconds, spool=str(seeded.tmp / f"{name}-spool")))
+            await writer.wait()
             await asyncio.sleep(2.0)  # the last events reach the screens
             cpu1, wall1 = proc_cpu(server.pid), time.monotonic()
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
-            w.stop()
             return cpu1 - cpu0, wall1 - wall0
 
         cpu, wall = asyncio.run(main())
