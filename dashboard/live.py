@@ -122,13 +122,12 @@ def shared_fragment_context(request: Request, who: Principal | None, now: dateti
     result shows at once."""
     hub = live_hub(request)
     sort = sort if sort in q.MEMBER_SORTS else "name"
-    with hub.views_lock:
+    with hub.view_lock(sort):  # one browser makes it; the others wait and take it
         made = hub.views.get(sort)
         if (made is not None and time.monotonic() - made[0] < SHARED_FOR
                 and made[1]["act"].last_event_id >= after):
             return made[1] | _own_context(who)
-    ctx = _shared_context(request, now, sort)
-    with hub.views_lock:
+        ctx = _shared_context(request, now, sort)
         hub.views[sort] = (time.monotonic(), ctx)
     return ctx | _own_context(who)
 

@@ -91,6 +91,7 @@ class MeetingLive:
         self.cursor = 0
         self.collapsed_at: datetime | None = None  # "counts" privacy: events became totals
         self.rows: list[LiveRow] = []  # everything folded, for an exact refold
+        self._names = platform_names()
         self._reset()
 
     def _reset(self) -> None:
@@ -184,11 +185,17 @@ class MeetingLive:
     def _count(self, ep: Episode, counted: tuple[int | None, int, bool], sign: int) -> None:
         """Add (``sign`` +1) or take back (-1) one episode's share of the tallies."""
         member, lookups, opened = counted
-        name = platform_names().get(ep.platform, ep.platform)
-        tallies = [self.totals.setdefault(ep.platform, PlatformCount(ep.platform, name))]
+        plat = ep.platform
+        total = self.totals.get(plat)
+        if total is None:
+            total = self.totals[plat] = PlatformCount(plat, self._names.get(plat, plat))
+        tallies = [total]
         if member is not None:
-            tallies.append(self.per_member.setdefault(member, {}).setdefault(
-                ep.platform, PlatformCount(ep.platform, name)))
+            mine = self.per_member.setdefault(member, {})
+            pc = mine.get(plat)
+            if pc is None:
+                pc = mine[plat] = PlatformCount(plat, total.name)
+            tallies.append(pc)
         for t in tallies:
             t.episodes += sign
             t.lookups += sign * lookups
@@ -327,12 +334,18 @@ class LiveHub:
         self.last_id = 0
         # The fragment's shared views by sort order: (made at, monotonic; context).
         self.views: dict[str, tuple[float, dict[str, Any]]] = {}
-        self.views_lock = threading.Lock()
+        self._view_locks: dict[str, threading.Lock] = {}
+
+    def view_lock(self, key: str) -> threading.Lock:
+        """Held while a shared view is looked up or made: browsers asking together wait for
+        the one being made instead of each making their own."""
+        with self._lock:
+            return self._view_locks.setdefault(key, threading.Lock())
 
     def changed(self) -> None:
         """A clerk changed the meeting (start, end, extension, exception): views made before
         are not shown again."""
-        with self.views_lock:
+        with self._lock:
             self.views.clear()
 
     def activity(self, s: Session, meeting: Meeting, *, now: datetime, live: bool,
@@ -350,8 +363,10 @@ class LiveHub:
             return self._state(s, meeting)
 
     def _state(self, s: Session, meeting: Meeting) -> MeetingLive:
+        # One round trip; min and max apart, so each is an index lookup, not a scan.
         oldest, newest, collapsed = s.execute(select(
-            func.min(Event.id), func.max(Event.id),
+            select(func.min(Event.id)).scalar_subquery(),
+            select(func.max(Event.id)).scalar_subquery(),
             select(MeetingPrivacy.collapsed_at).where(MeetingPrivacy.meeting_id == meeting.id)
             .scalar_subquery())).one()
         oldest, newest = int(oldest or 0), int(newest or 0)

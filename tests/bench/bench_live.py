@@ -330,7 +330,7 @@ def http_run(seeded: Seeded, name: str, *, baseline: bool, clients: int, rate: i
     port = free_port()
     server = subprocess.Popen([sys.executable, "-c", SERVER.format(
         root=str(ROOT), tmp=str(seeded.tmp), url=url, port=port, room=ROOM,
-        baseline=baseline)], stderr=subprocess.DEVNULL)
+        baseline=baseline)], stderr=(seeded.tmp / f"{name}-server.log").open("wb"))
     base = f"http://127.0.0.1:{port}"
     db = Database(url)
     with db.session() as s:
@@ -392,6 +392,8 @@ def http_run(seeded: Seeded, name: str, *, baseline: bool, clients: int, rate: i
                 lat.append(shown[j][0] - ts)
     lat.sort()
     fragments = sum(len(x) for x in screens)
+    if not lat:  # say why
+        print((seeded.tmp / f"{name}-server.log").read_text()[-3000:], file=sys.stderr)
     out = {"cpu_s": cpu / wall, "fragments": fragments / wall, "n": float(len(lat)),
            "missed": float(missed), "cpu_per_fragment_ms": 1000 * cpu / max(fragments, 1)}
     if lat:
