@@ -24,6 +24,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from allowlist.clock import ClerkAction, SessionState
@@ -47,7 +48,7 @@ from dashboard import queries as q
 from dashboard.health import health_view
 from dashboard.live_state import LiveHub
 from dashboard.live_ticker import LiveTicker
-from dashboard.web import TEXT_COOKIE, PageError, page, render, safe_next
+from dashboard.web import TEXT_COOKIE, PageError, page, render, safe_next, templates
 from monitor.evidence.episodes import rule_of
 from monitor.settings import Settings
 
@@ -84,6 +85,7 @@ def _grace(settings: Settings) -> timedelta:
 
 
 KEEPALIVE_SECONDS = 15.0
+SHARED_PARTS = ("member_tiles", "chart", "feed")  # no buttons, no CSRF: alike for all
 SHARED_FOR = 0.25  # seconds a fragment's view serves every browser (event→screen stays < 1 s)
 _hub_lock = threading.Lock()
 
@@ -128,6 +130,9 @@ def shared_fragment_context(request: Request, who: Principal | None, now: dateti
                 and made[1]["act"].last_event_id >= after):
             return made[1] | _own_context(who)
         ctx = _shared_context(request, now, sort)
+        # The parts that are the same for every viewer, rendered once for all of them.
+        ctx["shared_html"] = {name: Markup(templates.get_template(f"_{name}.html").render(ctx))
+                              for name in SHARED_PARTS}
         hub.views[sort] = (time.monotonic(), ctx)
     return ctx | _own_context(who)
 
