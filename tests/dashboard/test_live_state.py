@@ -12,6 +12,7 @@ Start and an extension, and an episode that ended is not "ongoing".
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +31,9 @@ from dashboard.live_state import LiveHub, LiveRow, MeetingLive, activity_of
 from monitor.events import EventAction, EventKind, EventRecord, store_now
 from monitor.evidence.episodes import EpisodeRule, rule_of
 from monitor.store.models import Event, Meeting, MeetingPrivacy
+from tests.dashboard.conftest import Site
+from tests.dashboard.seed import ADA_MAC, attempt
+from tests.dashboard.test_pages import post
 from tests.reports.seed import END, GRACE_MIN, NOW, Golden, at, seed_golden
 
 T0 = datetime(2026, 6, 10, 18, 0, tzinfo=UTC)
@@ -220,3 +224,35 @@ def test_hub_equals_regroup_new_events_restart_and_clerk(tmp_path: Path) -> None
         assert restarted.builds == 3 and gone.lookups == 0
     finally:
         g.db.dispose()
+
+
+# ---------------------------------------------------------------------------- the page
+
+
+def test_open_screens_share_one_state_and_view(site: Site) -> None:
+    """Two signed-in screens: one build from the database, then only new events; a view made
+    for one is reused by the other while it shows what they were told of, and never after a
+    clerk's change. Each screen keeps its own buttons."""
+    db, ids = site.seeded.db, site.ids
+    clerk, viewer = site.login("clerk"), site.login("viewer")
+    post(clerk, f"/meetings/{ids['meeting']}/start", {"confirmed": "1"})
+    with db.session() as s:  # overrunning soon: the clerk (only) may extend it
+        m = s.get(Meeting, ids["meeting"])
+        assert m is not None
+        m.end = datetime.now(UTC) + timedelta(minutes=3)
+    attempt(db, member_id=ids["ada"], device_id=ids["ada_device"], mac=ADA_MAC,
+            meeting_id=ids["meeting"])
+    first = clerk.get("/live/fragment").text
+    last = int(re.search(r'data-last="([0-9]+)"', first).group(1))  # type: ignore[union-attr]
+    hub = clerk.app.state.live_hub  # type: ignore[attr-defined]
+    assert hub.builds == 1
+    other = viewer.get(f"/live/fragment?after={last}").text
+    assert f'data-last="{last}"' in other and "1 background (1 lookup)" in other
+    extend = f'/meetings/{ids["meeting"]}/extend"'
+    assert extend in first and extend not in other  # the same view, each their own buttons
+    attempt(db, member_id=ids["ada"], device_id=ids["ada_device"], mac=ADA_MAC,
+            meeting_id=ids["meeting"], domain="graph.instagram.com")
+    newer = viewer.get(f"/live/fragment?after={last + 1}").text  # told of the new event
+    assert "1 background (2 lookups)" in newer and hub.builds == 1
+    post(clerk, f"/meetings/{ids['meeting']}/end", {"confirmed": "1"})
+    assert 'data-meeting=""' in viewer.get(f"/live/fragment?after={last + 1}").text
