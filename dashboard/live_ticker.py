@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -25,6 +27,8 @@ from monitor.events import EventKind
 from monitor.store.db import Database
 from monitor.store.models import Device, Event, Member
 
+log = logging.getLogger(__name__)
+RETRY_SECONDS = 2.0
 NEWS_KINDS = (EventKind.ATTEMPT.value, EventKind.BYPASS.value, EventKind.OUTAGE.value)
 
 
@@ -85,7 +89,12 @@ class LiveTicker:
     async def _run(self) -> None:
         while self._subs:
             seen = self.feed.generation  # before the read: a wake-up during it is not lost
-            news = await run_in_threadpool(self._read)
+            try:
+                news = await run_in_threadpool(self._read)
+            except SQLAlchemyError:  # the database is away: pages keep their 10 s refresh
+                log.warning("live page news: database read failed; retrying", exc_info=True)
+                await asyncio.sleep(RETRY_SECONDS)
+                continue
             self.reads += 1
             if self.latest is None or news.last_id != self.latest.last_id:
                 self.latest = news
