@@ -209,7 +209,7 @@ def live_ticker(request: Request) -> LiveTicker:
         return ticker
 
 
-@router.get("/live/stream")
+@router.get("/live/stream", response_class=StreamingResponse)
 async def live_stream(request: Request, who: Viewer) -> StreamingResponse:
     """Server-Sent Events for the live page: ``change`` with the newest event id and its
     sentence, at most once per wake-up of the live feed, whatever the rate of events."""
