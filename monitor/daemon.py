@@ -23,9 +23,9 @@ from allowlist.bypass import resolver_addresses
 from allowlist.categories import Mode
 from allowlist.decision import Policy, Restriction
 from monitor.events import EventAction, EventKind, EventRecord, EventWriter, spool_dir
-from monitor.evidence.presence import Presence
 from monitor.gate import fast
 from monitor.gate.chain import Chain
+from monitor.gate.presence import Presence
 from monitor.gate.refusals import AddressNames, RecentBypass, RefusalRecorder
 from monitor.gate.server import listen_udp
 from monitor.gate.stats import GateStats
@@ -463,7 +463,7 @@ class GateDaemon:
         cfg = self.settings
         if not cfg.capture.enabled or not (cfg.capture.interface or cfg.chamber.interface):
             return
-        cmd = [sys.executable, "-m", "api.cli"]
+        cmd = [sys.executable, "-m", "chamberguard"]
         if self.config_path:
             cmd += ["--config", self.config_path]
         self._sensor = SensorSupervisor(

@@ -142,7 +142,7 @@ class Guard:
 
 
 def worker_command(config: str | None) -> list[str]:
-    cmd = [sys.executable, "-m", "api.cli"]
+    cmd = [sys.executable, "-m", "chamberguard"]
     if config:
         cmd += ["--config", config]
     return cmd + ["gate", "--worker"]

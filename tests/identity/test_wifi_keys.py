@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import main
 from api.wifi.service import ALPHABET, wifi_qr_svg
+from chamberguard.cli import main
 from tests.identity.test_hostapd import hostapd_conf, run_hostapd, stop
 
 

@@ -17,9 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from api.app import create_app
 from api.auth.roles import Role
 from api.users.service import create_token, create_user
+from dashboard.app import create_app
 from dashboard.reports import signing
 from monitor.store.models import AuditRow
 from tests.reports.seed import ADA, GRACE, Golden, seed_golden
