@@ -529,9 +529,69 @@ def check_upstream(settings: Settings, offline: bool = False) -> Check:
                  f"({words}, {n} records)", True)
 
 
+# -- the demo's simulated chamber --------------------------------------------------------------
+def is_demo(settings: Settings) -> bool:
+    """The configuration `chamberguard demo` (and `make run`) wrote for itself: its data
+    directory carries the demo's marker."""
+    from monitor.chamber_sim import is_demo_dir
+
+    return is_demo_dir(settings.site.data_dir)
+
+
+def check_demo_chamber(settings: Settings) -> Check:
+    """What the demo itself needs: namespaces for the live chamber, nothing for the replay."""
+    if not settings.chamber.interface:
+        return Check("demo chamber", "ok", "replays a bundled capture through the monitor "
+                     "(monitor-only): needs no namespaces or privileges", True)
+    from monitor.chamber_sim.netns import unavailable_reason
+
+    reason = unavailable_reason()
+    if reason is not None:
+        return Check("demo chamber", "fail", f"the live demo cannot build its network "
+                     f"namespaces here: {reason} (`chamberguard demo --replay` needs none)", True)
+    missing = [p for p in ("dnsmasq", "nft")
+               if not (shutil.which(p) or Path(f"/usr/sbin/{p}").exists())]
+    if missing:
+        return Check("demo chamber", "fail", f"the live demo needs {' and '.join(missing)} "
+                     "(deploy/bootstrap.sh run installs them)", True)
+    return Check("demo chamber", "ok", "network namespaces, dnsmasq and nftables available: "
+                 "the demo builds its chamber on real kernel networking", True)
+
+
+def diagnose_demo(settings: Settings) -> list[Check]:
+    """The demo's checks. Its chamber interface, routing, DHCP and upstream resolver live
+    inside its own network namespaces, so this host's are not asked about (and nothing is
+    sent: the fake internet is not reachable from here)."""
+    inside = ("the demo's chamber is simulated in its own network namespaces"
+              if settings.chamber.interface else "the demo replays a capture, with no chamber "
+              "network")
+    checks = [check_demo_chamber(settings), check_nftables(settings),
+              check_capabilities(settings),
+              Check("interface", "skip", f"{inside}: this host needs no chamber interface"),
+              Check("ip forwarding", "skip", f"{inside}: this host routes nothing for it"),
+              Check("dhcp", "skip", "the demo's devices have fixed addresses"),
+              check_data_dir(settings)]
+    url = settings.database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        db_check, db = Check("database", "fail", f"no database at {url.removeprefix('sqlite:///')}"
+                             ": the demo creates it when it starts (`make run` or "
+                             "`chamberguard demo`)", True), None
+    else:
+        db_check, db = check_database(settings)
+    checks += [db_check, check_presets(settings, db), check_gate(settings, db),
+               *check_components(settings, db), check_clock(),
+               Check("upstream dns", "skip", f"{inside}: its resolver is the demo's own, "
+                     "so nothing is sent from this host")]
+    if db is not None:
+        db.dispose()
+    return checks
+
+
 # -- all together ---------------------------------------------------------------------------
 def diagnose(settings: Settings, *, dhcp_configs: Iterable[str] | None = None,
              offline: bool = False) -> list[Check]:
+    if is_demo(settings):
+        return diagnose_demo(settings)
     checks = [check_nftables(settings), check_capabilities(settings)]
     checks += check_interface(settings)
     checks += [check_forwarding(settings), check_dhcp(settings, dhcp_configs),
@@ -546,8 +606,9 @@ def diagnose(settings: Settings, *, dhcp_configs: Iterable[str] | None = None,
 
 def render(settings: Settings, checks: list[Check], out: TextIO) -> None:
     s = settings.site
+    demo = " (the demo's simulated chamber)" if is_demo(settings) else ""
     print(f"chamberguard doctor — {s.name}, room {s.room}, topology {s.topology}, "
-          f"mode {s.mode.value}", file=out)
+          f"mode {s.mode.value}{demo}", file=out)
     w = max(len(c.name) for c in checks) + 2
     print(f"{'CHECK':<{w}}{'STATUS':<9}{'NEED':<10}DETAIL", file=out)
     for c in checks:
@@ -569,7 +630,7 @@ def run_doctor(settings: Settings, *, as_json: bool = False,
     if as_json:
         json.dump({"ok": ok, "site": settings.site.name, "room": settings.site.room,
                    "topology": settings.site.topology, "mode": settings.site.mode.value,
-                   "checks": [asdict(c) for c in checks]}, out, indent=2)
+                   "demo": is_demo(settings), "checks": [asdict(c) for c in checks]}, out, indent=2)
         out.write("\n")
     else:
         render(settings, checks, out)

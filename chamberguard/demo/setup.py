@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from monitor.chamber_sim import DEMO_MARKER
 from monitor.chamber_sim import traffic_demo as traffic
 
 if TYPE_CHECKING:
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from monitor.store.db import Database
 
 PREFIX = "cgdemo"  # namespaces: cgdemo<hex>-gw, -inet, -m1..., -g1... ('m', 'o' are not hex)
-MARKER = ".chamberguard-demo"
+MARKER = DEMO_MARKER
 DEMO_PCAP = Path(traffic.__file__).with_name("data") / "demo.pcap"  # monitor/chamber_sim/data
 GATE_IP6 = "2001:db8:c::1"
 ROOM = "chamber"
