@@ -35,7 +35,7 @@ COMMANDS: tuple[Callable[[Any], None], ...] = (
     records.register_explain,
     demo.register,              # chamberguard/demo
     gate.register_doctor,
-    web.register_check,
+    gate.register_check,        # asks the running gate through the database
     reports.register,           # api/reports/cli.py
     privacy.register,           # dashboard/privacy/cli.py
     wifi.register,              # api/wifi/cli.py

@@ -1,7 +1,7 @@
-"""The web side's serving commands: ``web`` (the dashboard and API, with the jobs that run
-beside them) and ``check`` (the pre-meeting check as a green/red list).
+"""The web side's serving command: ``web`` (the dashboard and API, with the jobs that run
+beside them).
 
-chamberguard/cli.py composes them with the gate's and the record-keeping commands into the
+chamberguard/cli.py composes it with the gate's and the record-keeping commands into the
 one ``chamberguard`` program. :func:`serve_web` is also what ``chamberguard run`` serves.
 """
 
@@ -103,27 +103,3 @@ def register_web(sub: Any) -> None:
     reg.add_argument("--no-registration", action="store_true",
                      help="do not start the registration listener here")
     w.set_defaults(func=cmd_web)
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    """The pre-meeting check as a green/red list; exit 1 if any line is a problem."""
-    from datetime import UTC, datetime
-
-    from dashboard.check import chamber_check
-
-    settings, db = ctx(args)
-    with db.session() as s:
-        result = chamber_check(s, settings, datetime.now(UTC))
-    mark = {"ok": "OK     ", "warn": "CHECK  ", "fail": "PROBLEM"}
-    for c in result.checks:
-        print(f"{mark[c.status]}  {c.name}: {c.text}")
-    print(f"{'Ready' if result.ok else 'Not ready'} (checked in {result.seconds:.1f} s)")
-    return 0 if result.ok else 1
-
-
-def register_check(sub: Any) -> None:
-    chk = sub.add_parser("check", help="check the chamber before a meeting (exit 1 if not ready)",
-                         description="Gate, firewall, presets, whether a member's device in a "
-                         "meeting may reach the agenda and webcast, whether those sites resolve "
-                         "and answer, and which members' devices are on the chamber Wi-Fi.")
-    chk.set_defaults(func=cmd_check)

@@ -1,4 +1,5 @@
-"""The gate side's commands: ``gate``, ``replay`` and ``doctor``.
+"""The gate side's commands: ``gate``, ``replay``, ``doctor`` and ``check`` (which asks the
+room's running gate, through the database, for the pre-meeting check).
 
 They need nothing above monitor. chamberguard/cli.py composes them with the web side's
 commands into the one ``chamberguard`` program; each ``register_*`` adds one command.
@@ -115,3 +116,26 @@ def register_doctor(sub: Any) -> None:
     doc.add_argument("--offline", action="store_true",
                      help="send nothing on the network (skips the upstream resolver check)")
     doc.set_defaults(func=cmd_doctor)
+
+
+# -- check ---------------------------------------------------------------------------------
+def cmd_check(args: argparse.Namespace) -> int:
+    """The pre-meeting check as a green/red list; exit 1 if any line is a problem. Asked of
+    the room's running gate through the database, as the web page does."""
+    import getpass
+
+    from monitor.check.requests import as_text, ask_and_wait
+
+    settings, db = ctx(args)
+    view = ask_and_wait(db, settings.site.room, f"cli:{getpass.getuser()}")
+    print("\n".join(as_text(view)))
+    return 0 if view.ok else 1
+
+
+def register_check(sub: Any) -> None:
+    chk = sub.add_parser("check", help="check the chamber before a meeting (exit 1 if not ready)",
+                         description="Asks the room's running gate (through the database) to "
+                         "check: gate, firewall, sensor, presets, whether a member's device in a "
+                         "meeting may reach the agenda and webcast, whether those sites resolve "
+                         "and answer, and which members' devices are on the chamber Wi-Fi.")
+    chk.set_defaults(func=cmd_check)
