@@ -15,21 +15,18 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.audit.service import record
+from monitor.conditions import ACTION, KEYS, SENSOR_GATE_DOWN, last_recorded
 from monitor.settings import Settings
 from monitor.store.db import Database
-from monitor.store.models import AuditRow, GateHeartbeat
+from monitor.store.models import GateHeartbeat
 from monitor.store.policy_loader import site_mode
 from monitor.store.types import utcnow
 
 log = logging.getLogger(__name__)
-ACTION = "conditions"
 GATE_STALE = timedelta(seconds=10)
-# What a change is: these keys (not the time or the reason) differ from the last row.
-KEYS = ("topology", "mode", "gate", "enforcing", "sensor")
 
 
 def snapshot(s: Session, settings: Settings, now: datetime) -> dict[str, Any]:
@@ -43,15 +40,9 @@ def snapshot(s: Session, settings: Settings, now: datetime) -> dict[str, Any]:
         gate = "down" if down else "up"
         enforcing = bool(hb.enforcing) and not down
         parts = dict(p.split("=", 1) for p in (hb.detail or "").split(",") if "=" in p)
-        sensor = "not running (gate down)" if down else parts.get("sensor", "not reported")
+        sensor = SENSOR_GATE_DOWN if down else parts.get("sensor", "not reported")
     return {"topology": settings.site.topology, "mode": site_mode(s, settings).value,
             "gate": gate, "enforcing": enforcing, "sensor": sensor}
-
-
-def last_recorded(s: Session) -> dict[str, Any] | None:
-    row = s.execute(select(AuditRow).where(AuditRow.action == ACTION, AuditRow.entity == ACTION)
-                    .order_by(AuditRow.id.desc()).limit(1)).scalar_one_or_none()
-    return dict(row.after) if row is not None and isinstance(row.after, dict) else None
 
 
 def record_conditions(s: Session, settings: Settings, *, actor: str, reason: str,
