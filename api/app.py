@@ -145,5 +145,5 @@ def build_api(settings: Settings, db: Database) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
-    app.include_router(reports_router)  # before the dashboard's pages: /reports/site etc.
+    app.include_router(reports_router)
     return app

@@ -16,7 +16,6 @@ from typing import Any
 
 from api import cli as records
 from api.errors import ServiceError
-from api.reports import cli as reports
 from api.wifi import cli as wifi
 from chamberguard import demo, run
 from dashboard import cli as web
@@ -36,7 +35,7 @@ COMMANDS: tuple[Callable[[Any], None], ...] = (
     demo.register,              # chamberguard/demo
     gate.register_doctor,
     gate.register_check,        # asks the running gate through the database
-    reports.register,           # api/reports/cli.py
+    web.register_reports,       # api/reports/cli.py, drawn by dashboard/reports/render.py
     privacy.register,           # dashboard/privacy/cli.py
     wifi.register,              # api/wifi/cli.py
 )

@@ -103,3 +103,12 @@ def register_web(sub: Any) -> None:
     reg.add_argument("--no-registration", action="store_true",
                      help="do not start the registration listener here")
     w.set_defaults(func=cmd_web)
+
+
+def register_reports(sub: Any) -> None:
+    """``report``, ``verify-chain``, ``purge``, ``member export`` (api/reports/cli.py), with
+    the dashboard's renderer for HTML and PDF."""
+    from api.reports.cli import register
+    from dashboard.reports.render import body
+
+    register(sub, render=body)
