@@ -22,6 +22,7 @@ from sqlalchemy import select
 from allowlist.bypass import resolver_addresses
 from allowlist.categories import Mode
 from allowlist.decision import Policy, Restriction
+from monitor.counters import GateCounters
 from monitor.events import EventAction, EventKind, EventRecord, EventWriter, spool_dir
 from monitor.evidence.presence import Presence
 from monitor.gate import fast
@@ -44,6 +45,7 @@ from monitor.gate.steps import (
 from monitor.gate.tcp import listen_tcp
 from monitor.gate.upstream import UpstreamPool
 from monitor.health import Component, ComponentHealth, HealthBoard, State
+from monitor.heartbeat import SensorState, mark_stopped, write_heartbeat
 from monitor.hostport import parse_hostport
 from monitor.identity.service import IdentityService
 from monitor.incidents import (
@@ -262,37 +264,23 @@ class GateDaemon:
         now = datetime.now(UTC)  # liveness is wall-clock time, whatever the policy clock says
         room = self.settings.site.room
         with self.db.session() as s:
-            hb = s.get(GateHeartbeat, room)
             if first:
-                self._record_restart(s, hb, now)
+                self._record_restart(s, s.get(GateHeartbeat, room), now)
             self._write_health(s, now)
-            if hb is None:
-                hb = GateHeartbeat(
-                    room=room, pid=os.getpid(), started_at=self._started, seen_at=now
-                )
-                s.add(hb)
-            hb.pid = os.getpid()
-            hb.seen_at = now
-            hb.enforcing = (
-                self.enforcer is not None
-                and self.policy is not None
-                and self.policy.mode is Mode.ENFORCE
-            )
-            if first:
-                hb.started_at = self._started
             self._meeting_sync_health(s, now)
-            counters = {**self.stats.as_dict(), **self.identity.as_dict()}
-            hb.detail = ",".join(f"{k}={v}" for k, v in counters.items()) \
-                + f",sensor={self.sensor_state()}"
-            hb.components = self.health.as_json()
+            write_heartbeat(
+                s, room, pid=os.getpid(), started_at=self._started, now=now,
+                enforcing=(self.enforcer is not None and self.policy is not None
+                           and self.policy.mode is Mode.ENFORCE),
+                sensor=self.sensor_state(),
+                counters=GateCounters.snapshot(self.stats, self.identity.as_dict()),
+                components=self.health.as_json(), restarted=first)
 
-
-    def sensor_state(self) -> str:
-        """The passive sensor, for the heartbeat and the conditions a report states:
-        "off" (not configured), "running", or "stopped" (it exited)."""
+    def sensor_state(self) -> SensorState:
+        """The passive sensor, for the heartbeat and the conditions a report states."""
         if self._sensor is None:
-            return "off"
-        return "running" if self._sensor.pid is not None else "stopped"
+            return SensorState.OFF
+        return SensorState.RUNNING if self._sensor.pid is not None else SensorState.STOPPED
 
     def _record_restart(self, s: Any, hb: GateHeartbeat | None, now: datetime) -> None:
         """Close the gate's open outage (the guard opened it when the worker died), or — when
@@ -395,10 +383,7 @@ class GateDaemon:
 
     def mark_stopped(self) -> None:
         with self.db.session() as s:
-            hb = s.get(GateHeartbeat, self.settings.site.room)
-            if hb is not None:
-                hb.enforcing = False
-                hb.detail = "stopped"
+            mark_stopped(s, self.settings.site.room)
 
     def _touch(self) -> None:
         from monitor.guard import heartbeat_path
