@@ -1,0 +1,78 @@
+"""Issue #23: the heartbeat's "k=v,…" detail becomes typed fields. Rows written by an older
+gate are converted once — counters, the gate's own errors, the identity sources' counters,
+the sensor's state and a clean stop — on SQLite and PostgreSQL, and a downgrade writes the
+same string back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alembic import command
+from sqlalchemy import text
+
+from monitor.counters import GateCounters, GateStats
+from monitor.heartbeat import GateState, SensorState, read_heartbeat
+from monitor.store.db import Database
+from monitor.store.migrate import alembic_config, upgrade
+from tests.pg import pg_cluster  # noqa: F401  (session fixture)
+
+BEFORE = "0012_h18_incidents_health"
+SEEN = datetime(2026, 1, 14, 19, 0, tzinfo=UTC)
+RUNNING = ("queries=120,answered=100,refused=7,error.Record.after=2,radius_received=5,"
+           "radius_accepted=4,identity_identified=3,sensor=running")
+OLD = {"chamber": RUNNING, "annexe": "stopped", "lobby": "queries=x,,=3,sensor=sideways"}
+
+
+def test_heartbeat_detail_becomes_typed_fields_sqlite(tmp_path: Path) -> None:
+    check(f"sqlite:///{tmp_path / 'old.db'}")
+
+
+def test_heartbeat_detail_becomes_typed_fields_postgres(pg_cluster) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    check(pg_cluster.new_database(migrated=False))
+
+
+def check(url: str) -> None:
+    upgrade(url, BEFORE)
+    db = Database(url)
+    with db.engine.begin() as c:
+        for room, detail in OLD.items():
+            c.execute(text("INSERT INTO gate_heartbeats (room, pid, started_at, seen_at, "
+                           "enforcing, detail) VALUES (:r, 7, :t, :t, true, :d)"),
+                      {"r": room, "t": SEEN.replace(tzinfo=None), "d": detail})
+    db.dispose()
+
+    upgrade(url)
+    db = Database(url)
+    with db.session() as s:
+        beats = {room: read_heartbeat(s, room) for room in OLD}
+    db.dispose()
+
+    chamber = beats["chamber"]
+    assert chamber is not None and not chamber.stopped
+    assert chamber.sensor is SensorState.RUNNING
+    assert chamber.counters == GateCounters(
+        GateStats(queries=120, answered=100, refused=7, errors={"Record.after": 2}),
+        {"radius_received": 5, "radius_accepted": 4, "identity_identified": 3})
+    assert chamber.state(SEEN) is GateState.UP and chamber.enforcing_now(SEEN)
+
+    annexe = beats["annexe"]
+    assert annexe is not None and annexe.stopped and annexe.counters is None
+    assert annexe.state(SEEN) is GateState.DOWN and not annexe.enforcing_now(SEEN)
+
+    lobby = beats["lobby"]  # nothing readable in it: nothing invented
+    assert lobby is not None and lobby.sensor is None and lobby.counters is None
+
+    command.downgrade(alembic_config(url), BEFORE)
+    db = Database(url)
+    with db.engine.connect() as c:
+        back = dict(c.execute(text("SELECT room, detail FROM gate_heartbeats")).all())
+    db.dispose()
+    assert back["annexe"] == "stopped"
+    assert back["lobby"] == ""
+    parts = set(back["chamber"].split(","))
+    assert set(RUNNING.split(",")) <= parts  # plus the zero counters the typed row names
+    assert parts - set(RUNNING.split(",")) == {
+        f"{k}=0" for k in ("forwarded", "out_of_scope", "malformed", "rate_limited",
+                           "upstream_timeouts", "upstream_errors", "set_updates", "events",
+                           "unlisted_refused")}
