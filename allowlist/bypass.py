@@ -10,13 +10,13 @@ sources, in ``allowlist/data/bypass.toml``.
 from __future__ import annotations
 
 import ipaddress
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
 from allowlist.categories import BypassKind, Category, Origin
+from allowlist.datafile import load_schema_1
 from allowlist.names import DomainError, normalise_domain
 from allowlist.rules import Rule
 
@@ -122,13 +122,7 @@ def _ports(table: Mapping[str, object], proto: str, origin: str) -> tuple[int, .
 
 def parse_bypass(data: str | Mapping[str, object], *, origin: str = DATA_FILE) -> BypassList:
     """Build a :class:`BypassList` from TOML text (or its parsed form); raise on any defect."""
-    if isinstance(data, str):
-        try:
-            data = tomllib.loads(data)
-        except tomllib.TOMLDecodeError as exc:
-            raise BypassListError(f"{origin}: not valid TOML: {exc}") from None
-    if data.get("schema") != 1:
-        raise BypassListError(f"{origin}: expected 'schema = 1'")
+    data = load_schema_1(data, origin=origin, error=BypassListError)
     seen: set[str] = set()
     rules = _name_rules(data.get("canary"), "canary", origin, seen)
     rules += _name_rules(data.get("endpoint"), "endpoint", origin, seen)

@@ -10,7 +10,6 @@ not surface later as a wrong line in a report.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -18,6 +17,7 @@ from functools import lru_cache
 from importlib import resources
 
 from allowlist.categories import Category, Origin
+from allowlist.datafile import load_schema_1
 from allowlist.names import DomainError, normalise_domain
 from allowlist.rules import Rule
 
@@ -202,13 +202,7 @@ def _text(table: Mapping[str, object], name: str, where: str, *, required: bool 
 
 def parse_catalogue(data: str | Mapping[str, object], *, origin: str = DATA_FILE) -> Catalogue:
     """Build a :class:`Catalogue` from TOML text (or its parsed form); raise on any defect."""
-    if isinstance(data, str):
-        try:
-            data = tomllib.loads(data)
-        except tomllib.TOMLDecodeError as exc:
-            raise CatalogueError(f"{origin}: not valid TOML: {exc}") from None
-    if data.get("schema") != 1:
-        raise CatalogueError(f"{origin}: expected 'schema = 1'")
+    data = load_schema_1(data, origin=origin, error=CatalogueError)
     shared_table = data.get("shared_infrastructure", {})
     never = shared_table.get("never", []) if isinstance(shared_table, Mapping) else None
     if not isinstance(never, list):

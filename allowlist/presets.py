@@ -10,13 +10,13 @@ that silently allows nothing.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
 from allowlist.categories import ALLOWED_CATEGORIES, Category, Origin
+from allowlist.datafile import load_schema_1
 from allowlist.names import DomainError, normalise_domain
 from allowlist.rules import Rule
 
@@ -131,13 +131,7 @@ def parse_presets(
     data: str | Mapping[str, object], *, origin: str = DATA_FILE
 ) -> dict[str, Preset]:
     """key → :class:`Preset`, in file order; raise :class:`PresetError` on any defect."""
-    if isinstance(data, str):
-        try:
-            data = tomllib.loads(data)
-        except tomllib.TOMLDecodeError as exc:
-            raise PresetError(f"{origin}: not valid TOML: {exc}") from None
-    if data.get("schema") != 1:
-        raise PresetError(f"{origin}: expected 'schema = 1'")
+    data = load_schema_1(data, origin=origin, error=PresetError)
     tables = data.get("preset")
     if not isinstance(tables, list) or not tables:
         raise PresetError(f"{origin}: no [[preset]] entries")
