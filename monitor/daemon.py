@@ -45,7 +45,13 @@ from monitor.gate.steps import (
 from monitor.gate.tcp import listen_tcp
 from monitor.gate.upstream import UpstreamPool
 from monitor.health import Component, ComponentHealth, HealthBoard, State
-from monitor.heartbeat import SensorState, mark_stopped, write_heartbeat
+from monitor.heartbeat import (
+    Heartbeat,
+    SensorState,
+    mark_stopped,
+    read_heartbeat,
+    write_heartbeat,
+)
 from monitor.hostport import parse_hostport
 from monitor.identity.service import IdentityService
 from monitor.incidents import (
@@ -63,7 +69,7 @@ from monitor.nft.ruleset import TableSpec
 from monitor.refused_names import RefusedNames
 from monitor.settings import Settings
 from monitor.store.db import Database
-from monitor.store.models import GateHeartbeat, Incident
+from monitor.store.models import Incident
 from monitor.store.policy_loader import load_policy
 from monitor.store.revision import current_revision
 from monitor.supervise import SensorSupervisor, sensor_alive_path
@@ -265,7 +271,7 @@ class GateDaemon:
         room = self.settings.site.room
         with self.db.session() as s:
             if first:
-                self._record_restart(s, s.get(GateHeartbeat, room), now)
+                self._record_restart(s, read_heartbeat(s, room), now)
             self._write_health(s, now)
             self._meeting_sync_health(s, now)
             write_heartbeat(
@@ -282,7 +288,7 @@ class GateDaemon:
             return SensorState.OFF
         return SensorState.RUNNING if self._sensor.pid is not None else SensorState.STOPPED
 
-    def _record_restart(self, s: Any, hb: GateHeartbeat | None, now: datetime) -> None:
+    def _record_restart(self, s: Any, hb: Heartbeat | None, now: datetime) -> None:
         """Close the gate's open outage (the guard opened it when the worker died), or — when
         nobody could (both killed, host down) — record the gap the stale heartbeat shows."""
         room = self.settings.site.room

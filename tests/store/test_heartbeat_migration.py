@@ -5,10 +5,14 @@ same string back."""
 
 from __future__ import annotations
 
+import importlib.util
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 
 from alembic import command
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from monitor.counters import GateCounters, GateStats
@@ -76,3 +80,46 @@ def check(url: str) -> None:
         f"{k}=0" for k in ("forwarded", "out_of_scope", "malformed", "rate_limited",
                            "upstream_timeouts", "upstream_errors", "set_updates", "events",
                            "unlisted_refused")}
+
+
+def _migration() -> ModuleType:
+    path = (Path(__file__).resolve().parents[2] / "monitor/store/migrations/versions"
+            / "0013_h_types_heartbeat_fields.py")
+    spec = importlib.util.spec_from_file_location("h_types_0013", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+MIGRATION = _migration()
+NAMES = st.sampled_from([*MIGRATION.GATE, "radius_received", "identity_identified",
+                         "error.Record.after", "error.udp listener"])
+
+
+@given(st.text(max_size=200))
+def test_any_old_detail_converts_without_error(detail: str) -> None:
+    """Whatever an old row holds, the upgrade converts it (dropping what is not a counter)
+    into counters a reader validates."""
+    fields = MIGRATION.parse_detail(detail)
+    if fields["counters"] is not None:
+        GateCounters.from_json(fields["counters"])
+    assert fields["sensor"] in (None, *MIGRATION.SENSOR)
+
+
+@given(st.dictionaries(NAMES, st.integers(0, 2**40), min_size=1),
+       st.sampled_from(["off", "running", "stopped"]))
+def test_old_detail_round_trips(counts: dict[str, int], sensor: str) -> None:
+    """What the gate used to write (counters, then the sensor) comes back unchanged after an
+    upgrade and a downgrade (plus the gate counters it did not name, as 0)."""
+    gate = [f"{k}={v}" for k, v in counts.items() if not k.startswith("error.")
+            and k in MIGRATION.GATE]
+    errors = sorted(f"{k}={v}" for k, v in counts.items() if k.startswith("error."))
+    other = [f"{k}={v}" for k, v in counts.items() if k not in MIGRATION.GATE
+             and not k.startswith("error.")]
+    detail = ",".join([*gate, *errors, *other, f"sensor={sensor}"])
+    f = MIGRATION.parse_detail(detail)
+    back = MIGRATION.format_detail(f["stopped"], f["sensor"], f["counters"]).split(",")
+    assert set(detail.split(",")) <= set(back)
+    assert {p for p in back if p not in detail.split(",")} <= {
+        f"{k}=0" for k in MIGRATION.GATE}
