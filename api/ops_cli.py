@@ -61,20 +61,17 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """The pre-meeting check as a green/red list; exit 1 if any line is a problem."""
-    from datetime import UTC, datetime
+    """The pre-meeting check as a green/red list; exit 1 if any line is a problem. Asked of
+    the room's running gate through the database, as the web page does."""
+    import getpass
 
     from api.cli_support import ctx
-    from dashboard.check import chamber_check
+    from monitor.check.requests import as_text, ask_and_wait
 
     settings, db = ctx(args)
-    with db.session() as s:
-        result = chamber_check(s, settings, datetime.now(UTC))
-    mark = {"ok": "OK     ", "warn": "CHECK  ", "fail": "PROBLEM"}
-    for c in result.checks:
-        print(f"{mark[c.status]}  {c.name}: {c.text}")
-    print(f"{'Ready' if result.ok else 'Not ready'} (checked in {result.seconds:.1f} s)")
-    return 0 if result.ok else 1
+    view = ask_and_wait(db, settings.site.room, f"cli:{getpass.getuser()}")
+    print("\n".join(as_text(view)))
+    return 0 if view.ok else 1
 
 
 def register(sub: Any) -> None:
@@ -108,7 +105,8 @@ def register(sub: Any) -> None:
     doc.set_defaults(func=cmd_doctor)
 
     chk = sub.add_parser("check", help="check the chamber before a meeting (exit 1 if not ready)",
-                         description="Gate, firewall, presets, whether a member's device in a "
+                         description="Asks the room's running gate (through the database) to "
+                         "check: gate, firewall, sensor, presets, whether a member's device in a "
                          "meeting may reach the agenda and webcast, whether those sites resolve "
                          "and answer, and which members' devices are on the chamber Wi-Fi.")
     chk.set_defaults(func=cmd_check)

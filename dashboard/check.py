@@ -1,101 +1,102 @@
-""""Check the chamber now": a green/red list before a meeting, for the clerk and IT
-(the page /check and ``chamberguard check``).
+""""Check the chamber now": the clerk's and IT's pre-meeting check (/check).
 
-Besides the readiness lines the live page shows (gate, firewall, mode, presets, devices,
-schedule), it asks the gate's own policy whether a *restricted* member device may reach the
-agenda and webcast hosts, then resolves and fetches those hosts, all within a deadline so
-that the answer comes in under 10 seconds even when the network hangs.
+The web never runs the check: the gate does, from where members' devices are (its decision
+chain, its upstream, its firewall and sensor). This page adds a request row
+(:mod:`monitor.check.requests`), then shows the gate's progress and its green/red lines as
+they arrive (check.js polls the fragment; without JavaScript, a link reloads it).
 """
 
 from __future__ import annotations
 
-import concurrent.futures
-import socket
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
+from typing import Annotated
 
-import httpx
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
-from allowlist.decision import Action, Restriction
-from dashboard import queries as q
+from api.auth.deps import database
+from api.auth.roles import CHAMBER_CHECK
+from api.users.service import Principal
+from api.validation import IdPath
+from dashboard.web import PageError, page, render
+from monitor.check import requests
+from monitor.check.model import RequestState, Status
 from monitor.settings import Settings
-from monitor.store.policy_loader import load_policy
 
-DEADLINE = 8.0  # seconds for all the network checks together
-FETCH_TIMEOUT = 4.0
+router = APIRouter(include_in_schema=False)
+Checker = Annotated[Principal, Depends(page(CHAMBER_CHECK))]
 
 
 @dataclass(frozen=True, slots=True)
-class CheckResult:
-    checks: list[q.Check]
-    seconds: float
+class ShownLine:
+    """One line as the shared check-list macro draws it."""
+
+    name: str
+    status: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    view: requests.CheckView
+    lines: tuple[ShownLine, ...]
+
+    @property
+    def finished(self) -> bool:
+        return self.view.finished
 
     @property
     def ok(self) -> bool:
-        return all(c.status != "fail" for c in self.checks)
+        return self.view.ok
 
 
-def https_url(host: str) -> str:
-    return f"https://{host}/"
+def shown(v: requests.CheckView) -> Shown:
+    if v.state is RequestState.UNANSWERED:
+        return Shown(v, (ShownLine("Gate", Status.FAIL.value, requests.unanswered_text(v)),))
+    return Shown(v, tuple(ShownLine(ln.title, ln.status.value, ln.text) for ln in v.lines))
 
 
-def _reach(host: str, url_for: Callable[[str], str]) -> q.Check:
-    """Resolve then fetch ``host`` the way a member's device would (any HTTP answer counts:
-    the site is reachable)."""
-    name = f"Reach {host}"
-    try:
-        addrs = {ai[4][0] for ai in socket.getaddrinfo(host, 443, type=socket.SOCK_STREAM)}
-    except OSError as exc:
-        return q.Check(name, "fail", f"The name does not resolve ({exc.strerror or exc}).")
-    try:
-        r = httpx.get(url_for(host), timeout=FETCH_TIMEOUT, follow_redirects=False)
-    except httpx.HTTPError as exc:
-        return q.Check(name, "fail", f"Resolves ({len(addrs)} address"
-                       f"{'es' if len(addrs) != 1 else ''}) but does not answer: "
-                       f"{type(exc).__name__}.")
-    return q.Check(name, "ok", f"Resolves and answers (HTTP {r.status_code}).")
+def _room(request: Request) -> str:
+    settings: Settings = request.app.state.settings
+    return settings.site.room
 
 
-def chamber_check(s: Session, settings: Settings, now: datetime, *,
-                  url_for: Callable[[str], str] = https_url) -> CheckResult:
-    began = time.monotonic()
-    site = q.site_view(s, settings, now)
-    upcoming = q.upcoming_meetings(s, settings, now)
-    nxt = next((m for m in upcoming if m.status != "cancelled"), None)
-    checks = q.readiness(s, settings, site, nxt)
-    policy = load_policy(s, settings, now)
-    restricted = Restriction(True, "the pre-meeting check")
-    hosts = [("Agenda", settings.policy.democracy_host),
-             ("Webcast", settings.policy.webcast_host)]
-    for what, host in hosts:
-        d = policy.decide_for(host, restricted)
-        if d.action is Action.ALLOW:
-            checks.append(q.Check(f"{what} allowed", "ok",
-                                  f"A member's device in a meeting may reach {host}."))
-        else:
-            checks.append(q.Check(f"{what} allowed", "fail",
-                                  f"A member's device in a meeting would be refused {host}: "
-                                  f"{d.reason}."))
-    act = q.activity(s, settings, now=now, meeting_id=None,
-                     since=now - timedelta(minutes=q.PRESENT_MINUTES), feed_limit=0)
-    present = sum(1 for r in act.members if r.present)
-    total = len(act.members)
-    checks.append(q.Check("Members' devices", "ok" if present else "warn",
-                          f"{present} of {total} members have a registered device on the "
-                          f"chamber Wi-Fi now (seen in the last {q.PRESENT_MINUTES} minutes)."))
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(hosts))
-    futures = {pool.submit(_reach, host, url_for): host for _, host in hosts}
-    try:
-        done, pending = concurrent.futures.wait(futures, timeout=DEADLINE)
-        for f in futures:
-            if f in done:
-                checks.append(f.result())
-            else:
-                checks.append(q.Check(f"Reach {futures[f]}", "fail",
-                                      f"No answer within {DEADLINE:.0f} seconds."))
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-    return CheckResult(checks, time.monotonic() - began)
+async def _load(request: Request, check_id: int) -> Shown:
+    def _read() -> requests.CheckView | None:
+        with database(request).session() as s:
+            return requests.read(s, check_id, datetime.now(UTC))
+
+    v = await run_in_threadpool(_read)
+    if v is None:
+        raise PageError(404, f"There is no check {check_id}.")
+    return shown(v)
+
+
+@router.get("/check", response_class=HTMLResponse)
+async def check_page(request: Request, who: Checker) -> Response:
+    return render(request, "check.html", {"result": None})
+
+
+@router.post("/check")
+async def check_ask(request: Request, who: Checker) -> Response:
+    """Ask the room's gate to check; the answer is followed on /check/{id}."""
+    room = _room(request)
+
+    def _ask() -> int:
+        with database(request).session() as s:
+            return requests.ask(s, room, who.username, datetime.now(UTC))
+
+    cid = await run_in_threadpool(_ask)
+    return RedirectResponse(f"/check/{cid}", status_code=303)
+
+
+@router.get("/check/{check_id}", response_class=HTMLResponse)
+async def check_result(request: Request, check_id: IdPath, who: Checker) -> Response:
+    return render(request, "check.html", {"result": await _load(request, check_id)})
+
+
+@router.get("/check/{check_id}/fragment", response_class=HTMLResponse)
+async def check_fragment(request: Request, check_id: IdPath, who: Checker) -> Response:
+    return render(request, "_check_result.html", {"result": await _load(request, check_id)})

@@ -30,7 +30,6 @@ from api.meetings.overrun import (
 from api.meetings.service import clerk_action
 from api.users.service import Principal
 from api.validation import IdPath
-from dashboard import check as chamber_check_mod
 from dashboard import queries as q
 from dashboard.health import health_view
 from dashboard.web import TEXT_COOKIE, PageError, page, render, safe_next
@@ -40,7 +39,6 @@ router = APIRouter(include_in_schema=False)
 Viewer = Annotated[Principal, Depends(page(LIVE_VIEW))]
 Clerk = Annotated[Principal, Depends(page(CLERK_ACTIONS))]
 Reporter = Annotated[Principal, Depends(page(REPORTS))]
-Checker = Annotated[Principal, Depends(page(CHAMBER_CHECK))]
 
 STARTABLE_WITHIN = timedelta(hours=12)
 DONE = {f"clerk-{a}": f"Meeting {q.ACTION_DONE[a]}." for a in q.ACTION_DONE} | {
@@ -291,21 +289,3 @@ async def report(request: Request, meeting_id: IdPath, who: Reporter) -> Respons
     return render(request, "report.html", ctx)
 
 
-# ---------------------------------------------------------------------------- chamber check
-
-
-@router.get("/check", response_class=HTMLResponse)
-async def check_page(request: Request, who: Checker, run: int = 0) -> Response:
-    """"Check the chamber now": the green/red list, run when asked (it fetches the agenda
-    and webcast sites, which takes a few seconds)."""
-    result = None
-    if run:
-        now = datetime.now(UTC)
-
-        def _run() -> chamber_check_mod.CheckResult:
-            with database(request).session() as s:
-                return chamber_check_mod.chamber_check(
-                    s, _settings(request), now, url_for=getattr(request.app.state, "check_url_for",
-                                    chamber_check_mod.https_url))
-        result = await run_in_threadpool(_run)
-    return render(request, "check.html", {"result": result})

@@ -89,6 +89,7 @@ def build_router(templates: Jinja2Templates) -> APIRouter:
 
 def mount(app: FastAPI) -> None:
     from dashboard.admin import router as admin_router
+    from dashboard.check import router as check_router
     from dashboard.device_page import router as device_page_router
     from dashboard.identity import router as identity_router
     from dashboard.live import router as live_router
@@ -104,6 +105,7 @@ def mount(app: FastAPI) -> None:
         request, web.PageError(status, message))
     app.include_router(build_router(_templates()))
     app.include_router(live_router)
+    app.include_router(check_router)
     app.include_router(admin_router)
     app.include_router(privacy_router)
     app.include_router(slip_router)

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from allowlist.bypass import resolver_addresses
 from allowlist.categories import Mode
 from allowlist.decision import Policy, Restriction
+from monitor.check import worker as check_worker
 from monitor.counters import GateCounters
 from monitor.events import EventAction, EventKind, EventRecord, EventWriter, spool_dir
 from monitor.evidence.presence import Presence
@@ -472,6 +473,7 @@ class GateDaemon:
         self.recompute()
         self._start_sensor()
         await self.identity.start()
+        self._check_task = asyncio.create_task(check_worker.serve(self, self._stop))
         if self.settings.site.topology == "mirror":
             log.info("mirror topology: passive monitoring only, no DNS gate")
             return

@@ -98,6 +98,9 @@ class PolicySettings(_Section):
     )
     democracy_host: str = "democracy.example.gov.uk"
     webcast_host: str = "example.public-i.tv"
+    # How the pre-meeting check loads those two sites from the gate: "https" (certificate
+    # verified, as a member's device would); "http" only for test networks without TLS.
+    check_fetch: Literal["https", "http"] = "https"
     set_timeout_margin: int = 30  # seconds an allowed address outlives its DNS TTL
 
 

@@ -486,3 +486,32 @@ class RegistrationCode(Base):
     device_id: Mapped[int | None] = mapped_column(
         ForeignKey("devices.id", ondelete="SET NULL"), nullable=True
     )
+
+
+class ChamberCheckRow(Base):
+    """A pre-meeting check asked for by the web or the CLI and run by the room's gate worker
+    (monitor.check). ``state`` is a monitor.check.model.RequestState."""
+
+    __tablename__ = "chamber_checks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    room: Mapped[str] = mapped_column(String(100), index=True)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    requested_by: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    lines: Mapped[list[ChamberCheckLineRow]] = relationship(
+        order_by="ChamberCheckLineRow.position", lazy="selectin")
+
+
+class ChamberCheckLineRow(Base):
+    """One green/red line of a check: item and status are monitor.check.model enums."""
+
+    __tablename__ = "chamber_check_lines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    check_id: Mapped[int] = mapped_column(ForeignKey("chamber_checks.id", ondelete="CASCADE"),
+                                          index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    item: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(10))
+    text: Mapped[str] = mapped_column(String(1000))

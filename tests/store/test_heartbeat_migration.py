@@ -21,7 +21,7 @@ from monitor.store.db import Database
 from monitor.store.migrate import alembic_config, upgrade
 from tests.pg import pg_cluster  # noqa: F401  (session fixture)
 
-BEFORE = "0012_h18_incidents_health"
+BEFORE = "0013_h_check_chamber_checks"
 SEEN = datetime(2026, 1, 14, 19, 0, tzinfo=UTC)
 RUNNING = ("queries=120,answered=100,refused=7,error.Record.after=2,radius_received=5,"
            "radius_accepted=4,identity_identified=3,sensor=running")
@@ -84,7 +84,7 @@ def check(url: str) -> None:
 
 def _migration() -> ModuleType:
     path = (Path(__file__).resolve().parents[2] / "monitor/store/migrations/versions"
-            / "0013_h_types_heartbeat_fields.py")
+            / "0014_h_types_heartbeat_fields.py")
     spec = importlib.util.spec_from_file_location("h_types_0013", path)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)

@@ -1,7 +1,7 @@
 """gate_heartbeats: typed fields (stopped, sensor, counters JSON) instead of a "k=v,…" detail
 
-Revision ID: 0013_h_types_heartbeat_fields
-Revises: 0012_h18_incidents_health
+Revision ID: 0014_h_types_heartbeat_fields
+Revises: 0013_h_check_chamber_checks
 
 The detail string carried the gate's counters, the sensor's state ("sensor=running") and a
 clean stop (the whole string "stopped"), and every reader parsed it. Existing rows are
@@ -16,8 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013_h_types_heartbeat_fields"
-down_revision = "0012_h18_incidents_health"
+revision = "0014_h_types_heartbeat_fields"
+down_revision = "0013_h_check_chamber_checks"
 branch_labels = None
 depends_on = None
 
