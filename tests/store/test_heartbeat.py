@@ -119,3 +119,14 @@ def test_damaged_counters_are_reported_not_zeroed(db: Database,
     assert hb is not None and hb.counters is None and hb.sensor is None
     assert "gate counters unreadable" in caplog.text
     assert "unknown sensor state 'sideways'" in caplog.text
+
+
+def test_the_migration_matches_the_model(db: Database) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from monitor.store.models import Base
+
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert [d for d in diff if "gate_heartbeats" in repr(d)] == []
