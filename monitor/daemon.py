@@ -2,50 +2,38 @@
 
 Policy reaches the gate only through the database: a revision counter polled every second,
 plus a clock tick that recomputes who is restricted (meetings start and end on their own).
-On exit the nftables table is removed: the chamber fails open, never dark (DESIGN §5).
+On exit the nftables table is removed: the chamber fails open, never dark.
+
+This module runs the lifecycle only — start, reload, heartbeat, stop. What it drives is built
+by :func:`monitor.gate.parts.build_parts`; the chain of DNS steps by
+:func:`monitor.gate.build.build_gate`; changes in the conditions a report states are noted as
+they happen (:mod:`monitor.conditions`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
 import signal
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
-from allowlist.bypass import resolver_addresses
 from allowlist.categories import Mode
 from allowlist.decision import Policy, Restriction
 from monitor.check import worker as check_worker
+from monitor.conditions import ConditionsLog, GateConditions
 from monitor.counters import GateCounters
-from monitor.events import EventAction, EventKind, EventRecord, EventWriter, spool_dir
-from monitor.evidence.presence import Presence
+from monitor.events import EventAction, EventKind, EventRecord
 from monitor.gate import fast
+from monitor.gate.build import GateDeps, build_gate
 from monitor.gate.chain import Chain
-from monitor.gate.refusals import AddressNames, RecentBypass, RefusalRecorder
+from monitor.gate.parts import GateParts, build_parts, doh_addresses, table_spec
 from monitor.gate.server import listen_udp
-from monitor.gate.stats import GateStats
-from monitor.gate.steps import (
-    AllowAnswers,
-    ClientScope,
-    Decide,
-    Identify,
-    LearnNames,
-    LearnPlatformAddresses,
-    ParseQuery,
-    RateLimit,
-    Record,
-    Step,
-)
 from monitor.gate.tcp import listen_tcp
-from monitor.gate.upstream import UpstreamPool
-from monitor.health import Component, ComponentHealth, HealthBoard, State
+from monitor.gate.watch import HealthWatch
+from monitor.health import Component
 from monitor.heartbeat import (
     Heartbeat,
     SensorState,
@@ -54,58 +42,24 @@ from monitor.heartbeat import (
     write_heartbeat,
 )
 from monitor.hostport import parse_hostport
-from monitor.identity.service import IdentityService
 from monitor.incidents import (
     IncidentKind,
-    IncidentLog,
     IncidentNote,
     close_outages,
-    open_outage,
     write_incidents,
 )
-from monitor.learn import LearnRecorder, active_sessions
-from monitor.neighbours import NeighbourTable
-from monitor.nft.enforcer import Enforcer
-from monitor.nft.ruleset import TableSpec
-from monitor.refused_names import RefusedNames
+from monitor.learn import active_sessions
 from monitor.settings import Settings
 from monitor.store.db import Database
-from monitor.store.models import Incident
 from monitor.store.policy_loader import load_policy
 from monitor.store.revision import current_revision
 from monitor.supervise import SensorSupervisor, sensor_alive_path
 
+__all__ = ["GateDaemon", "doh_addresses", "table_spec"]  # (re-exported for the CLI)
+
 log = logging.getLogger(__name__)
 HEARTBEAT_EVERY = 2.0
 OUTAGE_AFTER = timedelta(seconds=10)
-
-
-def doh_addresses(settings: Settings) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Known DoH/DoT resolver addresses (the shipped bypass list plus [dns] doh_addresses),
-    as (IPv4, IPv6)."""
-    extra = [ipaddress.ip_address(a) for a in settings.dns.doh_addresses]
-    v4 = [*resolver_addresses(4), *(x for x in extra if x.version == 4)]
-    v6 = [*resolver_addresses(6), *(x for x in extra if x.version == 6)]
-    return tuple(str(a) for a in v4), tuple(str(a) for a in v6)
-
-
-def table_spec(settings: Settings) -> TableSpec | None:
-    """Our nftables table for these settings; None where this gate does not enforce at the
-    IP level (resolver-only and mirror topologies, or nftables switched off)."""
-    if not settings.nftables.enabled or settings.site.topology != "inline":
-        return None
-    doh4, doh6 = doh_addresses(settings)
-    return TableSpec(
-        table=settings.nftables.table,
-        chamber_ifaces=(settings.chamber.interface or "chamber0",),
-        gate4=settings.chamber.gate_address,
-        gate6=settings.chamber.gate_address6 or None,
-        dns_port=settings.dns.port,
-        redirect_port=settings.dns.redirect_port,
-        web_port=settings.web.port,
-        doh4=doh4,
-        doh6=doh6,
-    )
 
 
 class GateDaemon:
@@ -116,57 +70,40 @@ class GateDaemon:
         *,
         config_path: str | None = None,
         clock: Callable[[], datetime] | None = None,
+        parts: GateParts | None = None,
+        wall: Callable[[], datetime] | None = None,
     ) -> None:
         self.settings = settings
         # The policy clock (meetings start and end by it); tests and the soak drive their own.
         self.now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        # Wall-clock time for what happened to this process (health, conditions).
+        self.wall: Callable[[], datetime] = wall or (lambda: datetime.now(UTC))
+        self.conditions = ConditionsLog(self.wall)  # noted at the instant, written at once
         self.config_path = config_path
         self._sensor: SensorSupervisor | None = None
-        self.health = HealthBoard()
-        self.incidents = IncidentLog()  # errors noted on the loop, written by the heartbeat
-        self._transitions: list[tuple[ComponentHealth | None, ComponentHealth]] = []
-        self._tick_error: str | None = None
-        self._nft_error: str | None = None
-        self._drops_seen = 0
-        self._drops_at = float("-inf")
         self._rev = -1  # the revision the snapshot was loaded at
         self._last_hb = 0.0
         self.reloads = 0
+        self.started = False  # set once start() has the gate answering under a policy
         self.db = db
-        self.stats = GateStats()
-        self.neighbours = NeighbourTable()
         self.policy: Policy | None = None
         self.restrictions: dict[str, Restriction] = {}
-        self.writer = EventWriter(
-            db,
-            room=settings.site.room,
-            spool_dir=spool_dir(settings.site.data_dir, settings.site.room, "gate"),
-        )
-        spec = table_spec(settings)
-        self.enforcer: Enforcer | None = Enforcer(spec) if spec is not None else None
-        self.address_names = AddressNames()
-        self.learn = LearnRecorder()
-        self.recent_bypass = RecentBypass()
-        self.submit = self.recent_bypass.tap(self.writer.submit)
-        self.refused = RefusedNames(timedelta(hours=settings.retention.refused_names_hours))
-        self.refusals = RefusalRecorder(
-            self.submit, settings.site.room, [a for fam in doh_addresses(settings)
-                                              for a in fam], self.address_names,
-            self.recent_bypass,
-        )
         self._stop = asyncio.Event()
         self._started = datetime.now(UTC)
         self._transports: list[Any] = []
-        self.upstream = UpstreamPool(
-            parse_hostport(settings.dns.upstream), timeout=settings.dns.upstream_timeout
-        )
         self.fast: fast.FastPath | None = None  # the native UDP fast path, when it runs
         self.fast_reason: str | None = "not started"
-        self.presence = Presence(self.writer.note_presence, lambda: self.policy)
         self._fast_seen: tuple[object, ...] | None = None
         self._fast_policy: Policy | None = None  # the snapshot the taught verdicts came from
-        # Who a device is, from the Wi-Fi itself (RADIUS accounting, hostapd key ids).
-        self.identity = IdentityService(settings, db, self.neighbours.learn)
+        # Everything this process drives, built in one place (monitor.gate.parts).
+        p = self.parts = parts or build_parts(settings, db, lambda: self.policy)
+        self.stats, self.health, self.incidents = p.stats, p.health, p.incidents
+        self.writer, self.enforcer, self.submit = p.writer, p.enforcer, p.submit
+        self.neighbours, self.identity, self.upstream = p.neighbours, p.identity, p.upstream
+        self.address_names, self.recent_bypass = p.address_names, p.recent_bypass
+        self.learn, self.refused, self.refusals = p.learn, p.refused, p.refusals
+        self.presence = p.presence
+        self.watch = HealthWatch(settings, p.health, p.incidents, p.writer)
 
     # -- policy -----------------------------------------------------------------------
     def _load(self) -> Policy:
@@ -208,10 +145,10 @@ class GateDaemon:
         try:
             self.enforcer.set_restricted(macs)
         except Exception as exc:
-            self._nft_error = f"could not update the restricted set: {exc}"
+            self.watch.nft_error = f"could not update the restricted set: {exc}"
             self.incidents.error(Component.FIREWALL, "set restricted", exc)
             raise
-        self._nft_error = None
+        self.watch.nft_error = None
 
     def _allow(self, mac: str, addrs: list[str], ttl: int) -> int:
         if self.enforcer is None:
@@ -245,26 +182,26 @@ class GateDaemon:
         last = self.presence._last.get(mac)  # noqa: SLF001 - the step's own throttle
         return float("-inf") if last is None else last + self.presence.every
 
-    def build_chain(self) -> Chain:
-        st, cfg = self.stats, self.settings
-        rate: Step = (
-            fast.SharedRateLimit(self.fast.gate.take_token, st)
-            if self.fast is not None
-            else RateLimit(cfg.dns.rate_limit_qps, cfg.dns.rate_limit_burst, st)
+    def gate_deps(self) -> GateDeps:
+        """What the chain's steps are handed from this process."""
+        return GateDeps(
+            stats=self.stats,
+            upstream=self.upstream,
+            lookup_mac=self.neighbours.lookup,
+            restrictions=lambda: self.restrictions,
+            policy=lambda: self.policy,  # type: ignore[arg-type, return-value]
+            submit=self.submit,
+            allow=self._allow,
+            presence=self.presence,
+            note_unlisted=self.refused.note,
+            note_learn=self.learn.note,
+            remember=self.address_names.remember,
+            take_token=self.fast.gate.take_token if self.fast is not None else None,
+            incidents=self.incidents,
         )
-        steps = [
-            ClientScope(cfg.chamber.subnets, st),
-            ParseQuery(st),
-            rate,
-            Identify(self.neighbours.lookup, lambda: self.restrictions),
-            self.presence,
-            Record(self.submit, cfg.site.room, st, self.refused.note),
-            LearnNames(self.learn.note),
-            Decide(lambda: self.policy, st, cfg.dns.block_address, cfg.dns.max_ttl),  # type: ignore[arg-type, return-value]
-            LearnPlatformAddresses(self.address_names.remember),
-            AllowAnswers(self._allow, st, cfg.dns.max_ttl, cfg.policy.set_timeout_margin),
-        ]
-        return Chain(steps, self.upstream, st, self.incidents)
+
+    def build_chain(self) -> Chain:
+        return build_gate(self.settings, self.gate_deps())
 
     # -- heartbeat / outage ----------------------------------------------------------
     def _heartbeat(self, first: bool = False) -> None:
@@ -273,15 +210,23 @@ class GateDaemon:
         with self.db.session() as s:
             if first:
                 self._record_restart(s, read_heartbeat(s, room), now)
-            self._write_health(s, now)
-            self._meeting_sync_health(s, now)
+            self.watch.write(s)
+            self.watch.meeting_sync(s, now)
             write_heartbeat(
                 s, room, pid=os.getpid(), started_at=self._started, now=now,
-                enforcing=(self.enforcer is not None and self.policy is not None
-                           and self.policy.mode is Mode.ENFORCE),
-                sensor=self.sensor_state(),
+                enforcing=self.enforcing(), sensor=self.sensor_state(),
                 counters=GateCounters.snapshot(self.stats, self.identity.as_dict()),
                 components=self.health.as_json(), restarted=first)
+            self.conditions.write(s, self.settings)
+
+    def enforcing(self) -> bool:
+        """Whether this gate restricts anyone at the IP level now (nftables, enforce mode)."""
+        return self.enforcer is not None and self.policy is not None \
+            and self.policy.mode is Mode.ENFORCE
+
+    def gate_conditions(self) -> GateConditions:
+        """The conditions as this running gate sees them (monitor.conditions)."""
+        return GateConditions("up", self.enforcing(), self.sensor_state())
 
     def sensor_state(self) -> SensorState:
         """The passive sensor, for the heartbeat and the conditions a report states."""
@@ -306,91 +251,18 @@ class GateDaemon:
         for c in (Component.SENSOR, Component.FIREWALL):
             close_outages(s, room, c, now)
 
-    def _write_health(self, s: Any, now: datetime) -> None:
-        """Outages opened and closed as components go down and come back; noted errors."""
-        room = self.settings.site.room
-        moves, self._transitions = self._transitions, []
-        for old, new in moves:
-            if new.state is State.DOWN:
-                open_outage(s, room, new.component, new.since, new.why)
-            elif old is not None and old.state is State.DOWN:
-                close_outages(s, room, new.component, new.since)
-        notes = self.incidents.drain()
-        write_incidents(s, room, notes)
-
     def assess(self, now: datetime | None = None) -> None:
-        """Each component's state now, from what this worker can see (called every tick)."""
-        now = now or datetime.now(UTC)
-        cfg = self.settings
-        mirror = cfg.site.topology == "mirror"
-        put = self._set_health
-        if mirror:
-            put(Component.GATE, State.OFF, "mirror topology: no DNS gate", now)
-        elif self._tick_error:
-            put(Component.GATE, State.DEGRADED, self._tick_error, now)
-        else:
-            put(Component.GATE, State.UP, f"answering on port {cfg.dns.port}", now)
-        if self.enforcer is None:
-            why = ("nftables switched off" if not cfg.nftables.enabled
-                   else f"{cfg.site.topology} topology: no firewall")
-            put(Component.FIREWALL, State.OFF, why, now)
-        elif self._nft_error:
-            put(Component.FIREWALL, State.DOWN, self._nft_error, now)
-        else:
-            put(Component.FIREWALL, State.UP, f"{len(self.enforcer.restricted)} restricted", now)
-        if self._sensor is None:
-            put(Component.SENSOR, State.OFF, self._sensor_off_reason(), now)
-        else:
-            state, why = self._sensor.check()
-            put(Component.SENSOR, state, why, now)
-        w = self.writer
-        if w.dropped != self._drops_seen:
-            self._drops_seen, self._drops_at = w.dropped, time.monotonic()
-        failing = w.failing_since
-        if failing is not None and time.monotonic() - failing > 10:
-            put(Component.EVENTS, State.DOWN, "database writes failing for "
-                f"{time.monotonic() - failing:.0f} s (events kept in the spool)", now)
-        elif time.monotonic() - self._drops_at < 60:
-            put(Component.EVENTS, State.DEGRADED, f"{w.dropped} events dropped (queue full)", now)
-        else:
-            put(Component.EVENTS, State.UP, f"{w.written} events written", now)
-        if w.spool is None:
-            put(Component.SPOOL, State.DEGRADED, "unavailable: events are not crash-safe", now)
-        else:
-            put(Component.SPOOL, State.UP, "crash-safe", now)
-
-    def _sensor_off_reason(self) -> str:
-        cfg = self.settings
-        if not cfg.capture.enabled:
-            return "[capture] enabled = false"
-        return "no interface to capture on"
-
-    def _set_health(self, c: Component, state: State, why: str, now: datetime) -> None:
-        old = self.health.set(c, state, why, now)
-        if old is not None:
-            new = self.health.get(c)
-            assert new is not None
-            (log.warning if state is State.DOWN else log.info)(
-                "%s is %s: %s", c, state, why)
-            self._transitions.append((old, new))
-
-    def _meeting_sync_health(self, s: Any, now: datetime) -> None:
-        m = self.settings.meetings
-        if not (m.moderngov_url.strip() or m.ical_url.strip()) or m.sync_interval_minutes <= 0:
-            self.health.set(Component.MEETING_SYNC, State.OFF, "no meetings source", now)
-            return
-        row = s.execute(select(Incident).where(
-            Incident.kind == str(IncidentKind.OUTAGE),
-            Incident.component == str(Component.MEETING_SYNC),
-            Incident.ended_at.is_(None)).limit(1)).scalar_one_or_none()
-        if row is None:
-            self.health.set(Component.MEETING_SYNC, State.UP, "last sync succeeded", now)
-        else:
-            self.health.set(Component.MEETING_SYNC, State.DOWN, row.cause, row.started_at)
+        """Each component's state now (called every tick); a change in the conditions a
+        report states is noted with this instant."""
+        now = now or self.wall()
+        self.watch.assess(now, self.enforcer, self._sensor)
+        if self.started:
+            self.conditions.note(self.gate_conditions(), at=now)
 
     def mark_stopped(self) -> None:
         with self.db.session() as s:
             mark_stopped(s, self.settings.site.room)
+            self.conditions.write(s, self.settings)
 
     def _touch(self) -> None:
         from monitor.guard import heartbeat_path
@@ -430,14 +302,15 @@ class GateDaemon:
             if self.enforcer is not None:
                 flows = await loop.run_in_executor(None, self.enforcer.refused)
                 self.refusals.update(flows, self.restrictions)
-            self._tick_error = None
+            self.watch.tick_error = None
         except Exception as exc:
             log.exception("gate tick failed; keeping the last good policy")
-            self._tick_error = f"tick failed: {type(exc).__name__}: {exc}"
+            self.watch.tick_error = f"tick failed: {type(exc).__name__}: {exc}"
             self.incidents.error(Component.GATE, "tick", exc)
         try:
             self.assess()
-            if loop.time() - self._last_hb >= HEARTBEAT_EVERY or self._transitions:
+            if loop.time() - self._last_hb >= HEARTBEAT_EVERY or self.watch.transitions \
+                    or self.conditions.pending:
                 self._last_hb = loop.time()
                 await loop.run_in_executor(None, self._heartbeat)
         except Exception as exc:
@@ -472,6 +345,10 @@ class GateDaemon:
             self.enforcer.install()
         self.recompute()
         self._start_sensor()
+        self.started = True
+        self.conditions.note(self.gate_conditions())
+        with self.db.session() as s:
+            self.conditions.write(s, self.settings)
         await self.identity.start()
         self._check_task = asyncio.create_task(check_worker.serve(self, self._stop))
         if self.settings.site.topology == "mirror":
@@ -568,6 +445,9 @@ class GateDaemon:
             except Exception:
                 log.exception("could not install the fail-open table; removing ours")
                 self.enforcer.remove()
+        if self.started:
+            self.conditions.note(GateConditions.down(), "gate stopped; the chamber failed open"
+                                 if self.enforcer is not None else "gate stopped")
         self.writer.flush()
         self.writer.stop()
         try:

@@ -17,9 +17,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from monitor.conditions import Change, GateConditions, record_now
 from monitor.events import EventAction, EventKind, EventRecord, store_now
 from monitor.health import Component
 from monitor.hostport import parse_hostport
@@ -46,9 +48,9 @@ def _die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def record_outage(db: Database, room: str, detail: str) -> None:
+def record_outage(db: Database, room: str, detail: str, at: datetime | None = None) -> None:
     rec = EventRecord(
-        ts=datetime.now(UTC),
+        ts=at or datetime.now(UTC),
         kind=EventKind.OUTAGE,
         action=EventAction.OBSERVED,
         room=room,
@@ -75,7 +77,9 @@ class Guard:
         worker_cmd: list[str],
         enforcer: Enforcer | None,
         hang_seconds: float = 8.0,
+        wall: Callable[[], datetime] | None = None,
     ) -> None:
+        self.wall: Callable[[], datetime] = wall or (lambda: datetime.now(UTC))
         self.settings = settings
         self.db = db
         self.cmd = worker_cmd
@@ -132,12 +136,16 @@ class Guard:
                 log.exception("fail-open failed; removing the table instead")
                 self.enforcer.remove()
         log.error("%s; the chamber has failed open", reason)
+        at = self.wall()
         record_outage(
             self.db,
             self.settings.site.room,
             f"{reason}; the chamber failed open "
             "(nobody restricted, DNS forwarded upstream) until the gate restarts",
+            at,
         )
+        record_now(self.db, self.settings,
+                   Change(GateConditions.down(), f"{reason}; the chamber failed open", at))
         return 1
 
 

@@ -15,21 +15,17 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.audit.service import record
+from monitor.conditions import ACTION, KEYS, SENSOR_GATE_DOWN, last_recorded
 from monitor.heartbeat import GateState, read_heartbeat
 from monitor.settings import Settings
 from monitor.store.db import Database
-from monitor.store.models import AuditRow
 from monitor.store.policy_loader import site_mode
 from monitor.store.types import utcnow
 
 log = logging.getLogger(__name__)
-ACTION = "conditions"
-# What a change is: these keys (not the time or the reason) differ from the last row.
-KEYS = ("topology", "mode", "gate", "enforcing", "sensor")
 
 
 def snapshot(s: Session, settings: Settings, now: datetime) -> dict[str, Any]:
@@ -41,16 +37,10 @@ def snapshot(s: Session, settings: Settings, now: datetime) -> dict[str, Any]:
         down = hb.state(now) is GateState.DOWN
         gate = str(hb.state(now))
         enforcing = hb.enforcing_now(now)
-        sensor = ("not running (gate down)" if down
+        sensor = (SENSOR_GATE_DOWN if down
                   else str(hb.sensor) if hb.sensor is not None else "not reported")
     return {"topology": settings.site.topology, "mode": site_mode(s, settings).value,
             "gate": gate, "enforcing": enforcing, "sensor": sensor}
-
-
-def last_recorded(s: Session) -> dict[str, Any] | None:
-    row = s.execute(select(AuditRow).where(AuditRow.action == ACTION, AuditRow.entity == ACTION)
-                    .order_by(AuditRow.id.desc()).limit(1)).scalar_one_or_none()
-    return dict(row.after) if row is not None and isinstance(row.after, dict) else None
 
 
 def record_conditions(s: Session, settings: Settings, *, actor: str, reason: str,

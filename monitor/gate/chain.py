@@ -1,15 +1,9 @@
-"""Wiring of the gate's steps: the one place that says what runs in which order, and why.
+"""The chain that runs the gate's steps (:mod:`monitor.gate.steps`) for one exchange.
 
-ClientScope   first: anything not from a chamber subnet is dropped before we spend work.
-ParseQuery    then: later steps may assume a well-formed single-question query.
-RateLimit     after parsing, so garbage floods are counted as malformed, not rate-limited.
-Identify      address → MAC → restriction (needs a valid query to be worth the lookup).
-Record        its ``after`` must see the final decision and the redirect flag — listed
-              before Decide so that its ``after`` runs last (``after`` runs in reverse).
-Decide        the pure policy; refusals are answered here and never reach upstream.
-AllowAnswers  its ``after`` puts allowed addresses into nftables before the answer leaves,
-              and clamps TTLs for restricted clients.
-(upstream)    only for queries nobody answered.
+Which steps run, in which order and why, is said in one place: :func:`monitor.gate.build.
+build_gate`, used by the daemon and the tests alike. This module only knows how to run them:
+``before`` top to bottom until a step answers or drops, then upstream for queries nobody
+answered, then ``after`` in reverse.
 """
 
 from __future__ import annotations

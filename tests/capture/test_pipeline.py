@@ -8,7 +8,7 @@ import pytest
 
 from allowlist.names import normalise_domain
 from allowlist.observation import Channel, Observation
-from monitor.capture import pipeline as pl
+from monitor.capture import streams
 from monitor.capture.pipeline import CaptureObservation, PacketPipeline, PipelineConfig
 from monitor.capture.quic import QUIC_V1, QUIC_V2
 from tests.capture.pcaps import craft
@@ -287,7 +287,7 @@ def test_parser_bug_is_counted_and_logged_not_raised(
     def boom(_buf: bytes) -> object:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(pl, "sni_from_stream", boom)
+    monkeypatch.setattr(streams, "sni_from_stream", boom)  # the TLS parser, where it is used
     pipe = PacketPipeline()
     with caplog.at_level(logging.ERROR, logger="monitor.capture.pipeline"):
         assert (

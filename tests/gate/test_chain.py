@@ -1,48 +1,35 @@
-"""The gate's chain of steps, driven directly (no namespaces): each step's verdict."""
+"""The gate's chain of steps, driven directly (no namespaces): each step's verdict.
+
+The chain is production's (:func:`monitor.gate.build.build_gate`), the policy the one the real
+loader reads from a migrated database (tests/factories.py): only the upstream resolver, the
+event writer and nftables are replaced by recorders.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+import re
+from pathlib import Path
 from typing import Any
 
-from allowlist.categories import Category
-from allowlist.clock import MeetingClock
-from allowlist.decision import Device, Member, Policy, Restriction
-from allowlist.rules import Rule, RuleSet
+from allowlist.decision import Restriction
 from monitor import dnswire
-from monitor.events import EventKind, EventRecord
-from monitor.gate.chain import Chain
+from monitor.daemon import GateDaemon
+from monitor.events import EventKind
+from monitor.gate import build as gate_build
+from monitor.gate import chain as gate_chain
 from monitor.gate.exchange import Exchange
 from monitor.gate.stats import GateStats
-from monitor.gate.steps import (
-    AllowAnswers,
-    ClientScope,
-    Decide,
-    Identify,
-    ParseQuery,
-    RateLimit,
-    Record,
-)
+from monitor.gate.steps import Identify, ParseQuery
 from monitor.gate.upstream import UpstreamPool
+from tests import factories
+from tests.gate.conftest import MEMBER_MAC, NOW, World
 from tests.gate.test_dnswire import scapy_answer
 
-MEMBER_MAC = "02:00:5e:10:00:01"
-NOW = datetime.now(UTC)
-RULES = RuleSet.compile(
-    [
-        Rule.make("democracy.example.gov.uk", Category.AGENDA),
-        Rule.make("facebook.com", Category.PLATFORM, platform="facebook"),
-        Rule.make("dns.google", Category.BYPASS),
-    ]
-)
-MEETING = MeetingClock(1, "Full Council", NOW - timedelta(hours=1), NOW + timedelta(hours=1))
-POLICY = Policy(
-    RULES,
-    {MEMBER_MAC: Device(1, MEMBER_MAC, "iPad", Member(1, "Cllr A"))},
-    (MEETING,),
-    platform_names={"facebook": "Facebook"},
-)
+PRODUCTION_ORDER = [
+    "ClientScope", "ParseQuery", "RateLimit", "Identify", "Presence", "Record", "LearnNames",
+    "Decide", "LearnPlatformAddresses", "AllowAnswers",
+]
 
 
 class FakeUpstream(asyncio.DatagramProtocol):
@@ -59,18 +46,16 @@ class FakeUpstream(asyncio.DatagramProtocol):
 
 
 class Harness:
-    def __init__(self) -> None:
+    def __init__(self, world: World) -> None:
+        self.world = world
         self.stats = GateStats()
-        self.events: list[EventRecord] = []
-        self.allowed: list[tuple[str, list[str], int]] = []
         self.replies: list[Exchange] = []
-        self.unlisted: list[tuple[int, str]] = []  # IT's troubleshooting list
-        self.restrictions = {MEMBER_MAC: POLICY.restriction(MEMBER_MAC, NOW)}
+        self.restrictions = {MEMBER_MAC: world.policy.restriction(MEMBER_MAC, NOW)}
         self.macs = {"198.51.100.11": MEMBER_MAC, "198.51.100.12": "02:00:5e:20:00:02"}
 
     def allow(self, mac: str, addrs: list[str], ttl: int) -> int:
         assert not self.replies or self.replies[-1].response is None, "allowed after replying"
-        self.allowed.append((mac, addrs, ttl))
+        self.rec.allowed.append((mac, addrs, ttl))
         return len(addrs)
 
     async def start(self, qps: int = 1000, burst: int = 1000) -> None:
@@ -81,21 +66,15 @@ class Harness:
         port = self.up_transport.get_extra_info("sockname")[1]
         self.upstream = UpstreamPool(("127.0.0.1", port), sockets=2, timeout=1.0)
         await self.upstream.start()
-        st = self.stats
-        self.chain = Chain(
-            [
-                ClientScope(["198.51.100.0/24"], st),
-                ParseQuery(st),
-                RateLimit(qps, burst, st),
-                Identify(self.macs.get, lambda: self.restrictions),
-                Record(lambda e: self.events.append(e) or True, "chamber", st,
-                       lambda dev, name, _ts: self.unlisted.append((dev, name))),
-                Decide(lambda: POLICY, st, max_ttl=60),
-                AllowAnswers(self.allow, st, 60, 30),
-            ],
-            self.upstream,
-            st,
-        )
+        cfg = self.world.settings.model_copy(deep=True)
+        cfg.dns.rate_limit_qps, cfg.dns.rate_limit_burst = qps, burst
+        self.rec = factories.Recorders()
+        self.chain, _ = factories.gate(
+            cfg, self.upstream, snapshot=lambda: self.world.policy,
+            restrictions=lambda: self.restrictions, lookup_mac=self.macs.get,
+            rec=self.rec, stats=self.stats, allow=self.allow)
+        self.events, self.allowed, self.unlisted = (
+            self.rec.events, self.rec.allowed, self.rec.unlisted)
 
     async def ask(
         self, raw: bytes, ip: str = "198.51.100.11", redirected: bool = False, wait: float = 2.0
@@ -117,9 +96,9 @@ def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-def test_chain_verdicts() -> None:
+def test_chain_verdicts(world: World) -> None:
     async def scenario() -> None:
-        h = Harness()
+        h = Harness(world)
         await h.start()
         try:
             # Outside the chamber subnets: dropped, never answered (not an open resolver).
@@ -154,7 +133,7 @@ def test_chain_verdicts() -> None:
             assert ex is not None and ex.response is not None and ex.response[3] & 0xF == 3
             assert len(h.events) == n and h.stats.unlisted_refused == 1
             # ... and the name goes to IT's brief troubleshooting list for that device.
-            assert h.unlisted == [(POLICY.devices[MEMBER_MAC].device_id, "www.bank.example")]
+            assert h.unlisted == [(world.policy.devices[MEMBER_MAC].device_id, "www.bank.example")]
             # Redirected from another resolver: answered, plus a bypass event.
             await h.ask(dnswire.make_query("democracy.example.gov.uk"), redirected=True)
             assert h.events[-1].detail == "DNS sent to another resolver"
@@ -170,9 +149,9 @@ def test_chain_verdicts() -> None:
     run(scenario())
 
 
-def test_rate_limit_per_client() -> None:
+def test_rate_limit_per_client(world: World) -> None:
     async def scenario() -> None:
-        h = Harness()
+        h = Harness(world)
         await h.start(qps=1, burst=3)
         try:
             answers = [
@@ -187,11 +166,55 @@ def test_rate_limit_per_client() -> None:
     run(scenario())
 
 
-def test_unknown_mac_is_a_guest() -> None:
-    h = Harness()
+def test_unknown_mac_is_a_guest(world: World) -> None:
+    h = Harness(world)
     h.macs.pop("198.51.100.11")
     ex = Exchange(dnswire.make_query("www.facebook.com"), "198.51.100.11", 1, False, 0.0)
     ParseQuery(h.stats).before(ex)
     Identify(h.macs.get, lambda: h.restrictions).before(ex)
     assert ex.mac is None and isinstance(ex.restriction, Restriction)
     assert not ex.restriction.restricted
+
+
+def step_names(chain: gate_chain.Chain) -> list[str]:
+    return [type(s).__name__ for s in chain.steps]
+
+
+def test_the_daemon_runs_production_order(world: World) -> None:
+    """The daemon's chain is build_gate's, in the order its comments justify: a step added,
+    dropped or moved in either place fails here."""
+    daemon = GateDaemon(world.settings, world.db)
+    try:
+        chain = daemon.build_chain()
+        assert step_names(chain) == PRODUCTION_ORDER
+        assert step_names(gate_build.build_gate(world.settings, daemon.gate_deps())) \
+            == PRODUCTION_ORDER
+    finally:
+        daemon.writer.stop()
+        daemon.upstream.close()
+
+
+def test_the_tests_run_production_order(world: World) -> None:
+    """The harness above drives production's steps (build_gate), nothing wired by hand."""
+    async def scenario() -> None:
+        h = Harness(world)
+        await h.start()
+        try:
+            assert step_names(h.chain) == PRODUCTION_ORDER
+            await h.ask(dnswire.make_query("democracy.example.gov.uk"))
+            assert [n.mac for n in h.rec.present] == [MEMBER_MAC]  # presence ran too
+        finally:
+            h.close()
+
+    run(scenario())
+
+
+def test_every_step_has_its_reason() -> None:
+    """build_steps says why each step sits where it does: one comment line before each."""
+    src = Path(gate_build.__file__).read_text(encoding="utf-8")
+    body = src[src.index("def build_steps"):src.index("def build_gate")]
+    lines = [ln.strip() for ln in body.splitlines()]
+    for i, ln in enumerate(lines):
+        if re.match(r"(ClientScope|ParseQuery|rate_limit|Identify|deps\.presence|Record|"
+                    r"LearnNames|Decide|LearnPlatformAddresses|AllowAnswers)\(?", ln):
+            assert lines[i - 1].startswith("#"), f"no reason given for {ln!r}"

@@ -29,25 +29,16 @@ from allowlist.rules import Rule, RuleSet
 from monitor import dnswire
 from monitor.events import EventRecord
 from monitor.gate import fast
-from monitor.gate.chain import Chain
 from monitor.gate.exchange import Exchange
 from monitor.gate.server import listen_udp
 from monitor.gate.stats import GateStats
 from monitor.gate.steps import (
     AllowAnswers,
-    ClientScope,
-    Decide,
-    Identify,
-    LearnNames,
-    LearnPlatformAddresses,
-    ParseQuery,
-    RateLimit,
-    Record,
-    Step,
 )
 from monitor.gate.upstream import UpstreamPool
 from monitor.nft.enforcer import Enforcer
 from monitor.nft.ruleset import TableSpec
+from tests import factories
 
 _fastgate = pytest.importorskip("monitor.gate._fastgate", reason="extension not built")
 
@@ -321,18 +312,17 @@ async def run_world(
             return 0
         return fp.allow(mac, addrs, ttl) if fp is not None else enforcer.allow(mac, addrs, ttl)
 
-    rate: Step = (fast.SharedRateLimit(fp.gate.take_token, stats) if fp is not None
-                  else RateLimit(1, burst, stats))
-    chain = Chain([
-        ClientScope(["127.0.0.0/8"], stats), ParseQuery(stats), rate,
-        Identify(macs.get, lambda: restrictions),
-        Record(lambda e: events.append(e) or True, "chamber", stats),
-        LearnNames(lambda mac, name, ts: notes.append((mac, name))
-                   if learning and mac == MEMBER else None),
-        Decide(lambda: pol, stats, block, 60),
-        LearnPlatformAddresses(lambda a, d, p: None),
-        AllowAnswers(allow, stats, 60, 30),
-    ], pool, stats)
+    # Production's chain (build_gate), its settings read by the real loader.
+    cfg = factories.settings(extra=(
+        f'[chamber]\nsubnets = ["127.0.0.0/8"]\n[dns]\nrate_limit_qps = 1\n'
+        f'rate_limit_burst = {burst}\nblock_address = "{block}"\nmax_ttl = 60\n'
+        '[policy]\nset_timeout_margin = 30\n'))
+    chain, _ = factories.gate(
+        cfg, pool, snapshot=lambda: pol, restrictions=lambda: restrictions,
+        lookup_mac=macs.get, stats=stats, submit=lambda e: events.append(e) or True,
+        note_learn=lambda mac, name, ts: notes.append((mac, name))
+        if learning and mac == MEMBER else None,
+        allow=allow, take_token=fp.gate.take_token if fp is not None else None)
     if fp is not None:
         fp.start(chain, loop)
         port = fp.sockets[0].getsockname()[1]

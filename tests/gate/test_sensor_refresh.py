@@ -8,17 +8,12 @@ from pathlib import Path
 
 from api.meetings.service import create_meeting
 from monitor.sensor import refresh_policy
-from monitor.settings import load_settings
-from monitor.store.db import Database
-from monitor.store.migrate import upgrade
+from tests import factories
 
 
 def test_sensor_snapshot_follows_the_clock(tmp_path: Path) -> None:
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[site]\nroom = "chamber"\ndata_dir = "{tmp_path}"\n')
-    settings = load_settings(cfg, env={})
-    upgrade(settings.database_url)
-    db = Database(settings.database_url)
+    settings = factories.settings(tmp_path, 'room = "chamber"\n')
+    db = factories.migrated_db(tmp_path)
     t0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
     with db.session() as s:
         create_meeting(s, title="Planning", start=t0 + timedelta(days=3),
