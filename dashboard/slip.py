@@ -14,10 +14,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
-from api.auth.deps import database
 from api.auth.roles import CONFIGURE
 from api.errors import ServiceError
 from api.registration.service import DEFAULT_HOURS, IssuedCode, issue_code
+from api.session import DbSession, attempt
 from api.users.service import Principal
 from api.validation import IdPath
 from dashboard.web import PageError, page, render
@@ -45,10 +45,10 @@ def qr_svg(text: str) -> Markup:
 
 
 @router.post("/admin/members/{member_id}/code", response_class=HTMLResponse)
-def issue_slip(request: Request, member_id: IdPath, who: Admin) -> Response:
+def issue_slip(request: Request, s: DbSession, member_id: IdPath, who: Admin) -> Response:
     settings: Settings = request.app.state.settings
     try:
-        with database(request).session() as s:
+        with attempt(s):
             issued: IssuedCode = issue_code(s, actor=who.username, member_id=member_id,
                                             hours=DEFAULT_HOURS)
     except ServiceError as exc:
