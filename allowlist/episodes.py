@@ -162,18 +162,19 @@ DEFAULT_RULE = OpenedRule()
 
 def group_episodes(events: Iterable[Lookup], gap: timedelta,
                    opened: OpenedRule = DEFAULT_RULE, *,
-                   per_meeting: bool = False) -> list[Episode]:
+                   per_meeting: bool = False, ordered: bool = False) -> list[Episode]:
     """Group platform lookups into episodes; returned in order of their first lookup.
 
     Events without a platform are not lookups of a platform and are skipped. Sorted here by
     (time, id) — a stable sort of sorted data is linear, and a wrong order must never split
     an episode. ``per_meeting``: an episode never spans two meetings (a report over many
-    meetings counts each meeting's own)."""
+    meetings counts each meeting's own). ``ordered``: the caller's events are already in
+    (time, id) order (a query's ORDER BY), so the sort is skipped."""
     if gap <= timedelta(0):
         raise ValueError("episode gap must be positive")
     open_: dict[tuple[Hashable, ...], Episode] = {}
     out: list[Episode] = []
-    for ev in sorted(events, key=_order):
+    for ev in (events if ordered else sorted(events, key=_order)):
         plat = ev.platform
         if not plat:
             continue

@@ -143,7 +143,7 @@ def create_app(settings: Settings, db: Database) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
-    app.include_router(reports_router)  # before the dashboard: /reports/site etc.
+    app.include_router(reports_router)
     app.include_router(registration_pages)
     mount_dashboard(app)
     return app

@@ -395,6 +395,13 @@ def _use_uvloop() -> None:
 
 
 # -- parser --------------------------------------------------------------------------------
+def _render_report(doc: dict[str, Any], fmt: str) -> bytes:
+    """HTML and PDF reports are drawn by the dashboard; the entry point composes it in."""
+    from dashboard.reports.render import body
+
+    return body(doc, fmt)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="chamberguard",
@@ -525,7 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--at", help="ISO 8601 time (default now)")
     ex.set_defaults(func=cmd_explain)
     register_ops_cli(sub)
-    register_reports_cli(sub)
+    register_reports_cli(sub, render=_render_report)
     register_privacy_cli(sub)
     register_wifi_cli(sub)
     return p

@@ -94,6 +94,7 @@ def mount(app: FastAPI) -> None:
     from dashboard.live import router as live_router
     from dashboard.meetings_edit import router as meetings_edit_router
     from dashboard.privacy.pages import router as privacy_router
+    from dashboard.reports.routes import router as reports_pages
     from dashboard.slip import router as slip_router
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
@@ -102,6 +103,7 @@ def mount(app: FastAPI) -> None:
     # (api.app's handlers ask for this; API clients keep the JSON error shape).
     app.state.html_error = lambda request, status, message: web.error_page(
         request, web.PageError(status, message))
+    app.include_router(reports_pages)  # before the pages: /reports/site etc.
     app.include_router(build_router(_templates()))
     app.include_router(live_router)
     app.include_router(check_router)

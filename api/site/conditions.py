@@ -5,7 +5,7 @@ So the conditions are written to the audit trail (action and entity ``conditions
 when a meeting starts or resumes, when the mode changes, when the web process starts (a new
 configuration, e.g. another topology) and whenever the watcher sees them change (the gate
 stopping, the sensor exiting). The report reads the row in force at the meeting's start and
-every change inside its window (dashboard.reports.builder).
+every change inside its window (api.reports.builder).
 """
 
 from __future__ import annotations
