@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from allowlist.events import EventAction
+
 # Channels on which traffic (not only a DNS lookup) was seen: a connection was attempted.
 CONNECTION_CHANNELS = frozenset({"ip", "tls", "quic", "http"})
 
@@ -95,7 +97,7 @@ class LookupRow:
     meeting_id: int | None = None
     domain: str | None = None
     channels: str = "dns"
-    action: str = "refused"
+    action: str = EventAction.REFUSED
     id: int | None = None
 
 
@@ -199,7 +201,7 @@ def group_episodes(events: Iterable[Lookup], gap: timedelta,
                 ep.channels.add(ch)
                 if ch in CONNECTION_CHANNELS:
                     ep.connection = True
-        if ev.action != "refused":
+        if ev.action != EventAction.REFUSED:
             ep.reached = True
         ep._see(ts, dom, opened)
     return out

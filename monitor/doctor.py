@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
@@ -384,24 +384,23 @@ def check_presets(settings: Settings, db: Any) -> Check:
 def check_gate(settings: Settings, db: Any) -> Check:
     if db is None:
         return Check("gate", "unknown", "database unavailable")
-    from sqlalchemy import select
     from sqlalchemy.exc import SQLAlchemyError
 
-    from monitor.store.models import GateHeartbeat
+    from monitor.heartbeat import GateState, read_heartbeat
 
-    H = GateHeartbeat
-    try:  # the columns every schema has: an old database still answers (the database
-        with db.session() as s:  # check above says to upgrade it)
-            hb = s.execute(select(H.seen_at, H.detail, H.pid, H.enforcing)
-                           .where(H.room == settings.site.room)).first()
+    now = datetime.now(UTC)
+    try:  # a database behind the code fails here; the database check says to upgrade it
+        with db.session() as s:
+            hb = read_heartbeat(s, settings.site.room)
     except SQLAlchemyError as exc:
         return Check("gate", "unknown", f"cannot read the heartbeat: {type(exc).__name__}")
     if hb is None:
         return Check("gate", "warn", f"no gate has run for room {settings.site.room!r} yet")
-    age = (datetime.now(UTC) - hb.seen_at).total_seconds()
-    if age > 10 or hb.detail == "stopped":
+    age = (now - hb.seen_at).total_seconds()
+    if hb.state(now) is GateState.DOWN:
+        why = "stopped" if hb.stopped else "no heartbeat"
         return Check("gate", "warn", f"not running: last seen {hb.seen_at:%Y-%m-%d %H:%M:%S} "
-                     f"UTC ({hb.detail or 'no detail'})")
+                     f"UTC ({why})")
     return Check("gate", "ok", f"running (pid {hb.pid}, seen {age:.0f} s ago, "
                  f"{'enforcing' if hb.enforcing else 'not enforcing'})")
 
@@ -411,25 +410,22 @@ def check_components(settings: Settings, db: Any, now: datetime | None = None) -
     that is down fails (required) when it leaves nothing recorded; otherwise it warns."""
     if db is None:
         return []
-    from sqlalchemy import select
     from sqlalchemy.exc import SQLAlchemyError
 
     from monitor.health import Component, State, not_recording, read_components
-    from monitor.store.models import GateHeartbeat
+    from monitor.heartbeat import STALE_AFTER, read_heartbeat
 
     now = now or datetime.now(UTC)
-    H = GateHeartbeat
     try:
         with db.session() as s:
-            hb = s.execute(select(H.components, H.seen_at)
-                           .where(H.room == settings.site.room)).first()
+            hb = read_heartbeat(s, settings.site.room)
     except SQLAlchemyError:
         return []  # a database behind the code: the database check says to upgrade it
     if hb is None:
         return []  # check_gate says so
-    raw, seen = hb
+    raw, seen = hb.components, hb.seen_at
     comps = [h for h in read_components(raw, seen_at=seen, now=now,
-                                        stale_after=timedelta(seconds=10))
+                                        stale_after=STALE_AFTER)
              if h.component is not Component.GATE]
     silent = not_recording(comps, settings.site.topology)
     out = []
