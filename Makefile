@@ -29,7 +29,7 @@ bench: setup-bench
 	@for b in tests/bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 lint: setup-test
-	$(VENV)/bin/ruff check allowlist monitor api dashboard chamberguard tests
+	$(VENV)/bin/ruff check allowlist monitor api dashboard tests
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

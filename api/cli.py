@@ -1,7 +1,7 @@
 """The web side's record-keeping commands (database, users, members, devices, meetings,
 learn mode, explain). Thin: parse, call a service, print.
 
-chamberguard/cli.py composes them with the gate's and the dashboard's commands into the
+dashboard/main/cli.py composes them with the gate's and the dashboard's commands into the
 one ``chamberguard`` program; each ``register_*`` adds its commands to the subparsers.
 """
 

@@ -1,7 +1,7 @@
 """The web side's serving command: ``web`` (the dashboard and API, with the jobs that run
 beside them).
 
-chamberguard/cli.py composes it with the gate's and the record-keeping commands into the
+dashboard/main/cli.py composes it with the gate's and the record-keeping commands into the
 one ``chamberguard`` program. :func:`serve_web` is also what ``chamberguard run`` serves.
 """
 

@@ -1,7 +1,7 @@
 """The gate side's commands: ``gate``, ``replay``, ``doctor`` and ``check`` (which asks the
 room's running gate, through the database, for the pre-meeting check).
 
-They need nothing above monitor. chamberguard/cli.py composes them with the web side's
+They need nothing above monitor. dashboard/main/cli.py composes them with the web side's
 commands into the one ``chamberguard`` program; each ``register_*`` adds one command.
 """
 
@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.cli_support import CliError, ctx, use_uvloop
+from monitor.cli_support import CliError, build_program, ctx, run_program, use_uvloop
 
 
 # -- gate ----------------------------------------------------------------------------------
@@ -139,3 +140,18 @@ def register_check(sub: Any) -> None:
                          "meeting may reach the agenda and webcast, whether those sites resolve "
                          "and answer, and which members' devices are on the chamber Wi-Fi.")
     chk.set_defaults(func=cmd_check)
+
+
+# -- the gate's own program ----------------------------------------------------------------
+GATE_COMMANDS = (register_gate, register_replay, register_doctor, register_check)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m monitor.cli``: the gate side's commands alone. The guard starts its worker
+    and the worker its sensor this way, so the gate's processes never load the web side."""
+    return run_program(build_program(GATE_COMMANDS, description="The chamber gate's commands."),
+                       argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from monitor.settings import Settings, load_settings
+from monitor.settings import ConfigError, Settings, load_settings
 from monitor.store.db import Database
 
 
@@ -40,3 +45,40 @@ def use_uvloop() -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:  # pragma: no cover
         pass
+
+
+def build_program(registers: Sequence[Callable[[Any], None]], *,
+                  description: str) -> argparse.ArgumentParser:
+    """A ``chamberguard`` parser with the common options and the given commands: the whole
+    program (dashboard/main/cli.py) or the gate's own (monitor/cli.py, which the gate's guard
+    runs for its worker and sensor processes)."""
+    p = argparse.ArgumentParser(
+        prog="chamberguard", description=description,
+        epilog="Times are shown in UK time. The configuration file is TOML; see "
+        "deploy/chamberguard.toml for every setting.")
+    p.add_argument("--config", default=os.environ.get("CHAMBERGUARD_CONFIG"),
+                   help="TOML config file (default: $CHAMBERGUARD_CONFIG)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+    for register in registers:
+        register(sub)
+    return p
+
+
+def run_program(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
+                user_errors: tuple[type[Exception], ...] = ()) -> int:
+    """Parse, set up logging, run the command; a user's error is one line and exit 2."""
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"chamberguard: configuration error:\n{exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if not isinstance(exc, (CliError, *user_errors)):
+            raise
+        print(f"chamberguard: {exc}", file=sys.stderr)
+        return 2

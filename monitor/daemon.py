@@ -328,7 +328,7 @@ class GateDaemon:
         cfg = self.settings
         if not cfg.capture.enabled or not (cfg.capture.interface or cfg.chamber.interface):
             return
-        cmd = [sys.executable, "-m", "chamberguard"]
+        cmd = [sys.executable, "-m", "monitor.cli"]
         if self.config_path:
             cmd += ["--config", self.config_path]
         self._sensor = SensorSupervisor(

@@ -1,7 +1,7 @@
 """What the import contracts cannot say: no import cycle between our modules (static imports,
 including imports inside functions).
 
-Which way packages may import — chamberguard > dashboard > api > monitor > allowlist, a pure
+Which way packages may import — dashboard > api > monitor > allowlist, a pure
 allowlist, a web side that never loads the gate — is import-linter's job: the contracts are in
 pyproject.toml ([tool.importlinter]) and `make test` runs `lint-imports` before pytest.
 """
@@ -12,7 +12,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("allowlist", "monitor", "api", "dashboard", "chamberguard")
+PACKAGES = ("allowlist", "monitor", "api", "dashboard")
 
 
 def modules() -> dict[str, Path]:
@@ -78,3 +78,21 @@ def test_no_import_cycles() -> None:
     for n in sorted(g):
         if n not in state:
             visit(n)
+
+
+def test_only_the_composition_root_reaches_it() -> None:
+    """dashboard.main may import the gate side (pyproject's ignore_imports name each edge); no
+    other module may import dashboard.main, or a web page could reach the gate through it."""
+    bad = {mod: sorted(d for d in deps if d.startswith("dashboard.main"))
+           for mod, deps in graph().items() if not mod.startswith("dashboard.main")}
+    assert not {m: d for m, d in bad.items() if d}
+
+
+def test_the_gate_starts_its_processes_through_its_own_program() -> None:
+    """The guard's worker and the worker's sensor run ``python -m monitor.cli``: the gate's
+    processes never load the web side."""
+    from monitor.guard import worker_command
+
+    cmd = worker_command(None)
+    assert cmd[1:3] == ["-m", "monitor.cli"]
+    assert not {m for m in graph()["monitor.cli"] if m.split(".")[0] in ("api", "dashboard")}

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chamberguard.demo import (
+from dashboard.main.demo import (
     DEMO_PCAP,
     GUEST_MACS,
     MEMBERS,
@@ -435,7 +435,7 @@ def test_live_demo_interrupted_while_starting_removes_what_it_built(tmp_path: Pa
 
 @pytest.mark.netns
 def test_demo_clean_removes_leftover_demo_namespaces_only() -> None:
-    from chamberguard.demo import DemoError, clean_leftovers
+    from dashboard.main.demo import DemoError, clean_leftovers
     from monitor.chamber_sim.netns import unavailable_reason
 
     reason = unavailable_reason()

@@ -303,7 +303,7 @@ def test_doctor_lists_each_supervised_part(tmp_path: Path) -> None:
 def test_doctor_on_the_demos_config_names_what_the_demo_needs(tmp_path: Path) -> None:
     """The config `chamberguard demo` / `make run` writes: the host's chamber network is not
     asked about, nothing is sent, and before the demo has run the one failure says so."""
-    from chamberguard.demo import DemoOptions, prepare_data_dir, setup_database, write_config
+    from dashboard.main.demo import DemoOptions, prepare_data_dir, setup_database, write_config
     from monitor.store.db import Database
 
     opts = DemoOptions(data_dir=tmp_path / "demo")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from api.wifi.service import ALPHABET, wifi_qr_svg
-from chamberguard.cli import main
+from dashboard.main.cli import main
 from tests.identity.test_hostapd import hostapd_conf, run_hostapd, stop
 
 

@@ -15,8 +15,8 @@ from sqlalchemy import Column, String
 from api.auth.roles import CONFIGURE, LIVE_VIEW, PRIVACY, REPORTS, Role
 from api.privacy import facts as facts_module
 from api.privacy.facts import PERSONAL, gather, storage
-from chamberguard.cli import main
 from dashboard.app import create_app, create_registration_app
+from dashboard.main.cli import main
 from dashboard.privacy import render
 from monitor.evidence.levels import sync_level
 from monitor.settings import Settings

@@ -17,7 +17,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import insert, text
 
 from api.reports import service
-from chamberguard.cli import main
+from dashboard.main.cli import main
 from monitor.events import EventAction, EventKind, EventRecord, store_now
 from monitor.evidence import chain
 from monitor.evidence.sink import COLUMNS, insert_events

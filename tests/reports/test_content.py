@@ -15,7 +15,7 @@ import pytest
 from api.meetings.service import create_meeting
 from api.reports import service
 from api.site.service import set_mode
-from chamberguard.cli import main
+from dashboard.main.cli import main
 from dashboard.reports import render, timeline
 from monitor.events import EventAction, EventKind, EventRecord, store_now
 from monitor.health import Component

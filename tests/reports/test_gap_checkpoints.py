@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from api.reports import service
-from chamberguard.cli import main
+from dashboard.main.cli import main
 from monitor.evidence import checkpoint
 from monitor.evidence.levels import sync_level
 from monitor.store.db import Database

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from api.reports import service
-from chamberguard.cli import main
+from dashboard.main.cli import main
 from monitor.events import EventAction, EventKind, EventRecord, store_now
 from monitor.evidence import chain
 from monitor.evidence.retention import PurgeResult, purge, run_daily_purge

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import text
 
 from api.reports import service
-from chamberguard.cli import main
+from dashboard.main.cli import main
 from monitor.evidence import chain, checkpoint
 from tests.reports.seed import NOW, Golden, seed_golden
 

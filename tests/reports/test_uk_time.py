@@ -16,7 +16,7 @@ import pytest
 from allowlist.clock import LONDON
 from api.reports import service, signing
 from api.reports.times import uk_text
-from chamberguard.cli import main
+from dashboard.main.cli import main
 from tests.reports.seed import NOW, Golden, seed_golden
 
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d([+-]\d\d:\d\d)")

@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from api.reports import formats, service, signing
-from chamberguard.cli import main
+from dashboard.main.cli import main
 from dashboard.reports import render
 from tests.reports.seed import NOW, Golden, seed_golden
 

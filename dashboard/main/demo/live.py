@@ -14,7 +14,7 @@ import threading
 import uuid
 from typing import TYPE_CHECKING, Any, TextIO
 
-from chamberguard.demo.processes import (
+from dashboard.main.demo.processes import (
     checkpoint,
     clean_env,
     cli,
@@ -24,7 +24,7 @@ from chamberguard.demo.processes import (
     wait_until,
     web_up,
 )
-from chamberguard.demo.setup import GUEST_MACS, MEMBERS, PREFIX, DemoError, DemoOptions
+from dashboard.main.demo.setup import GUEST_MACS, MEMBERS, PREFIX, DemoError, DemoOptions
 from monitor.chamber_sim import traffic_demo as traffic
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings, db = ctx(args)
     if settings.simulated:  # no Wi-Fi interface: the demo chamber
-        from chamberguard.demo import demo_for_run
+        from dashboard.main.demo import demo_for_run
 
         return demo_for_run(settings)
     server = web_server(settings, db, settings.web.host, settings.web.port)

@@ -17,10 +17,10 @@ and the web app (as processes), the sensor's path (replay) and the record-keepin
 (setup.py seeds the database through them, audited as ``demo``).
 """
 
-from chamberguard.demo.command import demo_for_run, register, run_demo
-from chamberguard.demo.live import LiveChamber, clean_leftovers
-from chamberguard.demo.replay import ReplayStats, replay_capture
-from chamberguard.demo.setup import (
+from dashboard.main.demo.command import demo_for_run, register, run_demo
+from dashboard.main.demo.live import LiveChamber, clean_leftovers
+from dashboard.main.demo.replay import ReplayStats, replay_capture
+from dashboard.main.demo.setup import (
     DEMO_PCAP,
     GUEST_MACS,
     MEMBERS,

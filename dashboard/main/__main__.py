@@ -2,6 +2,6 @@
 
 import sys
 
-from chamberguard.cli import main
+from dashboard.main.cli import main
 
 sys.exit(main())

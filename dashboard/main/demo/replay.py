@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chamberguard.demo.setup import DEMO_PCAP
+from dashboard.main.demo.setup import DEMO_PCAP
 
 if TYPE_CHECKING:
     from monitor.settings import Settings

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chamberguard.demo.live import LiveChamber, clean_leftovers, netns_list
-from chamberguard.demo.processes import (
+from dashboard.main.demo.live import LiveChamber, clean_leftovers, netns_list
+from dashboard.main.demo.processes import (
     Interrupted,
     checkpoint,
     port_free,
@@ -25,8 +25,8 @@ from chamberguard.demo.processes import (
     wait_until,
     web_up,
 )
-from chamberguard.demo.replay import ReplayStats, replay_capture
-from chamberguard.demo.setup import (
+from dashboard.main.demo.replay import ReplayStats, replay_capture
+from dashboard.main.demo.setup import (
     DEMO_PCAP,
     GUEST_MACS,
     MEETING_TITLE,

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from chamberguard.demo.setup import DemoError
+from dashboard.main.demo.setup import DemoError
 
 
 class Interrupted(BaseException):
@@ -35,7 +35,7 @@ def clean_env(config: Path) -> dict[str, str]:
 
 
 def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "chamberguard", *args]
+    return [sys.executable, "-m", "dashboard.main", *args]
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
