@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from allowlist.events import EventAction
+
 # Channels on which traffic (not only a DNS lookup) was seen: a connection was attempted.
 CONNECTION_CHANNELS = frozenset({"ip", "tls", "quic", "http"})
 
@@ -95,7 +97,7 @@ class LookupRow:
     meeting_id: int | None = None
     domain: str | None = None
     channels: str = "dns"
-    action: str = "refused"
+    action: str = EventAction.REFUSED
     id: int | None = None
 
 
@@ -160,15 +162,16 @@ DEFAULT_RULE = OpenedRule()
 
 def group_episodes(events: Iterable[Lookup], gap: timedelta,
                    opened: OpenedRule = DEFAULT_RULE, *,
-                   per_meeting: bool = False) -> list[Episode]:
+                   per_meeting: bool = False, ordered: bool = False) -> list[Episode]:
     """Group platform lookups into episodes; returned in order of their first lookup.
 
     Events without a platform are not lookups of a platform and are skipped. Sorted here by
     (time, id) — a stable sort of sorted data is linear, and a wrong order must never split
     an episode. ``per_meeting``: an episode never spans two meetings (a report over many
-    meetings counts each meeting's own)."""
+    meetings counts each meeting's own). ``ordered``: the caller's events are already in
+    (time, id) order (a query's ORDER BY), so the sort is skipped."""
     fold = EpisodeFold(gap, opened, per_meeting=per_meeting)
-    for ev in sorted(events, key=_order):
+    for ev in (events if ordered else sorted(events, key=_order)):
         fold.add(ev)
     return fold.episodes
 
@@ -235,7 +238,7 @@ class EpisodeFold:
                 ep.channels.add(ch)
                 if ch in CONNECTION_CHANNELS:
                     ep.connection = True
-        if ev.action != "refused":
+        if ev.action != EventAction.REFUSED:
             ep.reached = True
         ep._see(ts, dom, self.opened)
         return ep

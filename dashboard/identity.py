@@ -1,7 +1,7 @@
 """IT's "Wi-Fi identity" page: the councillors roster from modern.gov, per-member Wi-Fi keys
 (generate, rotate) and each member's printable key slip with a Wi-Fi QR code.
 
-Kept apart from dashboard/admin.py (one job per module); same conventions: every write goes
+Kept apart from the dashboard/admin routers (one job per module); same conventions: every write goes
 through an api service (validated, audited with the real actor), success redirects with a
 fixed message, a refusal re-renders the page with the service's own words.
 """
@@ -13,12 +13,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
-from api.auth.deps import database
 from api.auth.roles import CONFIGURE
 from api.errors import Invalid, ServiceError
 from api.meetings.sources.model import SourceError
 from api.members.roster import fetch_roster, import_roster, parse_roster
+from api.session import DbSession, attempt
 from api.users.service import Principal
 from api.validation import IdPath
 from api.wifi import service as wifi
@@ -41,12 +42,12 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-def _page(request: Request, *, done: str | None = None, error: str | None = None,
-          details: list[str] | None = None, roster: dict[str, Any] | None = None,
+def _page(request: Request, s: Session, *, done: str | None = None,
+          error: str | None = None, details: list[str] | None = None,
+          roster: dict[str, Any] | None = None,
           status: int = 200) -> Response:
     settings = _settings(request)
-    with database(request).session() as s:
-        rows = wifi.keys(s)
+    rows = wifi.keys(s)
     return render(request, "admin/identity.html", {
         "page": "identity", "done": DONE.get(done or ""), "error": error,
         "details": details or [], "now": datetime.now(UTC), "keys": rows, "roster": roster,
@@ -56,12 +57,13 @@ def _page(request: Request, *, done: str | None = None, error: str | None = None
 
 
 @router.get("/admin/identity", response_class=HTMLResponse)
-def identity_page(request: Request, who: Admin, done: str | None = None) -> Response:
-    return _page(request, done=done)
+def identity_page(request: Request, s: DbSession, who: Admin,
+                  done: str | None = None) -> Response:
+    return _page(request, s, done=done)
 
 
 @router.post("/admin/identity/roster", response_class=HTMLResponse)
-def roster_import(request: Request, who: Admin,
+def roster_import(request: Request, s: DbSession, who: Admin,
                   file: Annotated[UploadFile | None, File()] = None,
                   dry_run: Annotated[str, Form(max_length=5)] = "") -> Response:
     """An uploaded GetCouncillorsByWard answer, or (no file) the configured modern.gov site.
@@ -86,42 +88,41 @@ def roster_import(request: Request, who: Admin,
         else:
             raise Invalid("choose a GetCouncillorsByWard file (no modern.gov site is "
                           "configured to fetch it from)")
-        with database(request).session() as s:
+        with attempt(s):
             out = import_roster(s, councillors=roster, actor=who.username,
                                 dry_run=bool(dry_run)).as_dict()
     except ServiceError as exc:
         details = [str(d) for d in exc.details] if isinstance(exc.details, list) else []
-        return _page(request, error=f"Nothing imported: {exc.message}", details=details,
+        return _page(request, s, error=f"Nothing imported: {exc.message}", details=details,
                      status=exc.status)
-    return _page(request, roster=out)
+    return _page(request, s, roster=out)
 
 
 @router.post("/admin/identity/keys", response_class=HTMLResponse)
-def generate_keys(request: Request, who: Admin) -> Response:
-    with database(request).session() as s:
-        wifi.ensure_keys(s, actor=who.username)
+def generate_keys(request: Request, s: DbSession, who: Admin) -> Response:
+    wifi.ensure_keys(s, actor=who.username)
     return RedirectResponse("/admin/identity?done=keys", status_code=303)
 
 
 @router.post("/admin/identity/keys/{member_id}/rotate", response_class=HTMLResponse)
-def rotate_key(request: Request, member_id: IdPath, who: Admin) -> Response:
+def rotate_key(request: Request, s: DbSession, member_id: IdPath, who: Admin) -> Response:
     try:
-        with database(request).session() as s:
+        with attempt(s):
             wifi.ensure_keys(s, actor=who.username, rotate=[member_id])
     except ServiceError as exc:
-        return _page(request, error=exc.message, status=exc.status)
+        return _page(request, s, error=exc.message, status=exc.status)
     return RedirectResponse("/admin/identity?done=rotated", status_code=303)
 
 
 @router.get("/admin/identity/keys/{member_id}/slip", response_class=HTMLResponse)
-def slip(request: Request, member_id: IdPath, who: Admin) -> Response:
+def slip(request: Request, s: DbSession, member_id: IdPath, who: Admin) -> Response:
     """The member's printable slip: network name, their own key, and a QR code to join."""
     ssid = _settings(request).identity.wifi_ssid
     try:
-        with database(request).session() as s:
+        with attempt(s):
             view = wifi.slip(s, member_id=member_id)
     except ServiceError as exc:
-        return _page(request, error=exc.message, status=exc.status)
+        return _page(request, s, error=exc.message, status=exc.status)
     assert view.passphrase is not None
     qr = wifi.wifi_qr_svg(ssid, view.passphrase) if ssid else None
     return render(request, "admin/wifi_slip.html", {"key": view, "ssid": ssid, "qr": qr})

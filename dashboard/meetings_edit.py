@@ -7,12 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from allowlist.clock import LONDON
-from api.auth.deps import database
 from api.auth.roles import CONFIGURE
 from api.errors import Invalid, ServiceError
 from api.meetings import edit
+from api.session import DbSession, attempt
 from api.users.service import Principal
 from api.validation import IdPath
 from dashboard import queries as q
@@ -31,61 +32,60 @@ def _london(day: str, hhmm: str, what: str) -> datetime:
     return d.replace(tzinfo=LONDON).astimezone(UTC)
 
 
-def _form(request: Request, meeting_id: int, *, error: str | None = None,
+def _form(request: Request, s: Session, meeting_id: int, *, error: str | None = None,
           status: int = 200) -> Response:
     settings: Settings = request.app.state.settings
     now = datetime.now(UTC)
-    with database(request).session() as s:
-        m = q.get_meeting(s, meeting_id)
-        if m is None:
-            raise PageError(404, f"There is no meeting {meeting_id}.")
-        view = q.meeting_view(m, grace=timedelta(minutes=settings.policy.grace_minutes),
-                              now=now)
-        start, end = view.start.astimezone(LONDON), view.end.astimezone(LONDON)
-        return render(request, "admin/meeting_edit.html", {
-            "meeting": view, "source": m.source, "error": error,
-            "form": {"day": f"{start:%Y-%m-%d}", "start": f"{start:%H:%M}",
-                     "end_day": f"{end:%Y-%m-%d}", "end": f"{end:%H:%M}",
-                     "room": m.room or ""}}, status=status)
+    m = q.get_meeting(s, meeting_id)
+    if m is None:
+        raise PageError(404, f"There is no meeting {meeting_id}.")
+    view = q.meeting_view(m, grace=timedelta(minutes=settings.policy.grace_minutes),
+                          now=now)
+    start, end = view.start.astimezone(LONDON), view.end.astimezone(LONDON)
+    return render(request, "admin/meeting_edit.html", {
+        "meeting": view, "source": m.source, "error": error,
+        "form": {"day": f"{start:%Y-%m-%d}", "start": f"{start:%H:%M}",
+                 "end_day": f"{end:%Y-%m-%d}", "end": f"{end:%H:%M}",
+                 "room": m.room or ""}}, status=status)
 
 
 @router.get("/admin/meetings/{meeting_id}/edit", response_class=HTMLResponse)
-def edit_page(request: Request, meeting_id: IdPath, who: Admin) -> Response:
-    return _form(request, meeting_id)
+def edit_page(request: Request, s: DbSession, meeting_id: IdPath, who: Admin) -> Response:
+    return _form(request, s, meeting_id)
 
 
 @router.post("/admin/meetings/{meeting_id}/edit", response_class=HTMLResponse)
 def edit_meeting(
-    request: Request, meeting_id: IdPath, who: Admin,
+    request: Request, s: DbSession, meeting_id: IdPath, who: Admin,
     day: Annotated[str, Form(max_length=20)], start: Annotated[str, Form(max_length=10)],
     end_day: Annotated[str, Form(max_length=20)], end: Annotated[str, Form(max_length=10)],
     room: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     try:
         starts, ends = _london(day, start, "start"), _london(end_day, end, "end")
-        with database(request).session() as s:
+        with attempt(s):
             edit.update_meeting(s, meeting_id=meeting_id, start=starts, end=ends, room=room,
                                 actor=who.username)
     except ServiceError as exc:
-        return _form(request, meeting_id, error=exc.message, status=exc.status)
+        return _form(request, s, meeting_id, error=exc.message, status=exc.status)
     return RedirectResponse("/admin/meetings?done=meeting-updated", status_code=303)
 
 
 @router.post("/admin/meetings/{meeting_id}/cancel", response_class=HTMLResponse)
-def cancel(request: Request, meeting_id: IdPath, who: Admin) -> Response:
+def cancel(request: Request, s: DbSession, meeting_id: IdPath, who: Admin) -> Response:
     try:
-        with database(request).session() as s:
+        with attempt(s):
             edit.cancel_meeting(s, meeting_id=meeting_id, actor=who.username)
     except ServiceError as exc:
-        return _form(request, meeting_id, error=exc.message, status=exc.status)
+        return _form(request, s, meeting_id, error=exc.message, status=exc.status)
     return RedirectResponse("/admin/meetings?done=meeting-cancelled", status_code=303)
 
 
 @router.post("/admin/meetings/{meeting_id}/delete", response_class=HTMLResponse)
-def remove(request: Request, meeting_id: IdPath, who: Admin) -> Response:
+def remove(request: Request, s: DbSession, meeting_id: IdPath, who: Admin) -> Response:
     try:
-        with database(request).session() as s:
+        with attempt(s):
             edit.delete_meeting(s, meeting_id=meeting_id, actor=who.username)
     except ServiceError as exc:
-        return _form(request, meeting_id, error=exc.message, status=exc.status)
+        return _form(request, s, meeting_id, error=exc.message, status=exc.status)
     return RedirectResponse("/admin/meetings?done=meeting-deleted", status_code=303)

@@ -12,8 +12,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from api.auth.deps import SESSION_COOKIE, client_address, database
+from api.auth.deps import SESSION_COOKIE, client_address
 from api.auth.roles import LIVE_VIEW
+from api.session import DbSession, attempt
 from api.users.service import LoginFailed, Principal, logout, throttled_login
 from dashboard import web
 
@@ -43,7 +44,7 @@ def build_router(templates: Jinja2Templates) -> APIRouter:
 
     @router.post("/login")
     async def login_submit(
-        request: Request,
+        request: Request, s: DbSession,
         username: Annotated[str, Form(max_length=100)],
         password: Annotated[str, Form(max_length=1000)],
         csrf_token: Annotated[str, Form(max_length=100)],
@@ -55,10 +56,9 @@ def build_router(templates: Jinja2Templates) -> APIRouter:
         if not secrets.compare_digest(csrf_token.encode(), expected.encode()):
             return RedirectResponse("/login?error=Please+try+again", status_code=303)
         settings = request.app.state.settings
-        db = database(request)
 
         def _do() -> str:
-            with db.session() as s:
+            with attempt(s):  # a refused login leaves nothing behind
                 token, _ = throttled_login(
                     s, request.app.state.account_throttle, source=client_address(request),
                     username=username, password=password, hours=settings.web.session_hours)
@@ -76,10 +76,9 @@ def build_router(templates: Jinja2Templates) -> APIRouter:
         return resp
 
     @router.post("/logout")
-    def logout_submit(request: Request,
+    def logout_submit(request: Request, s: DbSession,
                       who: Annotated[Principal, Depends(web.page(LIVE_VIEW))]) -> Response:
-        with database(request).session() as s:
-            logout(s, session_id=who.session_id)
+        logout(s, session_id=who.session_id)
         resp = RedirectResponse("/login", status_code=303)
         resp.delete_cookie(SESSION_COOKIE)
         return resp
@@ -95,6 +94,7 @@ def mount(app: FastAPI) -> None:
     from dashboard.live import router as live_router
     from dashboard.meetings_edit import router as meetings_edit_router
     from dashboard.privacy.pages import router as privacy_router
+    from dashboard.reports.routes import router as reports_pages
     from dashboard.slip import router as slip_router
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
@@ -103,6 +103,7 @@ def mount(app: FastAPI) -> None:
     # (api.app's handlers ask for this; API clients keep the JSON error shape).
     app.state.html_error = lambda request, status, message: web.error_page(
         request, web.PageError(status, message))
+    app.include_router(reports_pages)  # before the pages: /reports/site etc.
     app.include_router(build_router(_templates()))
     app.include_router(live_router)
     app.include_router(check_router)

@@ -39,13 +39,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from allowlist.clock import to_london
-from api.auth.deps import database
 from api.auth.throttle import LoginThrottle
 from api.errors import Conflict, NotFound, ServiceError
 from api.registration import service
+from api.session import DbSession, attempt
 from monitor.netlink import dump_neighbours
 from monitor.settings import Settings
 from monitor.store.models import Device
@@ -154,16 +155,15 @@ def _device_view(d: Device, this: Device) -> dict[str, Any]:
 
 # -- the form -------------------------------------------------------------------------------
 @router.get("/register")
-async def register_form(request: Request) -> Response:
+async def register_form(request: Request, s: DbSession) -> Response:
     mac = await _mac(request)
     already = None
     if mac is not None:
         key = _device_key(request)
 
         def _mine() -> str | None:
-            with database(request).session() as s:
-                mine = service.my_devices(s, mac=mac, key=key)
-                return mine.member.name if mine else None
+            mine = service.my_devices(s, mac=mac, key=key)
+            return mine.member.name if mine else None
 
         already = await run_in_threadpool(_mine)
     error = None if mac is not None else unidentified_message(request.app.state.settings)
@@ -173,7 +173,7 @@ async def register_form(request: Request) -> Response:
 
 @router.post("/register")
 async def register_submit(
-    request: Request,
+    request: Request, s: DbSession,
     code: Annotated[str, Form(max_length=100)] = "",
     name: Annotated[str, Form(max_length=200)] = "",
     csrf_token: Annotated[str, Form(max_length=200)] = "",
@@ -202,7 +202,7 @@ async def register_submit(
         return again(unidentified_message(request.app.state.settings), 403)
 
     def _redeem() -> service.Registered:
-        with database(request).session() as s:
+        with attempt(s):  # a refused code leaves nothing behind but what the service kept
             return service.redeem_code(s, raw_code=code, mac=mac, name=name)
 
     try:
@@ -225,7 +225,7 @@ async def register_submit(
 
 # -- the notice ----------------------------------------------------------------------------
 @router.get("/register/privacy")
-async def privacy_notice(request: Request) -> Response:
+async def privacy_notice(request: Request, s: DbSession) -> Response:
     """The members' notice (dashboard.privacy), from the same facts as the DPIA draft."""
     from api.privacy.facts import gather
     from dashboard.privacy import render
@@ -233,8 +233,7 @@ async def privacy_notice(request: Request) -> Response:
     settings: Settings = request.app.state.settings
 
     def _html() -> str:
-        with database(request).session() as s:
-            return render.notice_html(gather(s, settings), registration=True)
+        return render.notice_html(gather(s, settings), registration=True)
 
     body = await run_in_threadpool(_html)
     return Response(body, media_type="text/html; charset=utf-8",
@@ -243,8 +242,8 @@ async def privacy_notice(request: Request) -> Response:
 
 
 # -- my devices -----------------------------------------------------------------------------
-async def _mine_page(request: Request, *, notice: str | None = None, error: str | None = None,
-                     status: int = 200) -> Response:
+async def _mine_page(request: Request, s: Session, *, notice: str | None = None,
+                     error: str | None = None, status: int = 200) -> Response:
     settings: Settings = request.app.state.settings
     mac = await _mac(request)
     if mac is None:
@@ -255,16 +254,15 @@ async def _mine_page(request: Request, *, notice: str | None = None, error: str 
     key = _device_key(request)
 
     def _load() -> dict[str, Any]:
-        with database(request).session() as s:
-            mine = service.my_devices(s, mac=mac, key=key)
-            if mine is None:
-                return {"member": None, "devices": [], "this": None, "meeting": None}
-            meeting = service.meeting_now(s, room=settings.site.room,
-                                          grace=timedelta(minutes=settings.policy.grace_minutes))
-            return {"member": mine.member.name,
-                    "devices": [_device_view(d, mine.this) for d in mine.devices],
-                    "this": _device_view(mine.this, mine.this),
-                    "meeting": meeting.title if meeting else None}
+        mine = service.my_devices(s, mac=mac, key=key)
+        if mine is None:
+            return {"member": None, "devices": [], "this": None, "meeting": None}
+        meeting = service.meeting_now(s, room=settings.site.room,
+                                      grace=timedelta(minutes=settings.policy.grace_minutes))
+        return {"member": mine.member.name,
+                "devices": [_device_view(d, mine.this) for d in mine.devices],
+                "this": _device_view(mine.this, mine.this),
+                "meeting": meeting.title if meeting else None}
 
     data = await run_in_threadpool(_load)
     if data["member"] is None and notice == REGISTERED:
@@ -274,30 +272,31 @@ async def _mine_page(request: Request, *, notice: str | None = None, error: str 
 
 
 @router.get("/register/mine")
-async def my_devices(request: Request, registered: str = "", removed: str = "") -> Response:
+async def my_devices(request: Request, s: DbSession, registered: str = "",
+                     removed: str = "") -> Response:
     notice = (REGISTERED if registered == "1"
               else "The device has been removed." if removed == "1" else None)
-    return await _mine_page(request, notice=notice)
+    return await _mine_page(request, s, notice=notice)
 
 
 @router.post("/register/mine/remove")
 async def remove_device(
-    request: Request,
+    request: Request, s: DbSession,
     device_id: Annotated[str, Form(max_length=20)] = "",
     csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     settings: Settings = request.app.state.settings
     if not _csrf_ok(request, csrf_token):
-        return await _mine_page(request, error="This form had expired. Please try again.",
+        return await _mine_page(request, s, error="This form had expired. Please try again.",
                                 status=400)
     mac = await _mac(request)
     if mac is None:
-        return await _mine_page(request)  # explains that the device is not identified
+        return await _mine_page(request, s)  # explains that the device is not identified
     target = int(device_id) if device_id.isascii() and device_id.isdigit() else 0
     key = _device_key(request)
 
     def _remove() -> None:
-        with database(request).session() as s:
+        with attempt(s):
             service.remove_own_device(s, mac=mac, key=key, device_id=target,
                                       room=settings.site.room,
                                       grace=timedelta(minutes=settings.policy.grace_minutes))
@@ -305,8 +304,8 @@ async def remove_device(
     try:
         await run_in_threadpool(_remove)
     except NotFound as exc:
-        return await _mine_page(request, error=exc.message[:1].upper() + exc.message[1:] + ".",
+        return await _mine_page(request, s, error=exc.message[:1].upper() + exc.message[1:] + ".",
                                 status=404)
     except Conflict as exc:
-        return await _mine_page(request, error=exc.message, status=409)
+        return await _mine_page(request, s, error=exc.message, status=409)
     return RedirectResponse("/register/mine?removed=1", status_code=303)

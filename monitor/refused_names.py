@@ -5,11 +5,17 @@ for and was refused (not on the allowlist) show which host is missing. Counted i
 the hot path (the gate's slow path: a name's first answer for a client; repeats answered by
 the fast path are not counted), written and purged on the gate's periodic tick. Names and
 times only; rows older than ``[retention] refused_names_hours`` are deleted.
+
+Two threads note names (the gate loop and a worker) while the tick takes the batch: one lock
+guards the pending counts, held only to add one lookup or to swap the batch out — never
+while writing to the database.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -20,27 +26,43 @@ from monitor.store.models import RefusedNameRow
 MAX_PENDING = 50_000  # a flood of random names between two ticks: keep the first ones only
 
 
+@dataclass(frozen=True)
+class Batch:
+    """What was counted between two ticks, per (device id, name)."""
+
+    counts: Counter[tuple[int, str]]
+    first: dict[tuple[int, str], datetime]
+    last: dict[tuple[int, str], datetime]
+
+
 class RefusedNames:
     def __init__(self, keep: timedelta) -> None:
         self.keep = keep
-        self._counts: Counter[tuple[int, str]] = Counter()
-        self._first: dict[tuple[int, str], datetime] = {}
-        self._last: dict[tuple[int, str], datetime] = {}
+        self._lock = threading.Lock()
+        self._pending = Batch(Counter(), {}, {})
 
     def note(self, device_id: int, name: str, ts: float) -> None:
         key = (device_id, name)
-        if key not in self._counts and len(self._counts) >= MAX_PENDING:
-            return
         when = datetime.fromtimestamp(ts, UTC)
-        self._counts[key] += 1
-        self._first.setdefault(key, when)
-        self._last[key] = when
+        with self._lock:
+            p = self._pending
+            if key not in p.counts and len(p.counts) >= MAX_PENDING:
+                return
+            p.counts[key] += 1
+            p.first.setdefault(key, when)
+            p.last[key] = when
+
+    def take(self) -> Batch:
+        """The batch counted so far; counting starts afresh."""
+        with self._lock:
+            batch, self._pending = self._pending, Batch(Counter(), {}, {})
+        return batch
 
     def flush(self, s: Session, now: datetime) -> int:
         """Upsert what was counted since the last flush and delete rows past their time;
         returns the names written."""
-        counts, first, last = self._counts, self._first, self._last
-        self._counts, self._first, self._last = Counter(), {}, {}
+        batch = self.take()
+        counts, first, last = batch.counts, batch.first, batch.last
         for (device_id, name), n in counts.items():
             row = s.execute(select(RefusedNameRow).where(
                 RefusedNameRow.device_id == device_id, RefusedNameRow.name == name)

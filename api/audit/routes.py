@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
 from api.audit import schemas, service
-from api.auth.deps import database, require
+from api.auth.deps import require
 from api.auth.roles import AUDIT
 from api.pagination import Page, Paging
+from api.session import DbSession
 from api.users.service import Principal
 from api.validation import Time
 
@@ -19,7 +20,7 @@ Short = Annotated[str | None, Query(max_length=100)]
 
 @router.get("")
 def list_audit(
-    request: Request,
+    s: DbSession,
     _: Annotated[Principal, Depends(require(AUDIT))],
     page: Paging,
     entity: Short = None,
@@ -29,9 +30,8 @@ def list_audit(
     since: Annotated[Time | None, Query()] = None,
     until: Annotated[Time | None, Query()] = None,
 ) -> Page[schemas.AuditOut]:
-    with database(request).session() as s:
-        rows, total = service.page_audit(s, limit=page.limit, offset=page.offset, entity=entity,
-                                         entity_id=entity_id, actor=actor, action=action,
-                                         since=since, until=until)
-        items = [schemas.AuditOut.model_validate(r) for r in rows]
+    rows, total = service.page_audit(s, limit=page.limit, offset=page.offset, entity=entity,
+                                     entity_id=entity_id, actor=actor, action=action,
+                                     since=since, until=until)
+    items = [schemas.AuditOut.model_validate(r) for r in rows]
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)

@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from api.auth import schemas
-from api.auth.deps import SESSION_COOKIE, client_address, database, require
+from api.auth.deps import SESSION_COOKIE, client_address, require
 from api.auth.roles import ALL, Role
 from api.errors import Forbidden, TooManyAttempts, Unauthenticated
 from api.pagination import Page, Paging
+from api.session import DbSession
 from api.users import service
 from api.users.service import LoginFailed, LoginThrottled, Principal
 from api.validation import IdPath
@@ -31,7 +32,7 @@ def _token_out(row: SessionRow, username: str) -> schemas.TokenOut:
 
 
 @router.post("/session", responses={401: {}, 429: {}})
-def create_session(request: Request, body: schemas.LoginIn,
+def create_session(request: Request, s: DbSession, body: schemas.LoginIn,
                    response: Response) -> schemas.SessionOut:
     """Log in: sets the HttpOnly session cookie and returns the CSRF token for it.
 
@@ -39,15 +40,14 @@ def create_session(request: Request, body: schemas.LoginIn,
     throttle.
     """
     web = request.app.state.settings.web
-    with database(request).session() as s:
-        try:
-            token, p = service.throttled_login(
-                s, request.app.state.account_throttle, source=client_address(request),
-                username=body.username, password=body.password, hours=web.session_hours)
-        except LoginThrottled as exc:
-            raise TooManyAttempts(str(exc), retry_after=exc.retry_after) from None
-        except LoginFailed as exc:
-            raise Unauthenticated(str(exc)) from None
+    try:
+        token, p = service.throttled_login(
+            s, request.app.state.account_throttle, source=client_address(request),
+            username=body.username, password=body.password, hours=web.session_hours)
+    except LoginThrottled as exc:
+        raise TooManyAttempts(str(exc), retry_after=exc.retry_after) from None
+    except LoginFailed as exc:
+        raise Unauthenticated(str(exc)) from None
     response.set_cookie(SESSION_COOKIE, token, max_age=web.session_hours * 3600, path="/",
                         httponly=True, samesite="strict", secure=web.secure_cookies)
     return _session_out(p)
@@ -59,54 +59,49 @@ def me(who: Anyone) -> schemas.SessionOut:
 
 
 @router.delete("/session", status_code=204)
-def delete_session(request: Request, who: Anyone) -> Response:
+def delete_session(s: DbSession, who: Anyone) -> Response:
     """Log out this session (with a bearer token: revoke that token)."""
-    with database(request).session() as s:
-        service.logout(s, session_id=who.session_id)
+    service.logout(s, session_id=who.session_id)
     resp = Response(status_code=204)
     resp.delete_cookie(SESSION_COOKIE, path="/")
     return resp
 
 
 @router.post("/session/logout-everywhere", status_code=204)
-def logout_everywhere(request: Request, who: Anyone) -> Response:
+def logout_everywhere(s: DbSession, who: Anyone) -> Response:
     """End every session *and* API token of the caller (a suspected leak)."""
-    with database(request).session() as s:
-        service.logout_everywhere(s, user_id=who.user_id, actor=who.username)
+    service.logout_everywhere(s, user_id=who.user_id, actor=who.username)
     resp = Response(status_code=204)
     resp.delete_cookie(SESSION_COOKIE, path="/")
     return resp
 
 
 @router.post("/tokens", status_code=201, tags=["tokens"])
-def create_token(request: Request, body: schemas.TokenIn, who: Anyone) -> schemas.TokenCreated:
+def create_token(s: DbSession, body: schemas.TokenIn, who: Anyone) -> schemas.TokenCreated:
     """Issue an API token — for yourself only. A token minted for someone else would let its
     maker act, and be recorded, as them (an IT admin reading subject-access exports as the
     monitoring officer, issue 20): nobody, IT included, may do that."""
     user_id = body.user_id or who.user_id
     if user_id != who.user_id:
         raise Forbidden("an API token is issued only to the user who asks for it")
-    with database(request).session() as s:
-        token, row = service.issue_token(s, user_id=user_id, name=body.name, actor=who.username)
-        owner = service.get_user(s, user_id=user_id).username
-        out = _token_out(row, owner)
+    token, row = service.issue_token(s, user_id=user_id, name=body.name, actor=who.username)
+    owner = service.get_user(s, user_id=user_id).username
+    out = _token_out(row, owner)
     return schemas.TokenCreated(**out.model_dump(), token=token)
 
 
 @router.get("/tokens", tags=["tokens"])
-def list_tokens(request: Request, who: Anyone, page: Paging) -> Page[schemas.TokenOut]:
+def list_tokens(s: DbSession, who: Anyone, page: Paging) -> Page[schemas.TokenOut]:
     """Your API tokens; an IT admin sees everyone's. Secrets are never shown again."""
     owner = None if who.role is Role.IT_ADMIN else who.user_id
-    with database(request).session() as s:
-        rows, total = service.list_tokens(s, user_id=owner, limit=page.limit, offset=page.offset)
-        items = [_token_out(row, name) for row, name in rows]
+    rows, total = service.list_tokens(s, user_id=owner, limit=page.limit, offset=page.offset)
+    items = [_token_out(row, name) for row, name in rows]
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.delete("/tokens/{token_id}", status_code=204, tags=["tokens"])
-def revoke_token(request: Request, token_id: IdPath, who: Anyone) -> Response:
+def revoke_token(s: DbSession, token_id: IdPath, who: Anyone) -> Response:
     """Revoke one of your tokens (an IT admin: anyone's). A revoked token gets 401."""
     owner = None if who.role is Role.IT_ADMIN else who.user_id
-    with database(request).session() as s:
-        service.revoke_token(s, token_id=token_id, actor=who.username, owner_id=owner)
+    service.revoke_token(s, token_id=token_id, actor=who.username, owner_id=owner)
     return Response(status_code=204)

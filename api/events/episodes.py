@@ -18,9 +18,10 @@ from starlette.concurrency import run_in_threadpool
 
 from allowlist.episodes import Episode
 from allowlist.wording import EpisodeFacts, episode_sentence, label_text
-from api.auth.deps import database, require
+from api.auth.deps import require
 from api.auth.roles import LIVE_VIEW
 from api.events.service import platform_names
+from api.session import DbSession
 from api.users.service import Principal
 from api.validation import MAX_ID
 from monitor.evidence.episodes import EpisodeRule, query_episodes, rule_of
@@ -73,7 +74,7 @@ def _aware(t: datetime | None) -> datetime | None:
 
 @router.get("")
 async def get_episodes(
-    request: Request,
+    request: Request, s: DbSession,
     _: Annotated[Principal, Depends(require(LIVE_VIEW))],
     meeting_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     member_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
@@ -83,12 +84,10 @@ async def get_episodes(
     settings: Settings = request.app.state.settings
     rule = rule_of(settings)
     now = datetime.now(UTC)
-    db = database(request)
 
     def _load() -> list[dict[str, object]]:
-        with db.session() as s:
-            return list_episodes(s, rule=rule, now=now, meeting_id=meeting_id,
-                                 member_id=member_id, since=_aware(since), until=_aware(until))
+        return list_episodes(s, rule=rule, now=now, meeting_id=meeting_id,
+                             member_id=member_id, since=_aware(since), until=_aware(until))
 
     items = await run_in_threadpool(_load)
     return {"gap_minutes": settings.policy.episode_gap_minutes,

@@ -24,6 +24,7 @@ from api.auth.roles import LIVE_VIEW
 from api.events.episodes import router as episodes_router
 from api.events.live import live_feed
 from api.events.service import last_event_id, list_events
+from api.session import DbSession
 from api.users.service import Principal
 from api.validation import MAX_ID
 
@@ -56,7 +57,7 @@ router = APIRouter(lifespan=_lifespan)  # what the app includes: events + episod
 
 @events_router.get("")
 def get_events(
-    request: Request,
+    s: DbSession,
     _: Annotated[Principal, Depends(require(LIVE_VIEW))],
     after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
@@ -64,9 +65,8 @@ def get_events(
     member_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     kind: Annotated[str | None, Query(max_length=40)] = None,
 ) -> dict[str, object]:
-    with database(request).session() as s:
-        items = list_events(s, after_id=after_id, limit=limit, meeting_id=meeting_id,
-                            member_id=member_id, kind=kind)
+    items = list_events(s, after_id=after_id, limit=limit, meeting_id=meeting_id,
+                        member_id=member_id, kind=kind)
     return {"items": items, "next_after_id": items[-1]["id"] if items else after_id}
 
 

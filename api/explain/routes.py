@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from api.auth.deps import database, require
+from api.auth.deps import require
 from api.auth.roles import EXPLAIN
 from api.explain import schemas, service
+from api.session import DbSession
 from api.users.service import Principal
 from api.validation import Time
 
@@ -17,13 +18,12 @@ router = APIRouter(prefix="/api/v1/explain", tags=["explain"])
 
 @router.get("")
 def explain(
-    request: Request,
+    request: Request, s: DbSession,
     _: Annotated[Principal, Depends(require(EXPLAIN))],
     domain: Annotated[str, Query(min_length=1, max_length=300)],
     device: Annotated[str | None, Query(max_length=40, description="MAC address")] = None,
     at: Annotated[Time | None, Query(description="ISO 8601; no zone = London time")] = None,
 ) -> schemas.ExplainOut:
-    with database(request).session() as s:
-        out = service.explain(s, settings=request.app.state.settings, domain=domain,
-                              device=device, at=at)
+    out = service.explain(s, settings=request.app.state.settings, domain=domain,
+                          device=device, at=at)
     return schemas.ExplainOut.model_validate(out)

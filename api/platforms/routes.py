@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Response
 
 from allowlist.catalogue import Platform
-from api.auth.deps import database, require
+from api.auth.deps import require
 from api.auth.roles import CONFIGURE
 from api.platforms import schemas, service
+from api.session import DbSession
 from api.users.service import Principal
 
 router = APIRouter(prefix="/api/v1/platforms", tags=["platforms"])
@@ -24,29 +25,25 @@ def _out(p: Platform) -> schemas.PlatformOut:
 
 
 @router.get("")
-def list_platforms(request: Request, _: Admin) -> list[schemas.PlatformOut]:
-    with database(request).session() as s:
-        return [_out(p) for p in service.list_platforms(s)]
+def list_platforms(s: DbSession, _: Admin) -> list[schemas.PlatformOut]:
+    return [_out(p) for p in service.list_platforms(s)]
 
 
 @router.post("", status_code=201)
-def add_platform_domains(request: Request, body: schemas.PlatformAdd,
+def add_platform_domains(s: DbSession, body: schemas.PlatformAdd,
                          who: Admin) -> schemas.PlatformOut:
-    with database(request).session() as s:
-        p = service.add_domains(s, key=body.key, name=body.name, suffixes=body.suffixes,
-                                actor=who.username)
+    p = service.add_domains(s, key=body.key, name=body.name, suffixes=body.suffixes,
+                            actor=who.username)
     return _out(p)
 
 
 @router.get("/{key}")
-def get_platform(request: Request, key: PlatformKey, _: Admin) -> schemas.PlatformOut:
-    with database(request).session() as s:
-        return _out(service.get_platform(s, key=key))
+def get_platform(s: DbSession, key: PlatformKey, _: Admin) -> schemas.PlatformOut:
+    return _out(service.get_platform(s, key=key))
 
 
 @router.delete("/{key}/domains/{domain}", status_code=204)
-def remove_platform_domain(request: Request, key: PlatformKey,
+def remove_platform_domain(s: DbSession, key: PlatformKey,
                            domain: Annotated[str, Path(max_length=300)], who: Admin) -> Response:
-    with database(request).session() as s:
-        service.remove_domain(s, key=key, domain=domain, actor=who.username)
+    service.remove_domain(s, key=key, domain=domain, actor=who.username)
     return Response(status_code=204)

@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from api.auth.deps import database, require
+from api.auth.deps import require
 from api.auth.roles import CONFIGURE
 from api.presets import schemas, service
+from api.session import DbSession
 from api.users.service import Principal
 
 router = APIRouter(prefix="/api/v1/presets", tags=["presets"])
@@ -17,16 +18,14 @@ PresetKey = Annotated[str, Path(max_length=32)]
 
 
 @router.get("")
-def list_presets(request: Request, _: Admin) -> list[schemas.PresetOut]:
-    with database(request).session() as s:
-        rows = service.list_presets(s, settings=request.app.state.settings)
+def list_presets(request: Request, s: DbSession, _: Admin) -> list[schemas.PresetOut]:
+    rows = service.list_presets(s, settings=request.app.state.settings)
     return [schemas.PresetOut.model_validate(r) for r in rows]
 
 
 @router.put("/{key}")
-def set_preset(request: Request, key: PresetKey, body: schemas.PresetPatch,
+def set_preset(request: Request, s: DbSession, key: PresetKey, body: schemas.PresetPatch,
                who: Admin) -> schemas.PresetOut:
-    with database(request).session() as s:
-        view = service.set_preset(s, key=key, enabled=body.enabled,
-                                  settings=request.app.state.settings, actor=who.username)
+    view = service.set_preset(s, key=key, enabled=body.enabled,
+                              settings=request.app.state.settings, actor=who.username)
     return schemas.PresetOut.model_validate(view)

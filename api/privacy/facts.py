@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import roles as role_module
 from api.auth.roles import Role
-from dashboard.reports.method import TOPOLOGY
+from api.reports.method import TOPOLOGY
 from monitor.evidence.levels import AUDIT_ACTION
 from monitor.evidence.privacy import DROPPED_BELOW_FULL, LEVEL_TEXT, PrivacyLevel, site_level
 from monitor.evidence.retention import RetentionStatus, retention_status

@@ -7,9 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from api.auth.deps import database, require
+from api.auth.deps import require
 from api.auth.roles import CONFIGURE
 from api.registration import schemas, service
+from api.session import DbSession
 from api.users.service import Principal
 from api.validation import IdPath
 
@@ -18,13 +19,12 @@ Admin = Annotated[Principal, Depends(require(CONFIGURE))]
 
 
 @router.post("/{member_id}/registration-codes", status_code=201)
-def issue_code(request: Request, response: Response, member_id: IdPath, who: Admin,
+def issue_code(request: Request, s: DbSession, response: Response, member_id: IdPath, who: Admin,
                body: schemas.CodeIn | None = None) -> schemas.CodeIssued:
     """A one-time code for the member to register a device on the chamber Wi-Fi. The code
     is in this response only; the database keeps its hash."""
     hours = (body or schemas.CodeIn()).hours
-    with database(request).session() as s:
-        issued = service.issue_code(s, member_id=member_id, hours=hours, actor=who.username)
+    issued = service.issue_code(s, member_id=member_id, hours=hours, actor=who.username)
     response.headers["Cache-Control"] = "no-store"
     web = request.app.state.settings.web
     links = service.slip_urls(web.registration_host or request.app.state.settings.chamber
@@ -34,11 +34,10 @@ def issue_code(request: Request, response: Response, member_id: IdPath, who: Adm
 
 
 @router.get("/{member_id}/registration-codes")
-def list_codes(request: Request, member_id: IdPath, _: Admin) -> list[schemas.CodeOut]:
+def list_codes(s: DbSession, member_id: IdPath, _: Admin) -> list[schemas.CodeOut]:
     """The member's codes, newest first: when issued, by whom, and whether used or expired."""
-    with database(request).session() as s:
-        return [schemas.CodeOut(id=r.id, member_id=r.member_id, created_at=r.created_at,
-                                created_by=r.created_by, expires_at=r.expires_at,
-                                used_at=r.used_at, device_id=r.device_id,
-                                state=service.code_state(r))
-                for r in service.list_codes(s, member_id=member_id)]
+    return [schemas.CodeOut(id=r.id, member_id=r.member_id, created_at=r.created_at,
+                            created_by=r.created_by, expires_at=r.expires_at,
+                            used_at=r.used_at, device_id=r.device_id,
+                            state=service.code_state(r))
+            for r in service.list_codes(s, member_id=member_id)]

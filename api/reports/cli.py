@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from api.cli_support import CliError, ctx
+from api.reports.formats import DATA_FORMATS, Renderer
+from api.reports.times import uk_text
 
 FORMATS = ("html", "pdf", "csv", "json", "lookups")  # lookups: the per-lookup CSV
 
@@ -33,8 +35,9 @@ def _subparsers(parser: argparse.ArgumentParser) -> Any:
     return None
 
 
-def register(sub: Any) -> None:
-    """Add ``report``, ``verify-chain``, ``purge`` and ``member export``."""
+def register(sub: Any, *, render: Renderer | None = None) -> None:
+    """Add ``report``, ``verify-chain``, ``purge`` and ``member export``; ``render``: what
+    draws HTML and PDF (the dashboard's renderer, passed in by the entry point)."""
     rp = sub.add_parser(
         "report", help="compliance reports (meeting, member, site) and their verification",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -56,7 +59,7 @@ def register(sub: Any) -> None:
                     "instead of this installation's")
     rp.add_argument("--json", action="store_true", help="report verify: the result as JSON")
     rp.add_argument("--actor", default="cli")
-    rp.set_defaults(func=cmd_report)
+    rp.set_defaults(func=cmd_report, render=render)
 
     vc = sub.add_parser("verify-chain", help="check the events' hash chain in the database")
     vc.add_argument("--json", action="store_true")
@@ -109,7 +112,13 @@ def cmd_report(args: argparse.Namespace) -> int:
             params["member"] = args.name
     else:
         raise CliError(f"{target!r}: expected a meeting id, 'member', 'site' or 'verify'")
-    _, data = service.report_file(db, settings, kind, args.format, actor=args.actor, **params)
+    render = getattr(args, "render", None)
+    if render is None and args.format not in DATA_FORMATS:
+        raise CliError(f"{args.format} reports are drawn by the dashboard, which this command "
+                       "was built without")
+    _, data = service.report_file(db=db, settings=settings, kind=kind, fmt=args.format,
+                                  actor=args.actor, **params,
+                                  **({"render": render} if render is not None else {}))
     _write(data, args.output)
     return 0
 
@@ -133,7 +142,7 @@ def _verify(args: argparse.Namespace) -> int:
     if not url.startswith("sqlite") or Path(url.split("///", 1)[-1]).exists():
         db = Database(url)
     key = Path(args.public_key) if args.public_key else None
-    v = service.verify_file(data, settings, db, public_key=key)
+    v = service.verify_file(data=data, settings=settings, db=db, public_key=key)
     if args.json:
         print(json.dumps(v.as_dict(), indent=2))
     else:
@@ -146,7 +155,7 @@ def _verify(args: argparse.Namespace) -> int:
         if v.ok:
             sig = v.signature
             print(f"  {sig.get('kind')} report {sig.get('report_id')} ({sig.get('format')}), "
-                  f"{sig.get('subject')}, generated {sig.get('generated_at')}")
+                  f"{sig.get('subject')}, generated {uk_text(str(sig.get('generated_at') or ''))}")
         for line in v.details:
             print(f"  {line}")
     return 0 if v.ok else 1
@@ -156,7 +165,7 @@ def cmd_verify_chain(args: argparse.Namespace) -> int:
     from api.reports import service
 
     settings, db = ctx(args)
-    rep = service.verify_events(db, settings)
+    rep = service.verify_events(db=db, settings=settings)
     if args.json:
         print(json.dumps(rep.as_dict(), indent=2))
     elif rep.ok:
@@ -178,11 +187,11 @@ def cmd_purge(args: argparse.Namespace) -> int:
     from api.reports import service
 
     settings, db = ctx(args)
-    res = service.run_purge(db, settings, actor=args.actor)
+    res = service.run_purge(db=db, settings=settings, actor=args.actor)
     if args.json:
         print(json.dumps(res.as_dict(), indent=2))
         return 0
-    print(f"events older than {res.events_cutoff:%Y-%m-%d %H:%M} UTC: {res.events_deleted} "
+    print(f"events older than {uk_text(res.events_cutoff)}: {res.events_deleted} "
           f"deleted" + (f" (ids {res.first_event_id}–{res.last_event_id})"
                         if res.events_deleted else ""))
     if res.late_events_kept:
@@ -200,6 +209,7 @@ def cmd_member_export(args: argparse.Namespace) -> int:
     from api.reports import service
 
     settings, db = ctx(args)
-    _, data = service.subject_access(db, settings, args.name, args.format, actor=args.actor)
+    _, data = service.subject_access(db=db, settings=settings, member=args.name,
+                                     fmt=args.format, actor=args.actor)
     _write(data, args.output)
     return 0

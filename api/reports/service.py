@@ -1,4 +1,5 @@
-"""Reports as a service: build, sign and register; verify; subject access; chain; purge.
+"""Reports as a service: build, sign and register; subject access; purge (verifying and the
+chain checkpoints: api.reports.verification, re-exported here).
 
 Shared by the CLI, the JSON API and the report pages, so every door produces the same
 signed bytes for the same data. Every issued file is entered in the register
@@ -10,23 +11,30 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
-
 from api.errors import Invalid, NotFound
-from dashboard.reports import builder, render, signing, subject
-from monitor.evidence import chain, checkpoint
+from api.reports import builder, formats, schemas, signing, subject
+from api.reports.formats import Renderer
+from api.reports.verification import (
+    Verification,
+    after_purge,
+    checkpoint_now,
+    checkpoint_problems,
+    signing_key,
+    verify_events,
+    verify_file,
+)
 from monitor.evidence.collapse import collapse_after_report
 from monitor.evidence.retention import PurgeResult, purge
 from monitor.settings import Settings
 from monitor.store.db import Database
-from monitor.store.models import AuditRow, IssuedReport, PurgeRow
+from monitor.store.models import AuditRow, IssuedReport
+
+__all__ = ["Verification", "after_purge", "build", "checkpoint_now", "checkpoint_problems",
+           "issue", "period", "report_file", "run_purge", "signing_key", "subject_access",
+           "verify_events", "verify_file"]
 
 KINDS = ("meeting", "member", "site")
 
@@ -68,38 +76,39 @@ def period(since: str | date | datetime, until: str | date | datetime
 
 
 # ---------------------------------------------------------------------------- building
-def build(db: Database, settings: Settings, kind: str, *, actor: str,
+def build(*, db: Database, settings: Settings, kind: str, actor: str,
           meeting_id: int | None = None, member: str | int | None = None,
           since: datetime | None = None, until: datetime | None = None,
           now: datetime | None = None, lookups: bool = False) -> dict[str, Any]:
-    """The report document (see dashboard.reports.builder); ``lookups``: a meeting's
+    """The report document (see api.reports.builder); ``lookups``: a meeting's
     document with every single lookup (for the per-lookup CSV)."""
+    if kind not in KINDS:
+        raise Invalid(f"unknown report kind {kind!r}")
     try:
         with db.session() as s:
             if kind == "meeting":
                 assert meeting_id is not None
-                return builder.meeting_report(s, settings, meeting_id, now=now, actor=actor,
-                                              lookups=lookups)
-            assert since is not None and until is not None
-            if kind == "member":
-                assert member is not None
-                return builder.member_report(s, settings, member, since, until, now=now,
-                                             actor=actor)
-            if kind == "site":
-                return builder.site_report(s, settings, since, until, now=now, actor=actor)
+                doc = builder.meeting_report(s, settings, meeting_id, now=now, actor=actor,
+                                             lookups=lookups)
+            else:
+                assert since is not None and until is not None
+                if kind == "member":
+                    assert member is not None
+                    doc = builder.member_report(s, settings, member, since, until, now=now,
+                                                actor=actor)
+                else:
+                    doc = builder.site_report(s, settings, since, until, now=now, actor=actor)
     except builder.ReportError as exc:
         raise NotFound(str(exc)) from None
-    raise Invalid(f"unknown report kind {kind!r}")
+    schemas.check(doc)  # the typed model (api.reports.schemas): docs/report-schema.json
+    return doc
 
 
-def signing_key(settings: Settings) -> Any:
-    return signing.load_or_create_key(settings.site.data_dir)
-
-
-def issue(db: Database, settings: Settings, doc: dict[str, Any], fmt: str, *,
-          actor: str) -> bytes:
-    """The signed file, entered in the register of issued reports."""
-    if fmt not in render.ALL_FORMATS:
+def issue(*, db: Database, settings: Settings, doc: dict[str, Any], fmt: str, actor: str,
+          render: Renderer = formats.body) -> bytes:
+    """The signed file, entered in the register of issued reports; ``render`` draws the
+    body (api.reports.formats for the data formats; the dashboard's for HTML and PDF)."""
+    if fmt not in formats.ALL_FORMATS:
         raise Invalid(f"unknown format {fmt!r}: html, pdf, csv, json or lookups")
     if fmt == "lookups" and "lookups" not in doc:
         raise Invalid("the per-lookup CSV is made for a meeting report (built with its "
@@ -107,7 +116,7 @@ def issue(db: Database, settings: Settings, doc: dict[str, Any], fmt: str, *,
     key = signing_key(settings)
     if doc["report_id"] in _issued:  # one document issued again (another format)
         doc = {**doc, "report_id": str(uuid.uuid4())}
-    data = render.signed(doc, fmt, key)
+    data = formats.signed(doc, fmt, key, render)
     body, block, _ = signing.split(data)
     ev = doc["evidence"]
     params = {k: doc[k] for k in ("period",) if k in doc}
@@ -134,183 +143,23 @@ def issue(db: Database, settings: Settings, doc: dict[str, Any], fmt: str, *,
     return data
 
 
-# ---------------------------------------------------------------------------- checkpoints
-def checkpoint_now(db: Database, settings: Settings, reason: str) -> checkpoint.Checkpoint:
-    """The chain's state, signed, to the checkpoint file and the system log (see
-    monitor.evidence.checkpoint): on each report, after each purge, and daily."""
-    with db.engine.connect() as conn:
-        cp = checkpoint.take(conn, reason)
-        conn.rollback()
-    checkpoint.write(settings.site.data_dir, cp, signing_key(settings))
-    return cp
-
-
-def after_purge(db: Database, settings: Settings, res: PurgeResult) -> None:
-    """The daily job's checkpoint: "purge" when events went (the new anchor), else "daily"."""
-    checkpoint_now(db, settings, "purge" if res.events_deleted else "daily")
-
-
-def checkpoint_problems(db: Database, settings: Settings,
-                        public: Ed25519PublicKey | None = None) -> list[str]:
-    """Where the database disagrees with the signed checkpoints (empty: it does not)."""
-    try:
-        pub = public or signing.installation_public(settings.site.data_dir)
-    except signing.VerifyFailed:
-        return []  # no key, so nothing was ever checkpointed by this installation
-    try:
-        cps = checkpoint.read(settings.site.data_dir, pub)
-    except checkpoint.CheckpointError as exc:
-        return [str(exc)]
-    with db.engine.connect() as conn:
-        out = checkpoint.check(conn, cps)
-        conn.rollback()
-    return out
-
-
 # Report ids this process has registered (a document is built with a fresh uuid4, so only
 # issuing the same document twice can collide); saves a look-up per issued report.
 _issued: dict[str, None] = {}
 
 
-def report_file(db: Database, settings: Settings, kind: str, fmt: str, *, actor: str,
-                **params: Any) -> tuple[dict[str, Any], bytes]:
-    doc = build(db, settings, kind, actor=actor, lookups=fmt == "lookups", **params)
-    return doc, issue(db, settings, doc, fmt, actor=actor)
-
-
-# ---------------------------------------------------------------------------- verifying
-@dataclass(slots=True)
-class Verification:
-    """``ok``: the file is intact *and* (where the database was consulted) the events it
-    covers are unchanged; ``altered``: the file is intact but the evidence behind it is not
-    (the events, the chain's anchor, or the chain against its checkpoints)."""
-
-    ok: bool
-    reason: str
-    details: list[str] = field(default_factory=list)
-    signature: dict[str, Any] = field(default_factory=dict)
-    altered: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "altered": self.altered, "reason": self.reason,
-                "details": self.details, "signature": self.signature}
-
-
-def verify_file(data: bytes, settings: Settings, db: Database | None = None,
-                public_key: Path | None = None) -> Verification:
-    """Signature and content first (the verdict); then, where the database is at hand, what
-    it still knows: the register entry and whether the events covered are unchanged."""
-    pub: Ed25519PublicKey
-    try:
-        pub = signing.load_public(public_key) if public_key is not None else \
-            signing.installation_public(settings.site.data_dir)
-    except (OSError, ValueError, signing.VerifyFailed) as exc:
-        raise Invalid(f"no key to verify with: {exc}") from None
-    v = signing.verify(data, pub)
-    out = Verification(v.ok, v.reason, signature=v.as_dict()["signature"])
-    if not v.ok or db is None:
-        return out
-    try:
-        details, problems = _database_checks(db, v)
-        problems += checkpoint_problems(db, settings, pub)
-    except SQLAlchemyError as exc:
-        out.details.append(f"database not consulted ({type(exc).__name__})")
-        return out
-    out.details.extend(details)
-    if problems:
-        out.ok, out.altered = False, True
-        out.reason = "ALTERED: the report file is intact, but the evidence it was made " \
-                     "from has changed: " + "; ".join(problems)
-    return out
-
-
-def _database_checks(db: Database, v: signing.Verified) -> tuple[list[str], list[str]]:
-    """What the database still knows of a verified report: its register entry, whether the
-    events it covers are unchanged, and whether the chain's anchor is the one the report
-    was made on (or one a recorded purge moved it to). Returns (details, problems)."""
-    details: list[str] = []
-    problems: list[str] = []
-    block = v.block
-    digest = hashlib.sha256(v.body).hexdigest()
-    with db.session() as s:
-        reg = s.execute(select(IssuedReport).where(IssuedReport.sha256 == digest)).scalars(
-        ).first()
-        if reg is not None:
-            details.append(f"register: issued {builder.london(reg.generated_at)} by "
-                           f"{reg.generated_by} ({reg.kind}, {reg.format})")
-        else:
-            details.append("register: no entry (issued by another installation, or "
-                           "purged after the retention period)")
-        ch = block.get("chain") or {}
-        conn = s.connection()
-        for label, eid, h in (("last event covered", ch.get("last_event_id"),
-                               ch.get("last_event_hash")),
-                              ("chain head", ch.get("head_id"), ch.get("head_hash"))):
-            if eid is None or h is None:
-                continue
-            now_h = chain.event_hash(conn, int(eid))
-            if now_h is None:
-                state = chain.read_state(conn)
-                gone = ("purged under the retention policy" if int(eid)
-                        <= state.anchor_event_id else
-                        "removed under the counts privacy level (its place in the chain is "
-                        "recorded)" if chain.in_gap(conn, int(eid))
-                        else "no longer in the database")
-                details.append(f"chain: {label} (event {eid}) is {gone}")
-            elif now_h == h:
-                details.append(f"chain: {label} (event {eid}) is unchanged")
-            else:
-                details.append(f"chain: {label} (event {eid}) has a different hash now: "
-                               "the events were altered after this report was made")
-                problems.append(f"{label} (event {eid}) has a different hash now")
-        rep = chain.verify_chain(conn)
-        if rep.ok:
-            details.append(f"chain: {rep.checked} events recomputed from the anchor, all "
-                           "links hold")
-        else:
-            assert rep.problem is not None
-            problems.append(f"the events' hash chain is broken: {rep.problem.reason}")
-        anchor = ch.get("anchor_hash")
-        if anchor is not None:
-            state = chain.read_state(conn)
-            if state.anchor_hash == anchor:
-                details.append("chain: anchor unchanged since the report was made")
-            elif state.anchor_event_id > int(ch.get("anchor_event_id") or 0) and \
-                    _purge_left(conn, state.anchor_hash):
-                details.append(f"chain: anchor moved to event {state.anchor_event_id} by a "
-                               "recorded retention purge")
-            else:
-                problems.append("the chain's anchor is not the one the report was made on, "
-                                "and no recorded purge moved it")
-    return details, problems
-
-
-def _purge_left(conn: Any, anchor_hash: str) -> bool:
-    """A purge record left this anchor (the checkpoints then say whether it is genuine)."""
-    return conn.execute(select(PurgeRow.id).where(PurgeRow.anchor_hash == anchor_hash)
-                        ).first() is not None
-
-
-def verify_events(db: Database, settings: Settings | None = None) -> chain.ChainReport:
-    """The chain recomputed from its anchor, then (with ``settings``) compared with the
-    signed checkpoints outside the database: a recomputed chain, a faked anchor or a raised
-    pre-chain range fails here even though every link holds."""
-    with db.engine.connect() as conn:
-        rep = chain.verify_chain(conn)
-        conn.rollback()
-    if settings is not None and rep.ok:
-        problems = checkpoint_problems(db, settings)
-        if problems:
-            rep.ok = False
-            rep.problem = chain.ChainProblem(None, "ALTERED: " + "; ".join(problems))
-        else:
-            rep.notes.append("consistent with the signed chain checkpoints in "
-                             f"{checkpoint.path_of(settings.site.data_dir)}")
-    return rep
+def report_file(*, db: Database, settings: Settings, kind: str, fmt: str, actor: str,
+                render: Renderer = formats.body, **params: Any
+                ) -> tuple[dict[str, Any], bytes]:
+    # The per-lookup CSV, and the HTML and PDF whose appendix lists every lookup.
+    doc = build(db=db, settings=settings, kind=kind, actor=actor,
+                lookups=fmt in ("lookups", "html", "pdf"),
+                **params)
+    return doc, issue(db=db, settings=settings, doc=doc, fmt=fmt, actor=actor, render=render)
 
 
 # ---------------------------------------------------------------------------- subject access
-def subject_access(db: Database, settings: Settings, member: str | int, fmt: str, *,
+def subject_access(*, db: Database, settings: Settings, member: str | int, fmt: str,
                    actor: str) -> tuple[dict[str, Any], bytes]:
     """Everything held about a member, as JSON or CSV; the export is audited."""
     if fmt not in ("json", "csv"):
@@ -326,7 +175,7 @@ def subject_access(db: Database, settings: Settings, member: str | int, fmt: str
     return doc, subject.to_json(doc) if fmt == "json" else subject.to_csv(doc)
 
 
-def run_purge(db: Database, settings: Settings, *, actor: str) -> PurgeResult:
+def run_purge(*, db: Database, settings: Settings, actor: str) -> PurgeResult:
     res = purge(db, settings, actor=actor)
     after_purge(db, settings, res)
     return res

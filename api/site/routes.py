@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from api.auth.deps import database, require
+from api.auth.deps import require
 from api.auth.roles import CONFIGURE, LIVE_VIEW
+from api.session import DbSession
 from api.site import schemas, service
 from api.users.service import Principal
 
@@ -15,20 +16,18 @@ router = APIRouter(prefix="/api/v1", tags=["site"])
 
 
 @router.get("/site/mode")
-def get_mode(request: Request,
+def get_mode(request: Request, s: DbSession,
              _: Annotated[Principal, Depends(require(LIVE_VIEW))]) -> schemas.ModeOut:
-    with database(request).session() as s:
-        return schemas.ModeOut.model_validate(
-            service.mode_view(s, settings=request.app.state.settings))
+    return schemas.ModeOut.model_validate(
+        service.mode_view(s, settings=request.app.state.settings))
 
 
 @router.put("/site/mode")
-def set_mode(request: Request, body: schemas.ModeIn,
+def set_mode(request: Request, s: DbSession, body: schemas.ModeIn,
              who: Annotated[Principal, Depends(require(CONFIGURE))]) -> schemas.ModeOut:
     """``enforce`` or ``monitor-only`` (decide and record everything, refuse nothing)."""
-    with database(request).session() as s:
-        view = service.set_mode(s, mode=body.mode, settings=request.app.state.settings,
-                                actor=who.username)
+    view = service.set_mode(s, mode=body.mode, settings=request.app.state.settings,
+                            actor=who.username)
     return schemas.ModeOut.model_validate(view)
 
 

@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from api.auth.deps import database, require
+from api.auth.deps import require
 from api.auth.roles import CONFIGURE
 from api.pagination import Page, Paging
+from api.session import DbSession
 from api.users import schemas, service
 from api.users.service import Principal
 from api.validation import IdPath
@@ -18,43 +19,38 @@ Admin = Annotated[Principal, Depends(require(CONFIGURE))]
 
 
 @router.get("")
-def list_users(request: Request, _: Admin, page: Paging) -> Page[schemas.UserOut]:
-    with database(request).session() as s:
-        rows, total = service.list_users(s, limit=page.limit, offset=page.offset)
-        items = [schemas.UserOut.model_validate(u) for u in rows]
+def list_users(s: DbSession, _: Admin, page: Paging) -> Page[schemas.UserOut]:
+    rows, total = service.list_users(s, limit=page.limit, offset=page.offset)
+    items = [schemas.UserOut.model_validate(u) for u in rows]
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.post("", status_code=201)
-def create_user(request: Request, body: schemas.UserIn, who: Admin) -> schemas.UserOut:
-    with database(request).session() as s:
-        u = service.create_user(s, username=body.username, password=body.password,
-                                role=body.role, actor=who.username)
-        return schemas.UserOut.model_validate(u)
+def create_user(s: DbSession, body: schemas.UserIn, who: Admin) -> schemas.UserOut:
+    u = service.create_user(s, username=body.username, password=body.password,
+                            role=body.role, actor=who.username)
+    return schemas.UserOut.model_validate(u)
 
 
 @router.get("/{user_id}")
-def get_user(request: Request, user_id: IdPath, _: Admin) -> schemas.UserOut:
-    with database(request).session() as s:
-        return schemas.UserOut.model_validate(service.get_user(s, user_id=user_id))
+def get_user(s: DbSession, user_id: IdPath, _: Admin) -> schemas.UserOut:
+    return schemas.UserOut.model_validate(service.get_user(s, user_id=user_id))
 
 
 @router.patch("/{user_id}")
-def update_user(request: Request, user_id: IdPath, body: schemas.UserPatch,
+def update_user(request: Request, s: DbSession, user_id: IdPath, body: schemas.UserPatch,
                 who: Admin) -> schemas.UserOut:
-    with database(request).session() as s:
-        u = service.update_user(s, user_id=user_id, actor=who.username, role=body.role,
-                                disabled=body.disabled, password=body.password,
-                                unlock=body.unlock)
-        if body.unlock:  # lift the login backoff for this account, from every address
-            request.app.state.account_throttle.forget_account(u.username)
-        return schemas.UserOut.model_validate(u)
+    u = service.update_user(s, user_id=user_id, actor=who.username, role=body.role,
+                            disabled=body.disabled, password=body.password,
+                            unlock=body.unlock)
+    if body.unlock:  # lift the login backoff for this account, from every address
+        request.app.state.account_throttle.forget_account(u.username)
+    return schemas.UserOut.model_validate(u)
 
 
 @router.post("/{user_id}/logout-everywhere", status_code=204)
-def logout_user_everywhere(request: Request, user_id: IdPath, who: Admin) -> Response:
+def logout_user_everywhere(s: DbSession, user_id: IdPath, who: Admin) -> Response:
     """End all of a user's sessions and tokens (a lost laptop, a leaver)."""
-    with database(request).session() as s:
-        service.get_user(s, user_id=user_id)
-        service.logout_everywhere(s, user_id=user_id, actor=who.username)
+    service.get_user(s, user_id=user_id)
+    service.logout_everywhere(s, user_id=user_id, actor=who.username)
     return Response(status_code=204)

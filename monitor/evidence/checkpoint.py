@@ -15,7 +15,11 @@ after every purge and once a day:
 :func:`check` compares the database with every checkpoint: an event a checkpoint named must
 still carry the hash it had (a recomputed chain fails here); anchors only move forward and
 each anchor beyond genesis must be one a purge checkpointed (a faked anchor fails); the
-pre-chain range may only shrink (a raised ``legacy_max_id`` fails).
+pre-chain range may only shrink (a raised ``legacy_max_id`` fails); and the recorded chain
+gaps (``chain_gaps``: where the "counts" privacy level removed runs of events) are the ones
+checkpointed — each gap above the anchor is in the line as (first id, last id, digest of the
+whole row), so a deleted, edited or added gap row fails even where the chain still links.
+Lines written before gaps were checkpointed carry no ``gaps`` and check everything else.
 
 The signing scheme is the reports' (Ed25519 over a domain string and the canonical JSON of
 the line without ``sig``); keys are passed in, so this module needs no key storage.
@@ -59,6 +63,9 @@ class Checkpoint:
     anchor_event_id: int
     anchor_hash: str
     legacy_max_id: int
+    # (first event id, last event id, digest) of every recorded gap above the anchor;
+    # None in lines written before gaps were checkpointed.
+    gaps: tuple[tuple[int, int, str], ...] | None = None
 
 
 def path_of(data_dir: Path) -> Path:
@@ -69,9 +76,32 @@ def take(conn: Connection, reason: str, now: datetime | None = None) -> Checkpoi
     """The chain's state now: newest chained event, anchor, pre-chain range."""
     st = chain.read_state(conn)
     snap = chain.snapshot(conn, None)
+    gaps = tuple((g.first, g.last, g.digest) for g in recorded_gaps(conn, st.anchor_event_id))
     return Checkpoint((now or datetime.now(UTC)).astimezone(UTC).isoformat(), reason,
                       snap.head_id, snap.head_hash, st.anchor_event_id, st.anchor_hash,
-                      st.legacy_max_id)
+                      st.legacy_max_id, gaps)
+
+
+@dataclass(frozen=True, slots=True)
+class GapRow:
+    first: int
+    last: int
+    digest: str  # SHA-256 (16 hex) of every field that matters: meeting, ids, count, hashes
+    created_at: datetime
+
+
+def recorded_gaps(conn: Connection, anchor_event_id: int) -> list[GapRow]:
+    """The chain gaps a purge has not yet removed (the purge drops those below the anchor)."""
+    out = []
+    for r in conn.execute(text(
+            "SELECT meeting_id, first_event_id, last_event_id, events, prev_hash, last_hash, "
+            "created_at FROM chain_gaps WHERE last_event_id >= :a ORDER BY first_event_id"),
+            {"a": anchor_event_id}):
+        text_ = "|".join(str(x) for x in r[:6])
+        created = r[6] if isinstance(r[6], datetime) else datetime.fromisoformat(str(r[6]))
+        out.append(GapRow(int(r[1]), int(r[2]), hashlib.sha256(text_.encode()).hexdigest()[:16],
+                          created if created.tzinfo else created.replace(tzinfo=UTC)))
+    return out
 
 
 def _canonical(obj: dict[str, Any]) -> bytes:
@@ -83,7 +113,12 @@ def _raw(pub: Ed25519PublicKey) -> bytes:
 
 
 def line_of(cp: Checkpoint, key: Ed25519PrivateKey) -> str:
-    body: dict[str, Any] = {"v": 1, **asdict(cp),
+    fields = asdict(cp)
+    if cp.gaps is None:
+        del fields["gaps"]
+    else:
+        fields["gaps"] = [list(g) for g in cp.gaps]
+    body: dict[str, Any] = {"v": 1, **fields,
                             "key_id": hashlib.sha256(_raw(key.public_key())).hexdigest()[:16]}
     body["sig"] = base64.b64encode(key.sign(DOMAIN + _canonical(body))).decode()
     return json.dumps(body, sort_keys=True, separators=(",", ":"))
@@ -125,13 +160,20 @@ def read(data_dir: Path, public: Ed25519PublicKey) -> list[Checkpoint]:
             out.append(Checkpoint(str(body["at"]), str(body["reason"]),
                                   None if body["head_id"] is None else int(body["head_id"]),
                                   str(body["head_hash"]), int(body["anchor_event_id"]),
-                                  str(body["anchor_hash"]), int(body["legacy_max_id"])))
+                                  str(body["anchor_hash"]), int(body["legacy_max_id"]),
+                                  _gaps_of(body.get("gaps"))))
         except (ValueError, KeyError, TypeError, AttributeError):
             raise CheckpointError(f"checkpoint file {p}, line {n}: damaged") from None
         except InvalidSignature:
             raise CheckpointError(f"checkpoint file {p}, line {n}: ALTERED (its signature "
                                   "does not match)") from None
     return out
+
+
+def _gaps_of(raw: Any) -> tuple[tuple[int, int, str], ...] | None:
+    if raw is None:
+        return None
+    return tuple((int(a), int(b), str(c)) for a, b, c in raw)
 
 
 def _in_gap(conn: Connection, event_id: int, event_hash: str) -> bool:
@@ -172,6 +214,7 @@ def check(conn: Connection, checkpoints: list[Checkpoint]) -> list[str]:
             problems.append(f"events up to id {st.legacy_max_id} are marked as written before "
                             f"the chain existed; at {cp.at} only those up to "
                             f"{cp.legacy_max_id} were: hashes were removed to hide changes")
+    problems += _gap_problems(conn, st.anchor_event_id, checkpoints)
     if st.anchor_event_id and (st.anchor_event_id, st.anchor_hash) not in anchors:
         problems.append(f"the chain anchor (event {st.anchor_event_id}) was not left by any "
                         "checkpointed purge: a purge anchor was faked")
@@ -181,3 +224,35 @@ def check(conn: Connection, checkpoints: list[Checkpoint]) -> list[str]:
         if purge is None or str(purge) != st.anchor_hash:
             problems.append("the chain anchor does not match the last purge record")
     return list(dict.fromkeys(problems))
+
+
+def _gap_problems(conn: Connection, anchor_event_id: int,
+                  checkpoints: list[Checkpoint]) -> list[str]:
+    """A checkpointed gap (not yet purged) must still be there unchanged; a gap in the
+    database must be in a checkpoint unless it was recorded after the newest one (a
+    collapse is checkpointed as soon as it commits)."""
+    now = {g.first: g for g in recorded_gaps(conn, anchor_event_id)}
+    with_gaps = [c for c in checkpoints if c.gaps is not None]
+    problems: list[str] = []
+    known: set[tuple[int, int, str]] = set()
+    for cp in with_gaps:
+        assert cp.gaps is not None
+        for first, last, digest in cp.gaps:
+            known.add((first, last, digest))
+            if last < anchor_event_id:
+                continue  # purged with the events before the anchor
+            g = now.get(first)
+            if g is None:
+                problems.append(f"the chain gap over events {first}–{last}, checkpointed at "
+                                f"{cp.at}, is no longer in the database: a gap row was "
+                                "deleted")
+            elif (g.last, g.digest) != (last, digest):
+                problems.append(f"the chain gap over events {first}–{last} differs from the "
+                                f"one checkpointed at {cp.at}: a gap row was edited")
+    if with_gaps:
+        newest = max(datetime.fromisoformat(c.at) for c in with_gaps)
+        for g in now.values():
+            if (g.first, g.last, g.digest) not in known and g.created_at <= newest:
+                problems.append(f"the chain gap over events {g.first}–{g.last} is in no "
+                                "checkpoint: a gap row was added or edited")
+    return problems

@@ -197,6 +197,7 @@ def test_audit_log_for_the_monitoring_officer(env: Env) -> None:
     assert actions.index("set-mode") < actions.index("create")  # newest first
     member = next(a for a in page["items"] if a["entity"] == "member")
     assert member["actor"] == username(Role.IT_ADMIN) and member["after"]["name"]
+    assert abs(datetime.fromisoformat(member["ts"]) - datetime.now(UTC)) < timedelta(minutes=5)
     only = env.client.get("/api/v1/audit?entity=site&limit=1", headers=officer).json()
     assert only["total"] == 1 and only["items"][0]["after"] == {"mode": "monitor-only"}
     since = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
@@ -207,3 +208,15 @@ def test_audit_log_for_the_monitoring_officer(env: Env) -> None:
         assert_error(env.client.get("/api/v1/audit", headers=env.auth(role)), 403)
     assert_error(env.client.delete("/api/v1/audit", headers=officer), 405)
     assert_error(env.client.get("/api/v1/audit?limit=5000", headers=officer), 422)
+
+
+def test_audit_times_are_uk_time_with_the_offset(env: Env) -> None:
+    """Stored in UTC, given in UK time: a summer change reads +01:00, a winter one +00:00."""
+    with env.db.session() as s:
+        for ts in (datetime(2026, 7, 1, 12, 0, tzinfo=UTC), datetime(2026, 1, 15, 9, 30,
+                                                                      tzinfo=UTC)):
+            s.add(AuditRow(ts=ts, actor="it-admin-user", action="update", entity="uk-time"))
+    officer = env.auth(Role.MONITORING_OFFICER)
+    items = env.client.get("/api/v1/audit?entity=uk-time", headers=officer).json()["items"]
+    assert [a["ts"] for a in items] == ["2026-01-15T09:30:00+00:00",  # newest entry first
+                                        "2026-07-01T13:00:00+01:00"]

@@ -15,7 +15,7 @@ Timed, best of ``--repeat`` interleaved runs:
   ``count(*)``, ``min(ts)``, ``max(ts)`` of the meeting's events, through the driver, rows
   fetched;
 * **report** — ``chamberguard report MEETING_ID --format json`` minus the process start
-  (one pass over the meeting's rows, see dashboard.reports.query):
+  (one pass over the meeting's rows, see api.reports.query):
   build the document (every event of the meeting read, grouped into episodes per the gap
   rule, members, devices, sessions, outages, mode history, chain head), render, sign
   (Ed25519) and enter it in the register;
@@ -48,6 +48,7 @@ if str(ROOT) not in sys.path:
 from sqlalchemy import text  # noqa: E402
 
 from api.reports import service  # noqa: E402
+from dashboard.reports import render  # noqa: E402
 from monitor.evidence import chain  # noqa: E402
 from monitor.evidence.sink import COLUMNS  # noqa: E402
 from monitor.settings import Settings, load_settings  # noqa: E402
@@ -258,13 +259,15 @@ def run_backend(name: str, args: argparse.Namespace, tmp: Path) -> bool:
 
         def report(fmt: str) -> Callable[[], bytes]:
             def go() -> bytes:
-                _, data = service.report_file(db, settings, "meeting", fmt, actor="bench",
-                                              meeting_id=target)
+                _, data = service.report_file(db=db, settings=settings, kind="meeting", fmt=fmt,
+                                              actor="bench", meeting_id=target,
+                                              render=render.body)
                 return data
             return go
 
         def document() -> object:
-            return service.build(db, settings, "meeting", actor="bench", meeting_id=target)
+            return service.build(db=db, settings=settings, kind="meeting", actor="bench",
+                                 meeting_id=target)
 
         report("json")()
         results: dict[str, list[float]] = {"aggregate": [], "fetch": [], "json": [],
@@ -305,7 +308,7 @@ def run_backend(name: str, args: argparse.Namespace, tmp: Path) -> bool:
                   f"{min(html_cpu):.2f} s CPU; wall above CPU means a busy machine")
         if args.verify_chain:
             t = time.perf_counter()
-            rep = service.verify_events(db, settings)
+            rep = service.verify_events(db=db, settings=settings)
             el = time.perf_counter() - t
             print(f"    for information: verify-chain over {rep.checked:,} events "
                   f"{el:.1f} s ({rep.checked / el:,.0f} events/s), ok={rep.ok}")

@@ -3,6 +3,8 @@ device and name on the gate's tick, and deleted after ``refused_names_hours`` (i
 
 from __future__ import annotations
 
+import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -43,3 +45,52 @@ def test_refused_names_are_counted_per_device_and_purged(tmp_path: Path) -> None
         rec.flush(s, T0 + timedelta(hours=25))
         assert s.execute(select(RefusedNameRow)).first() is None
     db.dispose()
+
+
+
+def test_notes_from_many_threads_while_the_tick_takes_batches_lose_nothing() -> None:
+    """The gate loop and a worker thread note names while the tick takes the batch: every
+    lookup lands in exactly one batch, with its first and last time. The switch interval is
+    shortened so the threads interleave inside ``note`` and ``take`` (without the lock this
+    loses lookups, or a batch holds a count without its times)."""
+    rec = RefusedNames(keep=timedelta(hours=24))
+    per_thread, threads = 20_000, 4
+    start = threading.Barrier(threads + 1)
+    errors: list[BaseException] = []
+
+    def hammer(seed: int) -> None:
+        start.wait()
+        try:
+            for i in range(per_thread):
+                # a new name each time: the path that adds keys, where a swap can fall
+                rec.note(seed, f"n{i}.example.net", T0.timestamp() + i)
+        except BaseException as exc:  # reported below, not swallowed
+            errors.append(exc)
+
+    total = 0
+    torn: list[tuple[int, str]] = []
+
+    def collect() -> None:
+        nonlocal total
+        batch = rec.take()
+        for key, n in list(batch.counts.items()):
+            total += n
+            if key not in batch.first or key not in batch.last:
+                torn.append(key)
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        workers = [threading.Thread(target=hammer, args=(n,)) for n in range(threads)]
+        for w in workers:
+            w.start()
+        start.wait()
+        while any(w.is_alive() for w in workers):
+            collect()
+        for w in workers:
+            w.join()
+    finally:
+        sys.setswitchinterval(old)
+    collect()
+    assert not errors and not torn
+    assert total == per_thread * threads

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from api.reports import service
+from dashboard.reports import render
 from monitor.events import EventAction, EventKind, EventRecord, EventWriter, store_now
 from monitor.evidence import chain
 from monitor.evidence.collapse import runs
@@ -151,7 +152,8 @@ def test_counts_keeps_only_totals_once_the_report_is_signed(tmp_path: Path) -> N
         for r in mine:
             k = (r["member_id"], r["kind"], r["action"], r["platform"])
             expect[k] = expect.get(k, 0) + 1
-        _, data = service.report_file(db, settings, "meeting", "html", actor="officer",
+        _, data = service.report_file(db=db, settings=settings, kind="meeting", fmt="html",
+                                      actor="officer", render=render.body,
                                       meeting_id=mid)
         after = rows(db)
         assert [r for r in after if r["meeting_id"] == mid] == []
@@ -167,16 +169,16 @@ def test_counts_keeps_only_totals_once_the_report_is_signed(tmp_path: Path) -> N
             assert mp is not None and mp.collapsed_events == len(mine)
             assert s.execute(select(func.count()).select_from(ChainGap)).scalar() >= 1
         assert totals == expect
-        rep = service.verify_events(db)
+        rep = service.verify_events(db=db)
         assert rep.ok, rep.problem
         assert rep.collapsed == len(mine) and rep.checked == len(after)
-        v = service.verify_file(data, settings, db)
+        v = service.verify_file(data=data, settings=settings, db=db)
         assert v.ok and any("removed under the counts privacy level" in d for d in v.details)
         # The gaps bridge exactly the removed runs: deleting any other event still shows.
         victim = next(r["id"] for r in after if r["meeting_id"] == g.ids["other"])
         with db.engine.begin() as c:
             c.execute(text("DELETE FROM events WHERE id = :i"), {"i": victim})
-        bad = service.verify_events(db)
+        bad = service.verify_events(db=db)
         assert not bad.ok and bad.problem is not None
     finally:
         db.dispose()
@@ -188,7 +190,8 @@ def test_a_report_made_during_the_meeting_does_not_collapse_it(db: Database,
     sync_level(db, settings)
     m = meeting(db, "Council", datetime.now(UTC) - timedelta(minutes=10))
     store_now(db, attempts(m, 3, datetime.now(UTC)))
-    service.report_file(db, settings, "meeting", "json", actor="clerk", meeting_id=m)
+    service.report_file(db=db, settings=settings, kind="meeting", fmt="json", actor="clerk",
+                        meeting_id=m)
     assert len(rows(db)) == 3  # still in session: the report is partial, the events stay
 
 

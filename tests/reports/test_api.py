@@ -17,10 +17,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from api.app import create_app
 from api.auth.roles import Role
+from api.reports import signing
 from api.users.service import create_token, create_user
-from dashboard.reports import signing
+from dashboard.app import create_app
 from monitor.store.models import AuditRow
 from tests.reports.seed import ADA, GRACE, Golden, seed_golden
 
@@ -72,10 +72,14 @@ def test_meeting_report_downloads_for_clerk_and_officer(api: Api) -> None:
 
 def test_every_format_from_the_api(api: Api) -> None:
     mid = api.g.ids["meeting"]
-    r = api.get(Role.CLERK, f"/api/v1/reports/meetings/{mid}?format=pdf")
+    for drawn in ("pdf", "html"):  # the dashboard draws these, not the API
+        assert api.get(Role.CLERK, f"/api/v1/reports/meetings/{mid}?format={drawn}"
+                       ).status_code == 422
+    clerk = _login(api, Role.CLERK)
+    r = clerk.get(f"/reports/files/meetings/{mid}?format=pdf")
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
     assert r.content.startswith(b"%PDF-")
-    r = api.get(Role.CLERK, f"/api/v1/reports/meetings/{mid}?format=html")
+    r = clerk.get(f"/reports/files/meetings/{mid}?format=html")
     csp = r.headers["content-security-policy"]
     assert "style-src 'sha256-" in csp and "script-src" not in csp and "default-src 'none'" \
         in csp
@@ -166,7 +170,7 @@ def test_pages(api: Api) -> None:
     assert '<link rel="stylesheet" href="/reports/static/report.css">' in html
     assert "<style" not in html and not re.search(r"<[^>]+\sstyle=", html)
     assert ADA in html and GRACE in html and "Method and limits" in html
-    assert f"/api/v1/reports/meetings/{mid}?format=pdf" in html
+    assert f"/reports/files/meetings/{mid}?format=pdf" in html
     assert "content-security-policy" in r.headers and "style-src 'self'" in \
         r.headers["content-security-policy"]
     css = clerk.get("/reports/static/report.css")

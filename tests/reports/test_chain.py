@@ -16,8 +16,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import insert, text
 
-from api.cli import main
 from api.reports import service
+from dashboard.main.cli import main
 from monitor.events import EventAction, EventKind, EventRecord, store_now
 from monitor.evidence import chain
 from monitor.evidence.sink import COLUMNS, insert_events
@@ -41,7 +41,7 @@ def rec(i: int, **kw: object) -> EventRecord:
 
 
 def verify(db: Database) -> chain.ChainReport:
-    return service.verify_events(db)
+    return service.verify_events(db=db)
 
 
 @pytest.fixture
@@ -233,13 +233,13 @@ def test_concurrent_writers_keep_one_chain_postgresql(pg_cluster) -> None:  # no
 def test_golden_report_on_postgresql(pg_cluster, tmp_path: Path) -> None:  # noqa: F811
     g = seed_golden(tmp_path, url=pg_cluster.new_database())
     try:
-        doc = service.build(g.db, g.settings, "meeting", actor="t",
+        doc = service.build(db=g.db, settings=g.settings, kind="meeting", actor="t",
                             meeting_id=g.ids["meeting"], now=NOW)
         assert {m["name"]: (m["episodes"], m["lookups"], m["bypass_attempts"])
                 for m in doc["members"]} == {"Cllr Ada Lovelace": (4, 7, 1),
                                              "Cllr Grace Hopper": (2, 5, 2)}
-        data = service.issue(g.db, g.settings, doc, "json", actor="t")
-        v = service.verify_file(data, g.settings, g.db)
+        data = service.issue(db=g.db, settings=g.settings, doc=doc, fmt="json", actor="t")
+        v = service.verify_file(data=data, settings=g.settings, db=g.db)
         assert v.ok and any("unchanged" in d for d in v.details)
         assert verify(g.db).ok
     finally:
@@ -290,13 +290,14 @@ def test_cli_verify_chain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
 def test_a_report_notices_events_altered_after_it(tmp_path: Path) -> None:
     g = seed_golden(tmp_path)
-    doc = service.build(g.db, g.settings, "meeting", actor="t", meeting_id=g.ids["meeting"],
+    doc = service.build(db=g.db, settings=g.settings, kind="meeting", actor="t",
+                        meeting_id=g.ids["meeting"],
                         now=NOW)
-    data = service.issue(g.db, g.settings, doc, "csv", actor="t")
+    data = service.issue(db=g.db, settings=g.settings, doc=doc, fmt="csv", actor="t")
     last = doc["evidence"]["last_event_id"]
     with g.db.engine.begin() as c:
         c.execute(text("UPDATE events SET hash = :h WHERE id = :i"), {"h": "f" * 64, "i": last})
-    v = service.verify_file(data, g.settings, g.db)
+    v = service.verify_file(data=data, settings=g.settings, db=g.db)
     # the file itself is intact, but the events it was made from are not: never "OK"
     assert not v.ok and v.altered and v.reason.startswith("ALTERED:")
     assert any("different hash now" in d for d in v.details)

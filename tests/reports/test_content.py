@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from api.cli import main
 from api.meetings.service import create_meeting
 from api.reports import service
 from api.site.service import set_mode
+from dashboard.main.cli import main
 from dashboard.reports import render, timeline
 from monitor.events import EventAction, EventKind, EventRecord, store_now
 from monitor.health import Component
@@ -32,7 +32,8 @@ def test_method_and_limits_come_from_the_settings(tmp_path: Path) -> None:
     g = seed_golden(tmp_path, extra='[policy]\nepisode_gap_minutes = 7\ngrace_minutes = 9\n'
                                    '[retention]\nevents_days = 90\n')
     g.settings.site.topology = "resolver-only"
-    doc = service.build(g.db, g.settings, "meeting", actor="t", meeting_id=g.ids["meeting"],
+    doc = service.build(db=g.db, settings=g.settings, kind="meeting", actor="t",
+                        meeting_id=g.ids["meeting"],
                         now=NOW)
     t = _texts(doc)
     assert "less than 7 minutes" in t["What counts as an episode"]
@@ -61,7 +62,8 @@ def test_mode_in_force_comes_from_the_audit_trail(tmp_path: Path) -> None:
         set_mode(s, mode="monitor-only", settings=g.settings, actor="it")
         for a in s.query(AuditRow).filter(AuditRow.action == "set-mode"):
             a.ts = at(19, 30)  # switched during the second session
-    doc = service.build(g.db, g.settings, "meeting", actor="t", meeting_id=g.ids["meeting"],
+    doc = service.build(db=g.db, settings=g.settings, kind="meeting", actor="t",
+                        meeting_id=g.ids["meeting"],
                         now=NOW)
     cond = doc["conditions"]
     assert cond["mode_at_start"] == "enforce"
@@ -89,7 +91,8 @@ def test_schedule_decides_without_the_clerk_and_presence_lists_a_quiet_member(
         open_outage(s, "chamber", Component.GATE, datetime(2026, 1, 14, 18, 30, tzinfo=UTC),
                     "gate service stopped; the chamber failed open")
     now = datetime(2026, 1, 14, 21, tzinfo=UTC)
-    doc = service.build(g.db, g.settings, "meeting", actor="t", meeting_id=mid, now=now)
+    doc = service.build(db=g.db, settings=g.settings, kind="meeting", actor="t", meeting_id=mid,
+                        now=now)
     mt = doc["meeting"]
     assert mt["session_source"] == "schedule" and mt["actual_start"] is None
     assert mt["sessions"] == [{"start": "2026-01-14T17:55:00+00:00",  # GMT: London = UTC
@@ -108,7 +111,8 @@ def test_schedule_decides_without_the_clerk_and_presence_lists_a_quiet_member(
 
 def test_timeline_svg_uses_presentation_attributes_only(tmp_path: Path) -> None:
     g = seed_golden(tmp_path)
-    doc = service.build(g.db, g.settings, "meeting", actor="t", meeting_id=g.ids["meeting"],
+    doc = service.build(db=g.db, settings=g.settings, kind="meeting", actor="t",
+                        meeting_id=g.ids["meeting"],
                         now=NOW)
     ada = next(m for m in doc["members"] if m["name"] == ADA)
     tl = timeline.member_timeline(doc, ada)
@@ -135,7 +139,8 @@ def test_member_export_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert doc["counts"] == {"devices": 2, "events": 8, "episodes": 4, "audit": 3}
     assert main(["--config", cfg, "member", "export", "Grace", "--format", "csv"]) == 0
     text = capsys.readouterr().out
-    assert text.startswith("section,id,when,what,data") and "Cllr Grace Hopper" in text
+    assert text.startswith("section,id,when (Europe/London),what,data")
+    assert "Cllr Grace Hopper" in text
     assert main(["--config", cfg, "member", "export", "Nobody"]) == 2
     assert "no member 'Nobody'" in capsys.readouterr().err
     assert main(["--config", cfg, "member", "export", "Cllr"]) == 2  # ambiguous
@@ -144,7 +149,8 @@ def test_member_export_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 def test_a_meeting_report_made_during_the_meeting(tmp_path: Path) -> None:
     g = seed_golden(tmp_path)
-    doc = service.build(g.db, g.settings, "meeting", actor="t", meeting_id=g.ids["meeting"],
+    doc = service.build(db=g.db, settings=g.settings, kind="meeting", actor="t",
+                        meeting_id=g.ids["meeting"],
                         now=at(18, 45))
     mt = doc["meeting"]
     assert mt["sessions"][-1]["end"] == "2026-06-10T19:45:00+01:00"
@@ -156,10 +162,11 @@ def test_a_meeting_report_made_during_the_meeting(tmp_path: Path) -> None:
 def test_unknown_subjects(tmp_path: Path) -> None:
     g = seed_golden(tmp_path)
     with pytest.raises(service.NotFound):
-        service.build(g.db, g.settings, "meeting", actor="t", meeting_id=424242)
+        service.build(db=g.db, settings=g.settings, kind="meeting", actor="t", meeting_id=424242)
     lo, hi = service.period("2026-06-01", "2026-06-30")
     with pytest.raises(service.NotFound):
-        service.build(g.db, g.settings, "member", actor="t", member="Nobody", since=lo,
+        service.build(db=g.db, settings=g.settings, kind="member", actor="t", member="Nobody",
+                      since=lo,
                       until=hi)
     assert hi - lo == timedelta(days=30)
     assert lo == datetime(2026, 5, 31, 23, tzinfo=UTC)  # London midnight in BST
@@ -178,7 +185,8 @@ def test_sensor_outage_is_downtime_only_where_it_is_the_only_source(
         write_incidents(s, "chamber", [IncidentNote(
             IncidentKind.OUTAGE, Component.SENSOR, at(19, 20), at(19, 30),
             "killed by signal 9; any words at all")])
-    doc = service.build(g.db, g.settings, "meeting", actor="t", meeting_id=g.ids["meeting"],
+    doc = service.build(db=g.db, settings=g.settings, kind="meeting", actor="t",
+                        meeting_id=g.ids["meeting"],
                         now=NOW)
     gate = doc["conditions"]["gate"]
     parts = {c["component"]: c for c in doc["conditions"]["components"]}
@@ -227,7 +235,8 @@ def test_policy_changes_and_a_rule_allowing_a_platform_are_in_the_report(
                                  room="chamber", mac="02:00:5e:10:00:09", device_id=d.id,
                                  member_id=g.ids["ada"], meeting_id=g.ids["meeting"],
                                  domain="x.com", platform="x", category="platform")])
-    doc = service.build(g.db, g.settings, "meeting", actor="t", meeting_id=g.ids["meeting"],
+    doc = service.build(db=g.db, settings=g.settings, kind="meeting", actor="t",
+                        meeting_id=g.ids["meeting"],
                         now=NOW)
     cond = doc["conditions"]
     changes = [(c["at"], c["by"], c["text"]) for c in cond["policy_changes"]]

@@ -18,8 +18,8 @@ from typing import Any
 import pypdf
 import pytest
 
-from api.reports import service
-from dashboard.reports import render, signing
+from api.reports import formats, service, signing
+from dashboard.reports import render
 from tests.reports.seed import (
     ADA,
     EXPECTED,
@@ -40,10 +40,11 @@ Numbers = dict[str, tuple[int, int, int]]
 def issued(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Golden, dict[str, Any],
                                                                         dict[str, bytes]]]:
     g = seed_golden(tmp_path_factory.mktemp("golden"))
-    doc = service.build(g.db, g.settings, "meeting", actor="officer",
-                        meeting_id=g.ids["meeting"], now=NOW)
-    files = {fmt: service.issue(g.db, g.settings, doc, fmt, actor="officer")
-             for fmt in render.FORMATS}
+    doc = service.build(db=g.db, settings=g.settings, kind="meeting", actor="officer",
+                        meeting_id=g.ids["meeting"], now=NOW, lookups=True)
+    files = {fmt: service.issue(db=g.db, settings=g.settings, doc=doc, fmt=fmt, actor="officer",
+                            render=render.body)
+             for fmt in formats.FORMATS}
     yield g, doc, files
     g.db.dispose()
 
@@ -185,7 +186,17 @@ def test_pdf_renders_and_its_text_has_the_same_numbers(
         assert name in text
         for platform, (pe, pl) in EXPECTED_PLATFORMS[name].items():
             assert f"{platform} 0 / {pe} / {pl}" in text
-    assert "Background activity likely (6 episodes)" in text  # the appendix, summed
+    assert "Background activity likely (6 episodes)" in text
+    # The appendix lists background episodes lookup by lookup: every lookup's UK time is
+    # there under its episode, with its name, verdict and channel.
+    for r in doc["lookups"]:
+        if r["episode"] is None:
+            continue
+        para = text[text.index(f"Episode {r['episode']}: "):]
+        para = para[:para.find("Episode ", 10) if "Episode " in para[10:] else len(para)]
+        t = datetime.fromisoformat(r["at"])
+        assert f"{r['name']} ({r['verdict']}, {r['channel']}," in para, (r, para)
+        assert t.strftime("%H:%M:%S") in para or f":{t:%S}" in para, (r, para)
     assert "Another DNS service used (3)" in text
     assert "`" not in text  # no markup artefacts
     # Tagged PDF/UA-1, page 1 has the summary and the members table, dates in UK time.
@@ -217,7 +228,7 @@ def test_every_format_verifies(issued: tuple[Golden, dict[str, Any],
                                              dict[str, bytes]]) -> None:
     g, doc, files = issued
     for fmt, data in files.items():
-        v = service.verify_file(data, g.settings, g.db)
+        v = service.verify_file(data=data, settings=g.settings, db=g.db)
         assert v.ok, (fmt, v.reason)
         assert v.signature["format"] == fmt
         assert any("register: issued" in d for d in v.details)

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from allowlist.clock import LONDON
-from dashboard.reports import builder
+from api.reports import builder
 
 
 def reference(t: datetime) -> str:

@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from api.events.episodes import list_episodes
+from api.reports import builder
 from dashboard import queries
 from dashboard.live_state import LiveHub, activity_of
-from dashboard.reports import builder
 from monitor.events import EventAction, EventKind, EventRecord, store_now
 from monitor.evidence.episodes import rule_of
 from monitor.store.models import Meeting

@@ -11,8 +11,8 @@ import pytest
 from api.errors import Conflict, Invalid
 from api.meetings.overrun import extend_meeting, grant_exemption, withdraw_exemption
 from api.reports import service
+from api.reports.builder import london
 from dashboard.reports import render
-from dashboard.reports.builder import london
 from monitor.store.models import AuditRow
 from tests.reports.seed import at, seed_golden
 
@@ -45,7 +45,7 @@ def test_extension_and_exceptions_are_in_the_report(tmp_path: Path) -> None:
         withdraw_exemption(s, meeting_id=mid, exemption_id=dev.id, actor="clerk")
         actions = [a.action for a in s.query(AuditRow).filter(AuditRow.entity_id == str(mid))]
     assert {"clerk-extend", "grant-exception", "withdraw-exception"} <= set(actions)
-    doc = service.build(g.db, g.settings, "meeting", actor="t", meeting_id=mid,
+    doc = service.build(db=g.db, settings=g.settings, kind="meeting", actor="t", meeting_id=mid,
                         now=end + timedelta(hours=2))
     mt = doc["meeting"]
     assert [e["minutes"] for e in mt["extensions"]] == [30]

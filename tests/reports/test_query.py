@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from allowlist.episodes import OpenedRule, group_episodes
-from dashboard.reports import query
+from api.reports import query
 from monitor.events import EventAction, EventKind, EventRecord, store_now
 from monitor.evidence.episodes import EpisodeRule, platform_lookups
 from monitor.store.db import Database

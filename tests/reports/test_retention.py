@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from api.cli import main
 from api.reports import service
+from dashboard.main.cli import main
 from monitor.events import EventAction, EventKind, EventRecord, store_now
 from monitor.evidence import chain
 from monitor.evidence.retention import PurgeResult, purge, run_daily_purge
@@ -60,7 +60,7 @@ def test_purge_removes_exactly_the_expired_rows(site: tuple[Settings, Database])
     assert (res.events_deleted, res.first_event_id, res.last_event_id) == (6, 1, 6)
     assert _ids(db) == [7, 8, 9, 10]
     assert res.anchor_hash == hash6 and res.late_events_kept == 0
-    rep = service.verify_events(db)
+    rep = service.verify_events(db=db)
     assert rep.ok and rep.checked == 4 and rep.first_id == 7
     assert rep.anchor_hash == hash6 and rep.anchor_event_id == 6
     with db.session() as s:
@@ -74,7 +74,7 @@ def test_purge_removes_exactly_the_expired_rows(site: tuple[Settings, Database])
     store_now(db, [ev(NOW, 99)])
     again = purge(db, settings, now=NOW, actor="test")
     assert not again.anything and again.purge_id is None
-    assert service.verify_events(db).ok
+    assert service.verify_events(db=db).ok
     with db.session() as s:
         assert s.execute(select(func.count()).select_from(PurgeRow)).scalar() == 1
 
@@ -87,7 +87,7 @@ def test_after_a_purge_a_removed_first_event_is_still_caught(
     purge(db, settings, now=NOW)
     with db.engine.begin() as c:
         c.execute(text("DELETE FROM events WHERE id = 2"))
-    rep = service.verify_events(db)
+    rep = service.verify_events(db=db)
     assert not rep.ok and rep.problem is not None and rep.problem.event_id == 3
     assert "anchor left by the last purge" in rep.problem.reason
 
@@ -97,9 +97,9 @@ def test_purging_everything_and_writing_again(site: tuple[Settings, Database]) -
     store_now(db, [ev(NOW - timedelta(days=90, minutes=-i), i) for i in range(3)])
     res = purge(db, settings, now=NOW)
     assert res.events_deleted == 3 and _ids(db) == []
-    assert service.verify_events(db).ok  # empty: the head is the anchor
+    assert service.verify_events(db=db).ok  # empty: the head is the anchor
     store_now(db, [ev(NOW, 10), ev(NOW, 11)])
-    rep = service.verify_events(db)
+    rep = service.verify_events(db=db)
     assert rep.ok and rep.checked == 2
 
 
@@ -113,7 +113,7 @@ def test_a_late_expired_event_waits_for_its_predecessors(
     store_now(db, [ev(NOW - timedelta(days=45), 2)])  # id 3: expired, written late
     res = purge(db, settings, now=NOW)
     assert res.events_deleted == 1 and res.late_events_kept == 1 and _ids(db) == [2, 3]
-    assert service.verify_events(db).ok
+    assert service.verify_events(db=db).ok
     res = purge(db, settings, now=NOW + timedelta(days=29))  # id 2 expires: 2 and 3 go
     assert res.events_deleted == 2 and _ids(db) == []
 
@@ -124,7 +124,7 @@ def test_batches_keep_the_chain_whole(site: tuple[Settings, Database]) -> None:
     store_now(db, [ev(NOW, 100)])
     res = purge(db, settings, now=NOW, batch=7)
     assert res.events_deleted == 25 and _ids(db) == [26]
-    assert service.verify_events(db).ok
+    assert service.verify_events(db=db).ok
     with db.session() as s:
         assert s.execute(select(func.count()).select_from(PurgeRow)).scalar() == 1
 

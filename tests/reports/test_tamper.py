@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from api.cli import main
 from api.reports import service
+from dashboard.main.cli import main
 from monitor.evidence import chain, checkpoint
 from tests.reports.seed import NOW, Golden, seed_golden
 
@@ -156,16 +156,17 @@ def test_an_edited_checkpoint_file_is_caught(issued: tuple[Golden, Path],
 
 def test_a_genuine_purge_is_checkpointed_and_still_verifies(tmp_path: Path) -> None:
     g = seed_golden(tmp_path, extra="[retention]\nevents_days = 30\n")
-    doc = service.build(g.db, g.settings, "meeting", actor="t", meeting_id=g.ids["meeting"],
+    doc = service.build(db=g.db, settings=g.settings, kind="meeting", actor="t",
+                        meeting_id=g.ids["meeting"],
                         now=NOW)
-    data = service.issue(g.db, g.settings, doc, "json", actor="t")
-    res = service.run_purge(g.db, g.settings, actor="test")
+    data = service.issue(db=g.db, settings=g.settings, doc=doc, fmt="json", actor="t")
+    res = service.run_purge(db=g.db, settings=g.settings, actor="test")
     assert res.events_deleted > 0
     reasons = [json.loads(x)["reason"] for x in
                checkpoint.path_of(g.settings.site.data_dir).read_text().splitlines()]
     assert reasons == ["report", "purge"]
-    assert service.verify_events(g.db, g.settings).ok
-    v = service.verify_file(data, g.settings, g.db)
+    assert service.verify_events(db=g.db, settings=g.settings).ok
+    v = service.verify_file(data=data, settings=g.settings, db=g.db)
     assert not v.altered, v.reason
     assert any("moved to event" in d or "purged" in d for d in v.details)
     g.db.dispose()

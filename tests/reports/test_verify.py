@@ -14,24 +14,25 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from api.cli import main
-from api.reports import service
-from dashboard.reports import render, signing
+from api.reports import formats, service, signing
+from dashboard.main.cli import main
+from dashboard.reports import render
 from tests.reports.seed import NOW, Golden, seed_golden
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Golden, dict[str, bytes]]]:
     g = seed_golden(tmp_path_factory.mktemp("verify"))
-    doc = service.build(g.db, g.settings, "meeting", actor="officer",
+    doc = service.build(db=g.db, settings=g.settings, kind="meeting", actor="officer",
                         meeting_id=g.ids["meeting"], now=NOW)
-    yield g, {fmt: service.issue(g.db, g.settings, doc, fmt, actor="officer")
-              for fmt in render.FORMATS}
+    yield g, {fmt: service.issue(db=g.db, settings=g.settings, doc=doc, fmt=fmt, actor="officer",
+                            render=render.body)
+              for fmt in formats.FORMATS}
     g.db.dispose()
 
 
 def _verify(g: Golden, data: bytes) -> service.Verification:
-    return service.verify_file(data, g.settings)
+    return service.verify_file(data=data, settings=g.settings)
 
 
 def _alter_figure(fmt: str, data: bytes) -> bytes:
@@ -52,14 +53,14 @@ def _alter_figure(fmt: str, data: bytes) -> bytes:
     return data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:]
 
 
-@pytest.mark.parametrize("fmt", render.FORMATS)
+@pytest.mark.parametrize("fmt", formats.FORMATS)
 def test_untouched_report_verifies(files: tuple[Golden, dict[str, bytes]], fmt: str) -> None:
     g, f = files
     v = _verify(g, f[fmt])
     assert v.ok and v.reason.startswith("intact"), v.reason
 
 
-@pytest.mark.parametrize("fmt", render.FORMATS)
+@pytest.mark.parametrize("fmt", formats.FORMATS)
 def test_one_altered_figure_fails_as_altered_content(files: tuple[Golden, dict[str, bytes]],
                                                      fmt: str) -> None:
     g, f = files
@@ -68,7 +69,7 @@ def test_one_altered_figure_fails_as_altered_content(files: tuple[Golden, dict[s
     assert v.reason.startswith("altered content"), v.reason
 
 
-@pytest.mark.parametrize("fmt", render.FORMATS)
+@pytest.mark.parametrize("fmt", formats.FORMATS)
 def test_every_single_byte_matters(files: tuple[Golden, dict[str, bytes]], fmt: str) -> None:
     """A byte changed at a spread of positions — body or signature block — always fails."""
     g, f = files

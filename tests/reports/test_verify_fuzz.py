@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dashboard.reports import signing
+from api.reports import signing
 from monitor.evidence import checkpoint
 
 KEY = Ed25519PrivateKey.generate()

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from allowlist.episodes import group_episodes
 from allowlist.wording import EpisodeFacts, episode_sentence
 from api.events.service import describe, platform_names
-from dashboard.reports.builder import find_member, london
+from api.reports.builder import find_member
+from api.reports.times import ZONE, london
 from monitor.csvout import write_csv
 from monitor.evidence.episodes import rule_of
 from monitor.settings import Settings
@@ -140,4 +141,4 @@ def to_csv(doc: dict[str, Any]) -> bytes:
         rows.append(("audit", a["id"], a["ts"], f"{a['action']} {a['entity']}",
                      pairs({k: json.dumps(v) if isinstance(v, dict) else v
                             for k, v in a.items()})))
-    return write_csv(("section", "id", "when", "what", "data"), rows)
+    return write_csv(("section", "id", f"when ({ZONE})", "what", "data"), rows)

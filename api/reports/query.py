@@ -91,25 +91,29 @@ def _sql(conn: Connection, where: str, params: list[Any]) -> tuple[str, list[Any
 
 
 def read_events(conn: Connection, where: str, params: list[Any]) -> list[EventRow]:
-    """The events matching ``where`` (``?`` placeholders), in (time, id) order."""
+    """The events matching ``where`` (``?`` placeholders), in (time, id) order.
+
+    A heavy meeting is tens of thousands of rows, so per row the work is one ``fromisoformat``
+    and one object: SQLite's text times get their zone in the query (``+00:00``, so the
+    parse gives an aware UTC time at once), PostgreSQL's come as UTC wall time, and a
+    missing channel is ``dns`` in SQL."""
     cond, args = _sql(conn, where, params)
-    sql = f"SELECT {_COLS} FROM events WHERE {cond} ORDER BY ts, id"
     sqlite = conn.dialect.name == "sqlite"
+    # PostgreSQL: the UTC wall time (a plain timestamp, no per-row zone conversion).
+    ts = "ts || '+00:00'" if sqlite else "ts AT TIME ZONE 'UTC'"
+    sql = (f"SELECT id, {ts}, kind, action, device_id, member_id, mac, meeting_id, domain, "
+           f"platform, coalesce(channels, 'dns'), detail FROM events WHERE {cond} "
+           "ORDER BY ts, id")
     with _cursor(conn) as cur:
         cur.execute(sql, args)
         rows = cur.fetchall()
-    out: list[EventRow] = []
-    append = out.append
-    parse = datetime.fromisoformat
-    for r in rows:
-        ts = r[1]
-        if sqlite:
-            ts = parse(ts).replace(tzinfo=UTC)
-        elif ts.tzinfo is not UTC:
-            ts = ts.astimezone(UTC)
-        append(EventRow(r[0], ts, r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
-                        r[10] or "dns", r[11]))
-    return out
+    row = EventRow
+    if sqlite:
+        parse = datetime.fromisoformat
+        return [row(r[0], parse(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
+                    r[11]) for r in rows]
+    return [row(r[0], r[1].replace(tzinfo=UTC), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
+                r[10], r[11]) for r in rows]
 
 
 def scan(conn: Connection, rule: EpisodeRule, where: str, params: list[Any], *,
@@ -119,13 +123,15 @@ def scan(conn: Connection, rule: EpisodeRule, where: str, params: list[Any], *,
     tal: dict[tuple[Any, ...], Tally] = {}
     lookups: list[EventRow] = []
     bypasses: list[EventRow] = []
+    attempts: list[EventRow] = []
+    get = tal.get
     for e in events:
-        key = (e.meeting_id, e.member_id, e.device_id, e.kind, e.action, bool(e.platform))
-        t = tal.get(key)
+        key = (e.meeting_id, e.member_id, e.device_id, e.kind, e.action, e.platform is not None)
+        t = get(key)
         if t is None:
             tal[key] = Tally(e.meeting_id, e.member_id, e.device_id,
                              e.mac, e.kind, e.action,
-                             bool(e.platform), 1, e.id, e.id, e.ts, e.ts)
+                             e.platform is not None, 1, e.id, e.id, e.ts, e.ts)
         else:
             t.count += 1
             t.last = e.ts
@@ -133,13 +139,17 @@ def scan(conn: Connection, rule: EpisodeRule, where: str, params: list[Any], *,
                 t.last_id = e.id
             elif e.id < t.first_id:
                 t.first_id = e.id
-        if e.kind == "attempt" and e.platform:
-            lookups.append(e)
-        elif e.kind == "bypass":
+        kind = e.kind
+        if kind == "attempt":
+            if e.platform:
+                lookups.append(e)
+                attempts.append(e)
+        elif kind == "bypass":
             lookups.append(e)
             bypasses.append(e)
-    eps = group_episodes((e for e in lookups if e.kind == "attempt"), rule.gap, rule.opened,
-                         per_meeting=per_meeting)
+    # Already in (time, id) order from the query: the one rule need not sort again.
+    eps = group_episodes(attempts, rule.gap, rule.opened, per_meeting=per_meeting,
+                         ordered=True)
     episode_of = {eid: i for i, ep in enumerate(eps) for eid in ep.event_ids}
     return Scan(eps, list(tal.values()), bypasses, lookups, episode_of)
 
