@@ -18,8 +18,10 @@ setup-bench:
 run: setup-run
 	$(VENV)/bin/chamberguard $(if $(CONFIG),--config $(CONFIG)) run
 
-## Run the whole test suite (netns tests need root; they skip with the reason otherwise).
+## Check the import contracts (pyproject.toml [tool.importlinter]), then run the whole test
+## suite (netns tests need root; they skip with the reason otherwise).
 test: setup-test
+	$(VENV)/bin/lint-imports
 	CG_REQUIRE_ACCEL=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 ## Benchmarks: each figure is printed beside a baseline measured in the same run.
@@ -29,6 +31,7 @@ bench: setup-bench
 lint: setup-test
 	$(VENV)/bin/ruff check allowlist monitor api dashboard tests
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

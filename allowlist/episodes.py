@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from allowlist.events import EventAction
+
 # Channels on which traffic (not only a DNS lookup) was seen: a connection was attempted.
 CONNECTION_CHANNELS = frozenset({"ip", "tls", "quic", "http"})
 
@@ -95,7 +97,7 @@ class LookupRow:
     meeting_id: int | None = None
     domain: str | None = None
     channels: str = "dns"
-    action: str = "refused"
+    action: str = EventAction.REFUSED
     id: int | None = None
 
 
@@ -189,27 +191,68 @@ def group_episodes(events: Iterable[Lookup], gap: timedelta,
     distinct names within ``within`` is highest at its first lookup, and what stays in the
     window afterwards depends only on the name's latest time. ``event_ids`` then hold each
     run's first id."""
-    if gap <= timedelta(0):
-        raise ValueError("episode gap must be positive")
-    if runs and not (per_meeting and ordered):
-        raise ValueError("runs are grouped per meeting, in the order of their first lookup")
-    n, until = 1, None
-    open_: dict[tuple[Hashable, ...], Episode] = {}
-    out: list[Episode] = []
+    fold = EpisodeFold(gap, opened, per_meeting=per_meeting)
+    if runs:
+        if not (per_meeting and ordered):
+            raise ValueError("runs are grouped per meeting, in the order of their first lookup")
+        add_run = fold.add
+        for run in events:
+            add_run(run, run.n, run.until)  # type: ignore[attr-defined]
+        return fold.episodes
     for ev in (events if ordered else sorted(events, key=_order)):
+        fold.add(ev)
+    return fold.episodes
+
+
+class EpisodeFold:
+    """The rule applied one lookup at a time, for a caller that keeps a running state (the
+    live page folds only new events). Lookups must come in (time, id) order *per device and
+    platform* (:meth:`in_order` tells); :func:`group_episodes` is this fold over sorted
+    events, so both give the same episodes by construction."""
+
+    __slots__ = ("gap", "opened", "per_meeting", "episodes", "_open", "_last")
+
+    def __init__(self, gap: timedelta, opened: OpenedRule = DEFAULT_RULE, *,
+                 per_meeting: bool = False) -> None:
+        if gap <= timedelta(0):
+            raise ValueError("episode gap must be positive")
+        self.gap, self.opened, self.per_meeting = gap, opened, per_meeting
+        self.episodes: list[Episode] = []
+        self._open: dict[tuple[Hashable, ...], Episode] = {}
+        self._last: dict[tuple[Hashable, ...], tuple[datetime, int]] = {}
+
+    def key(self, ev: Lookup) -> tuple[Hashable, ...]:
+        """The (device, platform[, meeting]) an event's episode belongs to."""
+        return ((device_key(ev), ev.platform, ev.meeting_id) if self.per_meeting
+                else (device_key(ev), ev.platform))
+
+    def in_order(self, ev: Lookup) -> bool:
+        """Folding ``ev`` now gives what sorting first would: it is not older than the last
+        lookup folded for its device and platform."""
+        last = self._last.get(self.key(ev))
+        return last is None or _order(ev) >= last
+
+    def joins(self, ev: Lookup) -> Episode | None:
+        """The open episode ``ev`` would join if folded now (None: it would open one)."""
+        ep = self._open.get(self.key(ev))
+        return None if ep is None or ev.ts - ep.last >= self.gap else ep
+
+    def add(self, ev: Lookup, n: int = 1, until: datetime | None = None) -> Episode | None:
+        """Fold one event; the episode it joined or opened (None: not a platform lookup).
+        ``n`` and ``until``: ``ev`` is a :class:`Run` of ``n`` lookups, the last at
+        ``until`` (see :func:`group_episodes`)."""
         plat = ev.platform
         if not plat:
-            continue
+            return None
         ts = ev.ts
-        key = (device_key(ev), plat, ev.meeting_id) if per_meeting else (device_key(ev), plat)
-        ep = open_.get(key)
+        key = self.key(ev)
         eid = ev.id or 0
-        if runs:
-            n, until = ev.n, ev.until  # type: ignore[attr-defined]
-        if ep is None or ts - ep.last >= gap:
+        self._last[key] = _order(ev) if until is None else (until, eid)
+        ep = self._open.get(key)
+        if ep is None or ts - ep.last >= self.gap:
             ep = Episode(ev.device_id, ev.mac, ev.member_id, plat, ts, ts, 0, first_id=eid)
-            open_[key] = ep
-            out.append(ep)
+            self._open[key] = ep
+            self.episodes.append(ep)
         ep.last = ts if until is None else until
         ep.lookups += n
         ep.event_ids.append(eid)
@@ -225,12 +268,12 @@ def group_episodes(events: Iterable[Lookup], gap: timedelta,
                 ep.channels.add(ch)
                 if ch in CONNECTION_CHANNELS:
                     ep.connection = True
-        if ev.action != "refused":
+        if ev.action != EventAction.REFUSED:
             ep.reached = True
-        ep._see(ts, dom, opened)
-        if n > 1:
-            ep._see(until, dom, opened)  # type: ignore[arg-type]
-    return out
+        ep._see(ts, dom, self.opened)
+        if until is not None and n > 1:
+            ep._see(until, dom, self.opened)
+        return ep
 
 
 def _order(e: Lookup) -> tuple[datetime, int]:

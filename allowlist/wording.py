@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from allowlist.categories import BypassKind
 from allowlist.episodes import CONNECTION_CHANNELS, Episode, EpisodeLabel
+from allowlist.events import LOOKUP_KINDS, EventAction, EventKind
 
 DASH = "—"
 ANOTHER_DNS = "used another DNS service (often a browser or phone default)"
@@ -52,12 +53,12 @@ def who(member: str | None, device: str | None) -> str:
 
 def verdict(action: str, channels: str | None = "dns") -> str:
     """The outcome in words: refused, or how it got through."""
-    if action == "refused":
+    if action == EventAction.REFUSED:
         return "refused"
     chans = set((channels or "dns").split(","))
-    if chans & CONNECTION_CHANNELS and action == "observed":
+    if chans & CONNECTION_CHANNELS and action == EventAction.OBSERVED:
         return "not blocked (seen by the sensor)"
-    if action == "observed":
+    if action == EventAction.OBSERVED:
         return "not blocked (monitor-only)"
     return "allowed"
 
@@ -82,17 +83,17 @@ def lookup_phrase(kind: str, action: str, target: str | None, domain: str | None
     """The predicate of an event's sentence (after "who"), e.g. "looked up
     i.instagram.com (Instagram) — refused"."""
     name = domain or "a name"
-    if kind == "bypass":
+    if kind == EventKind.BYPASS:
         how = bypass_how(detail)
         where = f" ({domain})" if domain else ""
-        if action == "refused":
+        if action == EventAction.REFUSED:
             return f"{ANOTHER_DNS}: {how}{where} {DASH} refused"
         if (detail or "").startswith("DNS sent to another resolver") or \
                 bypass_kind(detail) == BypassKind.RESOLVER.value:
             return f"{ANOTHER_DNS}: {how}{where} {DASH} answered by the chamber's DNS instead"
         return f"{ANOTHER_DNS}: {how}{where} {DASH} {verdict(action, channels)}"
     label = f"{name} ({target})" if target and target != domain else name
-    if action != "refused":
+    if action != EventAction.REFUSED:
         return f"connected to {target or name}" + \
             (f" ({domain})" if domain and target else "") + f" {DASH} {verdict(action, channels)}"
     if is_connection(channels):
@@ -107,11 +108,11 @@ def event_sentence(kind: str, action: str, *, target: str | None, domain: str | 
                    device: str | None) -> str:
     """One neutral sentence for one event: what a device did, never what a person meant."""
     w = who(member, device)
-    if kind in ("attempt", "bypass"):
+    if kind in LOOKUP_KINDS:
         return f"{w} {lookup_phrase(kind, action, target, domain, channels, detail)}"
-    if kind == "outage":
+    if kind == EventKind.OUTAGE:
         return detail or "The gate reported an outage"
-    if kind == "device-seen":
+    if kind == EventKind.DEVICE_SEEN:
         if not member:  # the gate only reports devices nobody has registered yet
             return "An unregistered device joined the chamber Wi-Fi (IT can claim it)"
         return f"{w} joined the chamber Wi-Fi"

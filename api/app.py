@@ -1,5 +1,8 @@
-"""The web application: JSON API under /api/v1, dashboard pages at /. Built by create_app()
-at start-up (never at import time) from settings and a database."""
+"""The JSON API under /api/v1: its routers, middleware and error shape, built by build_api()
+at start-up (never at import time) from settings and a database.
+
+The whole web application (this plus the dashboard's pages) is composed one layer up, in
+dashboard/app.py: the API never imports the dashboard."""
 
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ from api.users.routes import router as users_router
 from monitor.settings import Settings
 from monitor.store.db import Database
 
-__all__ = ["MAX_BODY", "SECURITY_HEADERS", "create_app"]
+__all__ = ["MAX_BODY", "SECURITY_HEADERS", "build_api", "install_error_handlers"]
 
 HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed", 409: "conflict", 413: "too_large", 422: "invalid",
@@ -116,10 +119,9 @@ def install_error_handlers(app: FastAPI) -> None:
                             status_code=500)
 
 
-def create_app(settings: Settings, db: Database) -> FastAPI:
-    from dashboard.pages import mount as mount_dashboard  # the composition root mounts it
-    from dashboard.registration import router as registration_pages  # members' phones
-
+def build_api(settings: Settings, db: Database) -> FastAPI:
+    """The JSON API under /api/v1 (and the report routes), with the middleware and error
+    handlers every answer passes through. dashboard/app.py adds the pages on top of it."""
     app = FastAPI(
         title="chamberguard",
         version="0.1.0",
@@ -144,32 +146,4 @@ def create_app(settings: Settings, db: Database) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(reports_router)
-    app.include_router(registration_pages)
-    mount_dashboard(app)
     return app
-
-
-def create_registration_app(settings: Settings, db: Database) -> FastAPI:
-    """Only the members' registration pages, for a listener on the chamber network.
-
-    The full app (staff login, API) stays on its own address; phones on the chamber Wi-Fi
-    reach just /register (and its stylesheet) on ``web.registration_host``.
-    """
-    from fastapi.staticfiles import StaticFiles
-
-    from dashboard.pages import HERE
-    from dashboard.registration import router as registration_pages
-
-    app = FastAPI(title="chamberguard registration", openapi_url=None, docs_url=None,
-                  redoc_url=None)
-    app.state.settings = settings
-    app.state.db = db
-    app.add_middleware(NoNulText)
-    app.add_middleware(BodyLimit, max_body=64 * 1024)
-    app.add_middleware(SecurityHeaders)
-    app.add_middleware(TrustedProxies, trusted=settings.web.trusted_proxies)
-    install_error_handlers(app)
-    app.include_router(registration_pages)
-    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    return app
-

@@ -1,15 +1,17 @@
-"""The ``chamberguard`` command. Subcommands are thin: parse, call a service, print."""
+"""The web side's record-keeping commands (database, users, members, devices, meetings,
+learn mode, explain). Thin: parse, call a service, print.
+
+dashboard/main/cli.py composes them with the gate's and the dashboard's commands into the
+one ``chamberguard`` program; each ``register_*`` adds its commands to the subparsers.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import json
-import logging
-import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,18 +19,8 @@ from allowlist.clock import ClerkAction, to_london
 from allowlist.macs import MacError, normalise_mac
 from allowlist.names import DomainError, normalise_domain
 from api.cli_support import CliError, ctx, parse_time
-from api.errors import ServiceError
 from api.meetings.cli import register as register_meetings_cli
 from api.members.roster_cli import register as register_roster_cli
-from api.ops_cli import register as register_ops_cli
-from api.privacy.cli import register as register_privacy_cli
-from api.reports.cli import register as register_reports_cli
-from api.wifi.cli import register as register_wifi_cli
-from monitor.settings import ConfigError, Settings
-from monitor.store.db import Database
-
-log = logging.getLogger("chamberguard")
-
 
 _ctx = ctx  # kept short: every command starts with it
 
@@ -81,7 +73,7 @@ def cmd_member_code(args: argparse.Namespace) -> int:
         c = issue_code(s, name=args.name, hours=args.hours, actor="cli")
     # Printed after the commit: a code that was shown must exist. Expiry in UK time; the
     # slip's links: where to register, and the notice that says what registering means.
-    from dashboard.slip import registration_address
+    from api.registration.service import registration_address
 
     links = slip_urls(settings.web.registration_host or settings.chamber.gate_address,
                       settings.web.registration_port)
@@ -226,225 +218,9 @@ def cmd_learn_proposals(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_replay(args: argparse.Namespace) -> int:
-    """A capture file through the same parsing and classification as the live sensor."""
-    from monitor.capture.replay import ReplayError, replay_jsonl
-    from monitor.store.policy_loader import load_policy
-
-    settings, db = _ctx(args)
-    with db.session() as s:
-        policy = load_policy(s, settings, datetime.now(UTC))
-
-    def decide(domain: str) -> tuple[str | None, str | None]:
-        rule, category = policy.classify(domain)
-        return category.value, rule.platform if rule is not None else None
-
-    try:
-        n = replay_jsonl(args.pcap, sys.stdout, decide=decide)
-    except (ReplayError, OSError) as exc:
-        raise CliError(f"cannot replay {args.pcap}: {exc}") from None
-    print(f"{n} observations", file=sys.stderr)
-    return 0
-
-
-def cmd_gate(args: argparse.Namespace) -> int:
-    """`gate`: the guard, which runs `gate --worker` and fails open if it dies.
-    `gate --fail-open`: install the fail-open table and exit (systemd ExecStopPost)."""
-    from monitor.daemon import GateDaemon, table_spec
-    from monitor.guard import Guard, fail_open, record_outage, worker_command
-    from monitor.nft.enforcer import Enforcer
-
-    settings, db = _ctx(args)
-    if args.sensor:
-        from monitor.sensor import sensor_main
-
-        return sensor_main(settings, db)
-    spec = table_spec(settings)
-    if args.fail_open:
-        if spec is not None:
-            fail_open(settings, Enforcer(spec))
-        record_outage(db, settings.site.room, "gate service stopped; the chamber failed open")
-        print("fail-open table installed: nobody restricted, DNS forwarded upstream")
-        return 0
-    if args.worker:
-        _use_uvloop()
-        asyncio.run(GateDaemon(settings, db, config_path=args.config).run())
-        return 0
-    guard = Guard(
-        settings,
-        db,
-        worker_command(args.config),
-        Enforcer(spec) if spec is not None else None,
-        hang_seconds=args.hang_seconds,
-    )
-    return guard.run()
-
-
-def _web_server(settings: Settings, db: Database, host: str, port: int) -> Any:
-    import uvicorn
-
-    from api.app import create_app
-
-    return uvicorn.Server(uvicorn.Config(create_app(settings, db), host=host, port=port,
-                                         log_level="warning",
-                                         # forwarded headers: api.middleware.TrustedProxies
-                                         proxy_headers=False))
-
-
-def _registration_server(settings: Settings, db: Database) -> Any:
-    """A second listener with only the registration pages, when configured."""
-    if not settings.web.registration_host:
-        return None
-    import uvicorn
-
-    from api.app import create_registration_app
-
-    return uvicorn.Server(uvicorn.Config(
-        create_registration_app(settings, db), host=settings.web.registration_host,
-        port=settings.web.registration_port, log_level="warning", proxy_headers=False))
-
-
-async def _serve_web(settings: Settings, db: Database, server: Any) -> None:
-    """The web app with what runs beside it: the periodic meeting sync, the daily retention
-    purge and, when configured, the chamber-side registration listener.
-
-    These live with the web process, not the gate: plain HTTP and database work, and the gate
-    reads everything it needs from the database whether or not this process is up.
-    """
-    from api.meetings.sync import run_periodic_sync
-    from api.reports.service import after_purge
-    from api.site.conditions import watch_conditions
-    from monitor.evidence.retention import run_daily_purge
-
-    stop = asyncio.Event()
-    jobs = [asyncio.create_task(run_periodic_sync(settings, db, stop)),
-            asyncio.create_task(watch_conditions(settings, db, stop)),
-            asyncio.create_task(run_daily_purge(
-                settings, db, stop, after=lambda res: after_purge(db, settings, res)))]
-    extra = _registration_server(settings, db)
-    if extra is not None:
-        jobs.append(asyncio.create_task(extra.serve()))
-    try:
-        await server.serve()
-    finally:
-        stop.set()
-        if extra is not None:
-            extra.should_exit = True
-        await asyncio.gather(*jobs, return_exceptions=True)
-
-
-def cmd_web(args: argparse.Namespace) -> int:
-    """The unprivileged web app (dashboard, API) and its periodic jobs."""
-    settings, db = _ctx(args)
-    if args.registration_only:  # a process on the chamber side: never the staff login
-        reg = _registration_server(settings, db)
-        if reg is None:
-            raise CliError("--registration-only needs [web] registration_host")
-        try:
-            asyncio.run(reg.serve())
-        except KeyboardInterrupt:
-            pass
-        return 0
-    if args.no_registration:
-        settings.web.registration_host = ""
-    server = _web_server(settings, db, args.host or settings.web.host,
-                         args.port or settings.web.port)
-    try:
-        asyncio.run(_serve_web(settings, db, server))
-    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C once it has shut down cleanly
-        pass
-    return 0
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    """Gate and web in one process (small installs). With no Wi-Fi interface configured,
-    the simulated chamber (the demo) instead."""
-    from monitor.daemon import GateDaemon
-
-    settings, db = _ctx(args)
-    if settings.simulated:  # no Wi-Fi interface: the demo chamber
-        from api.ops_cli import demo_for_run
-
-        return demo_for_run(settings)
-    server = _web_server(settings, db, settings.web.host, settings.web.port)
-
-    async def both() -> None:
-        gate = GateDaemon(settings, db, config_path=args.config)
-        task = asyncio.create_task(gate.run())
-        try:
-            await _serve_web(settings, db, server)
-        finally:
-            gate.stop()
-            await task
-
-    _use_uvloop()
-    try:
-        asyncio.run(both())
-    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C once it has shut down cleanly
-        pass
-    return 0
-
-
-def _use_uvloop() -> None:
-    try:
-        import uvloop
-
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    except ImportError:  # pragma: no cover
-        pass
-
-
 # -- parser --------------------------------------------------------------------------------
-def _render_report(doc: dict[str, Any], fmt: str) -> bytes:
-    """HTML and PDF reports are drawn by the dashboard; the entry point composes it in."""
-    from dashboard.reports.render import body
-
-    return body(doc, fmt)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="chamberguard",
-        description="Keeps members' registered devices on the chamber Wi-Fi to the agenda and "
-        "webcast during meetings, and records attempts to reach social platforms. "
-        "Run 'chamberguard COMMAND --help' for a command's options.",
-        epilog="Times are shown in UK time. The configuration file is TOML; see "
-        "deploy/chamberguard.toml for every setting.")
-    p.add_argument(
-        "--config",
-        default=os.environ.get("CHAMBERGUARD_CONFIG"),
-        help="TOML config file (default: $CHAMBERGUARD_CONFIG)",
-    )
-    p.add_argument("-v", "--verbose", action="store_true")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    sub.add_parser("run", help="gate and web in one process").set_defaults(func=cmd_run)
-    g = sub.add_parser("gate", help="the privileged gateway daemon (guard + worker)")
-    g.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    g.add_argument("--sensor", action="store_true", help=argparse.SUPPRESS)
-    g.add_argument(
-        "--fail-open",
-        action="store_true",
-        help="install the fail-open table and exit (service manager's stop hook)",
-    )
-    g.add_argument(
-        "--hang-seconds",
-        type=float,
-        default=8.0,
-        help="kill and fail open if the worker's loop stalls this long",
-    )
-    g.set_defaults(func=cmd_gate)
-    w = sub.add_parser("web", help="the unprivileged web app")
-    w.add_argument("--host")
-    w.add_argument("--port", type=int)
-    reg = w.add_mutually_exclusive_group()
-    reg.add_argument("--registration-only", action="store_true",
-                     help="serve only the members' registration page on [web] "
-                     "registration_host (run it where the chamber's address is)")
-    reg.add_argument("--no-registration", action="store_true",
-                     help="do not start the registration listener here")
-    w.set_defaults(func=cmd_web)
-
+def register_records(sub: Any) -> None:
+    """``db``, ``user``, ``member``, ``device``, ``meetings`` and ``learn``."""
     db = sub.add_parser(
         "db", help="the database: bring its schema up to date",
     ).add_subparsers(dest="db_command", required=True)
@@ -520,41 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("--json", action="store_true")
     lp.set_defaults(func=cmd_learn_proposals)
 
-    rp = sub.add_parser("replay", help="run a pcap through the passive monitor")
-    rp.add_argument("pcap")
-    rp.add_argument("--jsonl", action="store_true", required=True,
-                    help="one JSON object per observation (the only format)")
-    rp.set_defaults(func=cmd_replay)
 
+
+def register_explain(sub: Any) -> None:
     ex = sub.add_parser("explain", help="why a name is allowed or refused (JSON)")
     ex.add_argument("domain")
     ex.add_argument("--device", help="MAC address")
     ex.add_argument("--at", help="ISO 8601 time (default now)")
     ex.set_defaults(func=cmd_explain)
-    register_ops_cli(sub)
-    register_reports_cli(sub, render=_render_report)
-    register_privacy_cli(sub)
-    register_wifi_cli(sub)
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    try:
-        return int(args.func(args))
-    except ConfigError as exc:
-        print(f"chamberguard: configuration error:\n{exc}", file=sys.stderr)
-        return 2
-    except (CliError, ServiceError) as exc:
-        print(f"chamberguard: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

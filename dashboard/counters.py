@@ -1,18 +1,17 @@
-"""IT's view of the gate's counters: a labelled table in plain English instead of the raw
-``k=v`` string.
+"""IT's view of the gate's counters: a labelled table in plain English.
 
 :func:`named_counters` is the one adapter between the heartbeat and this table: it takes the
-typed counters when the gate view carries them (``GateView.counters``, with a ``named()``
-mapping) and otherwise reads the older ``k=v,...`` detail string, so the page reads both
-gates written before the typed heartbeat and after it.
+typed counters the gate view carries (``GateView.counters``, read by
+monitor.heartbeat.read_heartbeat; rows from before the typed heartbeat were converted by the
+migration), so nothing here parses a string.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+
+from dashboard.queries import GateView
 
 # name → (group, plain-English label, a non-zero value deserves IT's attention)
 LABELS: dict[str, tuple[str, str, bool]] = {
@@ -45,7 +44,6 @@ LABELS: dict[str, tuple[str, str, bool]] = {
     "identity_radius_dropped": ("Wi-Fi identity", "RADIUS messages dropped (too busy)", True),
 }
 ERROR_PREFIX = "error."  # the gate's own failures, by where they happened
-_PAIR = re.compile(r"^([A-Za-z0-9_.\- ]{1,80})=(-?\d{1,18})$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,23 +55,9 @@ class CounterRow:
     attention: bool  # non-zero, and of a kind that means something is wrong
 
 
-def named_counters(gate: Any) -> dict[str, int]:
-    """The gate's counters by name, from a dashboard GateView (typed or older ``detail``)."""
-    typed = getattr(gate, "counters", None)
-    if typed is not None:
-        return {str(k): int(v) for k, v in typed.named().items()}
-    return parse_detail(str(getattr(gate, "detail", "") or ""))
-
-
-def parse_detail(detail: str) -> dict[str, int]:
-    """``queries=120,refused=7`` → a dict; non-numeric parts (``sensor=running``, ``stopped``)
-    are not counters and are left out."""
-    out: dict[str, int] = {}
-    for part in detail.split(","):
-        m = _PAIR.match(part.strip())
-        if m:
-            out[m.group(1)] = int(m.group(2))
-    return out
+def named_counters(gate: GateView) -> dict[str, int]:
+    """The gate's counters by name (none before the gate has reported any)."""
+    return gate.counters.named() if gate.counters is not None else {}
 
 
 def counter_rows(counters: Mapping[str, int]) -> list[CounterRow]:

@@ -9,10 +9,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from monitor.health import Component, ComponentHealth, State, not_recording, read_components
+from monitor.heartbeat import STALE_AFTER, read_heartbeat
 from monitor.settings import Settings
-from monitor.store.models import GateHeartbeat
-
-STALE = timedelta(seconds=10)  # the gate beats every 2 s; older means nobody supervises
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,12 +23,12 @@ class HealthView:
 
 
 def health_view(s: Session, settings: Settings, now: datetime) -> HealthView:
-    hb = s.get(GateHeartbeat, settings.site.room)
+    hb = read_heartbeat(s, settings.site.room)
     seen = hb.seen_at if hb is not None else None
-    if hb is not None and hb.detail == "stopped":
-        seen = min(seen, now - STALE - timedelta(seconds=1)) if seen else None
+    if hb is not None and hb.stopped:  # a clean stop: as stale as a silent gate, at once
+        seen = min(hb.seen_at, now - STALE_AFTER - timedelta(seconds=1))
     comps = read_components(hb.components if hb is not None else None, seen_at=seen, now=now,
-                            stale_after=STALE)
+                            stale_after=STALE_AFTER)
     return HealthView(tuple(comps), not_recording(comps, settings.site.topology))
 
 

@@ -1,24 +1,37 @@
 """The clerk's live view (/), its live fragment, the clerk's actions, and meeting reports.
 
-Live updates: live.js listens to /api/v1/events/stream (SSE) and re-fetches
-``/live/fragment`` — the same partials the page was rendered from — whenever an attempt
-arrives, and every few seconds for the clock, presence and the gate's health. Without
-JavaScript the page is complete; it just does not move until reloaded.
+Live updates: live.js listens to ``/live/stream`` (SSE: "the meeting moved, up to event N",
+from one reader for all browsers, :mod:`dashboard.live_ticker`) and re-fetches
+``/live/fragment?after=N`` — the same partials the page was rendered from — and every few
+seconds for the clock, presence and the gate's health. Without JavaScript the page is
+complete; it just does not move until reloaded.
+
+A meeting's numbers come from its running state (:mod:`dashboard.live_state`): new events
+only, folded once for every browser. What the fragment shows is shared too: browsers asking
+within ``SHARED_FOR`` of each other get the same view (only their own buttons differ) as long
+as it covers the event they were told of, so a room of open screens costs about what one
+does.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from allowlist.clock import ClerkAction, SessionState
 from api.auth.deps import database
 from api.auth.roles import CHAMBER_CHECK, CLERK_ACTIONS, LIVE_VIEW, REPORTS, Role
 from api.errors import ServiceError
+from api.events.live import live_feed
 from api.meetings.overrun import (
     EXTEND_MINUTES,
     REASON_MAX,
@@ -29,10 +42,13 @@ from api.meetings.overrun import (
 )
 from api.meetings.service import clerk_action
 from api.users.service import Principal
-from api.validation import IdPath
+from api.validation import MAX_ID, IdPath
 from dashboard import queries as q
 from dashboard.health import health_view
-from dashboard.web import TEXT_COOKIE, PageError, page, render, safe_next
+from dashboard.live_state import LiveHub
+from dashboard.live_ticker import LiveTicker
+from dashboard.web import TEXT_COOKIE, PageError, page, render, safe_next, templates
+from monitor.evidence.episodes import rule_of
 from monitor.settings import Settings
 
 router = APIRouter(include_in_schema=False)
@@ -66,9 +82,60 @@ def _grace(settings: Settings) -> timedelta:
     return timedelta(minutes=settings.policy.grace_minutes)
 
 
+KEEPALIVE_SECONDS = 15.0
+SHARED_PARTS = ("member_tiles", "chart", "feed")  # no buttons, no CSRF: alike for all
+SHARED_FOR = 0.25  # seconds a fragment's view serves every browser (event→screen stays < 1 s)
+_hub_lock = threading.Lock()
+
+
+def live_hub(request: Request) -> LiveHub:
+    """The web process's running meeting states (made on first use, with the settings' rule)."""
+    with _hub_lock:
+        hub: LiveHub | None = getattr(request.app.state, "live_hub", None)
+        if hub is None:
+            hub = LiveHub(rule_of(_settings(request)))
+            request.app.state.live_hub = hub
+        return hub
+
+
 def live_context(request: Request, who: Principal | None, now: datetime,
                  sort: str = "name") -> dict[str, Any]:
     """Everything the live page and its fragment render, from one database session."""
+    ctx = _shared_context(request, now, sort)
+    return ctx | _own_context(who)
+
+
+def _own_context(who: Principal | None) -> dict[str, Any]:
+    """What differs between viewers: their role's buttons (and, in the templates, their CSRF)."""
+    return {
+        "can_act": who is not None and who.role in CLERK_ACTIONS,
+        "can_report": who is not None and who.role in REPORTS,
+        "is_it": who is not None and who.role is Role.IT_ADMIN,
+        "can_check": who is not None and who.role in CHAMBER_CHECK,
+    }
+
+
+def shared_fragment_context(request: Request, who: Principal | None, now: datetime,
+                            sort: str = "name", after: int = 0) -> dict[str, Any]:
+    """The fragment's view, made at most once per ``SHARED_FOR`` for all browsers (per sort
+    order) and only reused if it shows event ``after``; cleared by every clerk change so its
+    result shows at once."""
+    hub = live_hub(request)
+    sort = sort if sort in q.MEMBER_SORTS else "name"
+    with hub.view_lock(sort):  # one browser makes it; the others wait and take it
+        made = hub.views.get(sort)
+        if (made is not None and time.monotonic() - made[0] < SHARED_FOR
+                and made[1]["act"].last_event_id >= after):
+            return made[1] | _own_context(who)
+        ctx = _shared_context(request, now, sort)
+        # The parts that are the same for every viewer, rendered once for all of them.
+        ctx["shared_html"] = {name: Markup(templates.get_template(f"_{name}.html").render(ctx))
+                              for name in SHARED_PARTS}
+        hub.views[sort] = (time.monotonic(), ctx)
+    return ctx | _own_context(who)
+
+
+def _shared_context(request: Request, now: datetime, sort: str) -> dict[str, Any]:
     settings = _settings(request)
     grace = _grace(settings)
     sort = sort if sort in q.MEMBER_SORTS else "name"
@@ -78,8 +145,10 @@ def live_context(request: Request, who: Principal | None, now: datetime,
         current = q.current_meeting(s, settings, now)
         meeting = q.meeting_view(current, grace=grace, now=now) if current else None
         in_session = meeting is not None and meeting.state is SessionState.IN_SESSION
-        act = q.activity(s, settings, now=now, meeting_id=meeting.id if meeting else None,
-                         live=in_session)
+        if current is not None:
+            act = live_hub(request).activity(s, current, now=now, live=in_session)
+        else:
+            act = q.activity(s, settings, now=now, meeting_id=None, live=False)
         exemptions = exemptions_of(s, meeting.id) if meeting else []
         standing = [e for e in exemptions if e.withdrawn_at is None]
         for row in act.members:
@@ -102,10 +171,6 @@ def live_context(request: Request, who: Principal | None, now: datetime,
                    for k in ("present", "absent", "exempt")},
         "present_minutes": q.PRESENT_MINUTES, "settings": settings,
         "gap_minutes": settings.policy.episode_gap_minutes,
-        "can_act": who is not None and who.role in CLERK_ACTIONS,
-        "can_report": who is not None and who.role in REPORTS,
-        "is_it": who is not None and who.role is Role.IT_ADMIN,
-        "can_check": who is not None and who.role in CHAMBER_CHECK,
         "confirm_text": CONFIRM_TEXT, "action_label": q.ACTION_LABEL,
         # The clerk may start a meeting early, but not one days away by a slip of the finger.
         "startable": {m.id for m in upcoming
@@ -123,19 +188,58 @@ async def live(request: Request, who: Viewer, done: str | None = None,
 
 
 @router.get("/live/fragment", response_class=HTMLResponse)
-async def live_fragment(request: Request, who: Viewer, sort: str = "name") -> Response:
+async def live_fragment(request: Request, who: Viewer, sort: str = "name",
+                        after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> Response:
     """The changing parts of the live page (status, members, chart, feed) as HTML; live.js
-    swaps each element carrying ``data-swap`` into the page by id."""
+    swaps each element carrying ``data-swap`` into the page by id. ``after``: the newest
+    event the browser was told of (the view shown covers it)."""
     now = datetime.now(UTC)
-    ctx = await run_in_threadpool(live_context, request, who, now, sort[:20])
+    ctx = await run_in_threadpool(shared_fragment_context, request, who, now, sort[:20],
+                                  after)
     return render(request, "live_fragment.html", ctx)
+
+
+def live_ticker(request: Request) -> LiveTicker:
+    with _hub_lock:
+        ticker: LiveTicker | None = getattr(request.app.state, "live_ticker", None)
+        if ticker is None:
+            db = database(request)
+            ticker = LiveTicker(db, live_feed(request.app.state, db))
+            request.app.state.live_ticker = ticker
+        return ticker
+
+
+@router.get("/live/stream", response_class=StreamingResponse)
+async def live_stream(request: Request, who: Viewer) -> StreamingResponse:
+    """Server-Sent Events for the live page: ``change`` with the newest event id and its
+    sentence, at most once per wake-up of the live feed, whatever the rate of events."""
+    ticker = live_ticker(request)
+
+    async def gen() -> AsyncIterator[bytes]:
+        queue = ticker.subscribe()
+        try:
+            yield b"retry: 1000\n\n"
+            while not await request.is_disconnected():
+                try:
+                    news = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    yield b": keepalive\n\n"
+                    continue
+                yield news.sse()
+        finally:
+            ticker.unsubscribe(queue)
+
+    return StreamingResponse(gen(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
 def _clerk_write(request: Request, fn: Any) -> Any:
     """Run one clerk change in its own transaction; a refusal becomes a page error."""
     def _run() -> Any:
         with database(request).session() as s:
-            return fn(s)
+            out = fn(s)
+        live_hub(request).changed()
+        return out
     return run_in_threadpool(_run)
 
 
@@ -224,6 +328,7 @@ async def clerk_act(
 
     try:
         await run_in_threadpool(_act)
+        live_hub(request).changed()
     except ServiceError as exc:
         ctx["error"] = exc.message
         return render(request, "confirm.html", ctx, status=exc.status)

@@ -19,18 +19,20 @@ from sqlalchemy.orm import Session, selectinload
 from allowlist.categories import Mode
 from allowlist.clock import ClerkAction, SessionState
 from allowlist.episodes import Episode
+from allowlist.events import EventKind
 from api.events.episodes import episode_dict
 from api.events.service import describe, platform_names
 from api.meetings.service import ALLOWED_FROM, list_meetings
 from api.rules.risk import flagged_rules
+from monitor.counters import GateCounters
 from monitor.evidence.episodes import query_episodes, rule_of
 from monitor.evidence.privacy import PrivacyLevel, site_level
+from monitor.heartbeat import GateState, read_heartbeat
 from monitor.settings import Settings
-from monitor.store.models import Device, Event, GateHeartbeat, Meeting, Member
+from monitor.store.models import Device, Event, Meeting, Member
 from monitor.store.policy_loader import enabled_presets, meeting_clock, site_mode
 
 PRESENT_MINUTES = 10  # "in the room now": a device seen on the chamber Wi-Fi this recently
-GATE_STALE = timedelta(seconds=10)  # the gate beats every few seconds; older means down
 RECENT = timedelta(hours=12)  # between meetings the feed shows this much
 ESSENTIAL_PRESETS = ("moderngov", "public-i", "os-connectivity")
 
@@ -66,11 +68,11 @@ class Banner:
 
 @dataclass(frozen=True, slots=True)
 class GateView:
-    state: Literal["up", "down", "never"]
+    state: GateState
     seen_at: datetime | None = None
     started_at: datetime | None = None
     enforcing: bool = False
-    detail: str = ""
+    counters: GateCounters | None = None  # as the last heartbeat carried them
     pid: int | None = None
 
 
@@ -91,13 +93,11 @@ class SiteView:
 
 
 def gate_view(s: Session, settings: Settings, now: datetime) -> GateView:
-    hb = s.get(GateHeartbeat, settings.site.room)
+    hb = read_heartbeat(s, settings.site.room)
     if hb is None:
-        return GateView("never")
-    seen = aware(hb.seen_at)
-    down = now - seen > GATE_STALE or hb.detail == "stopped"
-    return GateView("down" if down else "up", seen, aware(hb.started_at), hb.enforcing and
-                    not down, hb.detail, hb.pid)
+        return GateView(GateState.NEVER)
+    return GateView(hb.state(now), hb.seen_at, hb.started_at, hb.enforcing_now(now),
+                    hb.counters, hb.pid)
 
 
 def site_view(s: Session, settings: Settings, now: datetime) -> SiteView:
@@ -106,11 +106,11 @@ def site_view(s: Session, settings: Settings, now: datetime) -> SiteView:
     title, text = TOPOLOGY_TEXT.get(topology, (topology, ""))
     gate = gate_view(s, settings, now)
     banners: list[Banner] = []
-    if gate.state == "never":
+    if gate.state is GateState.NEVER:
         banners.append(Banner("danger", "Gate not running",
                               "No gate has reported for this room yet: nothing is being "
                               "blocked or recorded."))
-    elif gate.state == "down":
+    elif gate.state is GateState.DOWN:
         banners.append(Banner("danger", "Gate down",
                               f"The gate last reported {_ago(now - (gate.seen_at or now))} ago. "
                               "Members' devices are not being restricted or recorded; the "
@@ -118,7 +118,7 @@ def site_view(s: Session, settings: Settings, now: datetime) -> SiteView:
     if mode is Mode.MONITOR_ONLY or topology == "mirror":
         banners.append(Banner("warn", "Monitor-only",
                               "Attempts are recorded but nothing is blocked."))
-    elif gate.state == "up" and not gate.enforcing and topology == "inline":
+    elif gate.state is GateState.UP and not gate.enforcing and topology == "inline":
         banners.append(Banner("warn", "Not enforcing",
                               "The gate is running but its firewall table is not in place: "
                               "only DNS answers are refused. Call IT."))
@@ -386,10 +386,11 @@ def activity(s: Session, settings: Settings, *, now: datetime, meeting_id: int |
 
     conds = _window_filter(meeting_id, since)
     last_q = (select(Event.member_id, func.max(Event.ts), func.count())
-              .where(Event.kind.in_(("attempt", "bypass")), Event.member_id.is_not(None), *conds)
+              .where(Event.kind.in_((EventKind.ATTEMPT, EventKind.BYPASS)),
+                     Event.member_id.is_not(None), *conds)
               .group_by(Event.member_id))
     last = {mid: (aware(ts), n) for mid, ts, n in s.execute(last_q)}
-    byp_q = (select(Event.member_id, func.count()).where(Event.kind == "bypass",
+    byp_q = (select(Event.member_id, func.count()).where(Event.kind == EventKind.BYPASS,
                                                          Event.member_id.is_not(None), *conds)
              .group_by(Event.member_id))
     bypasses = {mid: int(n) for mid, n in s.execute(byp_q)}
@@ -408,21 +409,21 @@ def activity(s: Session, settings: Settings, *, now: datetime, meeting_id: int |
         (feed if ep.opened else background).append(
             FeedItem("episode", aware(ep.last), aware(ep.first), str(d["text"]),
                      live and bool(d["ongoing"]), ep.lookups, ep.platform, ep.label.value))
-    ev_q = (select(Event).where(Event.kind.in_(("bypass", "outage")), *conds)
+    ev_q = (select(Event).where(Event.kind.in_((EventKind.BYPASS, EventKind.OUTAGE)), *conds)
             .order_by(Event.id.desc()).limit(feed_limit))
     if meeting_id is not None:  # outages carry no meeting: take those during the meeting
         mtg = s.get(Meeting, meeting_id)
         start = aware(mtg.start) - timedelta(hours=1) if mtg is not None else now - RECENT
         ev_q = (select(Event).where(
-            ((Event.kind == "bypass") & (Event.meeting_id == meeting_id))
-            | ((Event.kind == "outage") & (Event.ts >= start)))
+            ((Event.kind == EventKind.BYPASS) & (Event.meeting_id == meeting_id))
+            | ((Event.kind == EventKind.OUTAGE) & (Event.ts >= start)))
             .order_by(Event.id.desc()).limit(feed_limit))
     for e in s.execute(ev_q).scalars():
         text = describe(e.kind, e.action, e.platform, e.domain,
                         device_labels.get(e.device_id) if e.device_id else None,
                         member_names.get(e.member_id) if e.member_id else None, e.detail,
                         e.channels)
-        kind: Literal["bypass", "outage"] = "bypass" if e.kind == "bypass" else "outage"
+        kind: Literal["bypass", "outage"] = "bypass" if e.kind == EventKind.BYPASS else "outage"
         feed.append(FeedItem(kind, aware(e.ts), aware(e.ts), text, platform=e.platform))
     feed.sort(key=lambda f: f.at, reverse=True)
     background.sort(key=lambda f: f.at, reverse=True)
@@ -474,9 +475,9 @@ def readiness(s: Session, settings: Settings, site: SiteView,
     """Is the chamber ready for the next meeting? Plain words, one line each."""
     out: list[Check] = []
     g = site.gate
-    if g.state == "up":
+    if g.state is GateState.UP:
         out.append(Check("Gate", "ok", "Running and reporting every few seconds."))
-    elif g.state == "down":
+    elif g.state is GateState.DOWN:
         out.append(Check("Gate", "fail", "Not reporting: nothing will be blocked or recorded."))
     else:
         out.append(Check("Gate", "fail", "Has never run for this room."))
@@ -486,7 +487,7 @@ def readiness(s: Session, settings: Settings, site: SiteView,
         elif site.monitor_only:
             out.append(Check("Firewall", "warn", "Not in use: the site is in monitor-only mode."))
         else:
-            out.append(Check("Firewall", "fail" if g.state == "up" else "warn",
+            out.append(Check("Firewall", "fail" if g.state is GateState.UP else "warn",
                              "The gate reports no firewall table (nftables)."))
     else:
         out.append(Check("Firewall", "warn", f"{site.topology_title}: {site.topology_text}"))

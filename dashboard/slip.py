@@ -16,7 +16,12 @@ from markupsafe import Markup
 
 from api.auth.roles import CONFIGURE
 from api.errors import ServiceError
-from api.registration.service import DEFAULT_HOURS, IssuedCode, issue_code
+from api.registration.service import (
+    DEFAULT_HOURS,
+    IssuedCode,
+    issue_code,
+    registration_address,
+)
 from api.session import DbSession, attempt
 from api.users.service import Principal
 from api.validation import IdPath
@@ -25,15 +30,6 @@ from monitor.settings import Settings
 
 router = APIRouter(include_in_schema=False)
 Admin = Annotated[Principal, Depends(page(CONFIGURE))]
-
-
-def registration_address(settings: Settings) -> str:
-    """Where a member's device opens the registration page on the chamber Wi-Fi: the
-    chamber-side listener (``[web] registration_host``), else the gate's chamber address."""
-    host = settings.web.registration_host or settings.dns.listen
-    if ":" in host:  # an IPv6 literal
-        host = f"[{host}]"
-    return f"http://{host}:{settings.web.registration_port}/register"
 
 
 def qr_svg(text: str) -> Markup:

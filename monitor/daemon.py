@@ -24,6 +24,7 @@ from allowlist.categories import Mode
 from allowlist.decision import Policy, Restriction
 from monitor.check import worker as check_worker
 from monitor.conditions import ConditionsLog, GateConditions
+from monitor.counters import GateCounters
 from monitor.events import EventAction, EventKind, EventRecord
 from monitor.gate import fast
 from monitor.gate.build import GateDeps, build_gate
@@ -33,6 +34,13 @@ from monitor.gate.server import listen_udp
 from monitor.gate.tcp import listen_tcp
 from monitor.gate.watch import HealthWatch
 from monitor.health import Component
+from monitor.heartbeat import (
+    Heartbeat,
+    SensorState,
+    mark_stopped,
+    read_heartbeat,
+    write_heartbeat,
+)
 from monitor.hostport import parse_hostport
 from monitor.incidents import (
     IncidentKind,
@@ -43,7 +51,6 @@ from monitor.incidents import (
 from monitor.learn import active_sessions
 from monitor.settings import Settings
 from monitor.store.db import Database
-from monitor.store.models import GateHeartbeat
 from monitor.store.policy_loader import load_policy
 from monitor.store.revision import current_revision
 from monitor.supervise import SensorSupervisor, sensor_alive_path
@@ -201,31 +208,16 @@ class GateDaemon:
         now = datetime.now(UTC)  # liveness is wall-clock time, whatever the policy clock says
         room = self.settings.site.room
         with self.db.session() as s:
-            hb = s.get(GateHeartbeat, room)
             if first:
-                self._record_restart(s, hb, now)
+                self._record_restart(s, read_heartbeat(s, room), now)
             self.watch.write(s)
-            if hb is None:
-                hb = GateHeartbeat(
-                    room=room, pid=os.getpid(), started_at=self._started, seen_at=now
-                )
-                s.add(hb)
-            hb.pid = os.getpid()
-            hb.seen_at = now
-            hb.enforcing = (
-                self.enforcer is not None
-                and self.policy is not None
-                and self.policy.mode is Mode.ENFORCE
-            )
-            if first:
-                hb.started_at = self._started
             self.watch.meeting_sync(s, now)
-            counters = {**self.stats.as_dict(), **self.identity.as_dict()}
-            hb.detail = ",".join(f"{k}={v}" for k, v in counters.items()) \
-                + f",sensor={self.sensor_state()}"
-            hb.components = self.health.as_json()
+            write_heartbeat(
+                s, room, pid=os.getpid(), started_at=self._started, now=now,
+                enforcing=self.enforcing(), sensor=self.sensor_state(),
+                counters=GateCounters.snapshot(self.stats, self.identity.as_dict()),
+                components=self.health.as_json(), restarted=first)
             self.conditions.write(s, self.settings)
-
 
     def enforcing(self) -> bool:
         """Whether this gate restricts anyone at the IP level now (nftables, enforce mode)."""
@@ -236,14 +228,13 @@ class GateDaemon:
         """The conditions as this running gate sees them (monitor.conditions)."""
         return GateConditions("up", self.enforcing(), self.sensor_state())
 
-    def sensor_state(self) -> str:
-        """The passive sensor, for the heartbeat and the conditions a report states:
-        "off" (not configured), "running", or "stopped" (it exited)."""
+    def sensor_state(self) -> SensorState:
+        """The passive sensor, for the heartbeat and the conditions a report states."""
         if self._sensor is None:
-            return "off"
-        return "running" if self._sensor.pid is not None else "stopped"
+            return SensorState.OFF
+        return SensorState.RUNNING if self._sensor.pid is not None else SensorState.STOPPED
 
-    def _record_restart(self, s: Any, hb: GateHeartbeat | None, now: datetime) -> None:
+    def _record_restart(self, s: Any, hb: Heartbeat | None, now: datetime) -> None:
         """Close the gate's open outage (the guard opened it when the worker died), or — when
         nobody could (both killed, host down) — record the gap the stale heartbeat shows."""
         room = self.settings.site.room
@@ -270,10 +261,7 @@ class GateDaemon:
 
     def mark_stopped(self) -> None:
         with self.db.session() as s:
-            hb = s.get(GateHeartbeat, self.settings.site.room)
-            if hb is not None:
-                hb.enforcing = False
-                hb.detail = "stopped"
+            mark_stopped(s, self.settings.site.room)
             self.conditions.write(s, self.settings)
 
     def _touch(self) -> None:
@@ -340,7 +328,7 @@ class GateDaemon:
         cfg = self.settings
         if not cfg.capture.enabled or not (cfg.capture.interface or cfg.chamber.interface):
             return
-        cmd = [sys.executable, "-m", "api.cli"]
+        cmd = [sys.executable, "-m", "monitor.cli"]
         if self.config_path:
             cmd += ["--config", self.config_path]
         self._sensor = SensorSupervisor(

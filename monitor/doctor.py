@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
@@ -384,24 +384,23 @@ def check_presets(settings: Settings, db: Any) -> Check:
 def check_gate(settings: Settings, db: Any) -> Check:
     if db is None:
         return Check("gate", "unknown", "database unavailable")
-    from sqlalchemy import select
     from sqlalchemy.exc import SQLAlchemyError
 
-    from monitor.store.models import GateHeartbeat
+    from monitor.heartbeat import GateState, read_heartbeat
 
-    H = GateHeartbeat
-    try:  # the columns every schema has: an old database still answers (the database
-        with db.session() as s:  # check above says to upgrade it)
-            hb = s.execute(select(H.seen_at, H.detail, H.pid, H.enforcing)
-                           .where(H.room == settings.site.room)).first()
+    now = datetime.now(UTC)
+    try:  # a database behind the code fails here; the database check says to upgrade it
+        with db.session() as s:
+            hb = read_heartbeat(s, settings.site.room)
     except SQLAlchemyError as exc:
         return Check("gate", "unknown", f"cannot read the heartbeat: {type(exc).__name__}")
     if hb is None:
         return Check("gate", "warn", f"no gate has run for room {settings.site.room!r} yet")
-    age = (datetime.now(UTC) - hb.seen_at).total_seconds()
-    if age > 10 or hb.detail == "stopped":
+    age = (now - hb.seen_at).total_seconds()
+    if hb.state(now) is GateState.DOWN:
+        why = "stopped" if hb.stopped else "no heartbeat"
         return Check("gate", "warn", f"not running: last seen {hb.seen_at:%Y-%m-%d %H:%M:%S} "
-                     f"UTC ({hb.detail or 'no detail'})")
+                     f"UTC ({why})")
     return Check("gate", "ok", f"running (pid {hb.pid}, seen {age:.0f} s ago, "
                  f"{'enforcing' if hb.enforcing else 'not enforcing'})")
 
@@ -411,25 +410,22 @@ def check_components(settings: Settings, db: Any, now: datetime | None = None) -
     that is down fails (required) when it leaves nothing recorded; otherwise it warns."""
     if db is None:
         return []
-    from sqlalchemy import select
     from sqlalchemy.exc import SQLAlchemyError
 
     from monitor.health import Component, State, not_recording, read_components
-    from monitor.store.models import GateHeartbeat
+    from monitor.heartbeat import STALE_AFTER, read_heartbeat
 
     now = now or datetime.now(UTC)
-    H = GateHeartbeat
     try:
         with db.session() as s:
-            hb = s.execute(select(H.components, H.seen_at)
-                           .where(H.room == settings.site.room)).first()
+            hb = read_heartbeat(s, settings.site.room)
     except SQLAlchemyError:
         return []  # a database behind the code: the database check says to upgrade it
     if hb is None:
         return []  # check_gate says so
-    raw, seen = hb
+    raw, seen = hb.components, hb.seen_at
     comps = [h for h in read_components(raw, seen_at=seen, now=now,
-                                        stale_after=timedelta(seconds=10))
+                                        stale_after=STALE_AFTER)
              if h.component is not Component.GATE]
     silent = not_recording(comps, settings.site.topology)
     out = []
@@ -529,9 +525,69 @@ def check_upstream(settings: Settings, offline: bool = False) -> Check:
                  f"({words}, {n} records)", True)
 
 
+# -- the demo's simulated chamber --------------------------------------------------------------
+def is_demo(settings: Settings) -> bool:
+    """The configuration `chamberguard demo` (and `make run`) wrote for itself: its data
+    directory carries the demo's marker."""
+    from monitor.chamber_sim import is_demo_dir
+
+    return is_demo_dir(settings.site.data_dir)
+
+
+def check_demo_chamber(settings: Settings) -> Check:
+    """What the demo itself needs: namespaces for the live chamber, nothing for the replay."""
+    if not settings.chamber.interface:
+        return Check("demo chamber", "ok", "replays a bundled capture through the monitor "
+                     "(monitor-only): needs no namespaces or privileges", True)
+    from monitor.chamber_sim.netns import unavailable_reason
+
+    reason = unavailable_reason()
+    if reason is not None:
+        return Check("demo chamber", "fail", f"the live demo cannot build its network "
+                     f"namespaces here: {reason} (`chamberguard demo --replay` needs none)", True)
+    missing = [p for p in ("dnsmasq", "nft")
+               if not (shutil.which(p) or Path(f"/usr/sbin/{p}").exists())]
+    if missing:
+        return Check("demo chamber", "fail", f"the live demo needs {' and '.join(missing)} "
+                     "(deploy/bootstrap.sh run installs them)", True)
+    return Check("demo chamber", "ok", "network namespaces, dnsmasq and nftables available: "
+                 "the demo builds its chamber on real kernel networking", True)
+
+
+def diagnose_demo(settings: Settings) -> list[Check]:
+    """The demo's checks. Its chamber interface, routing, DHCP and upstream resolver live
+    inside its own network namespaces, so this host's are not asked about (and nothing is
+    sent: the fake internet is not reachable from here)."""
+    inside = ("the demo's chamber is simulated in its own network namespaces"
+              if settings.chamber.interface else "the demo replays a capture, with no chamber "
+              "network")
+    checks = [check_demo_chamber(settings), check_nftables(settings),
+              check_capabilities(settings),
+              Check("interface", "skip", f"{inside}: this host needs no chamber interface"),
+              Check("ip forwarding", "skip", f"{inside}: this host routes nothing for it"),
+              Check("dhcp", "skip", "the demo's devices have fixed addresses"),
+              check_data_dir(settings)]
+    url = settings.database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        db_check, db = Check("database", "fail", f"no database at {url.removeprefix('sqlite:///')}"
+                             ": the demo creates it when it starts (`make run` or "
+                             "`chamberguard demo`)", True), None
+    else:
+        db_check, db = check_database(settings)
+    checks += [db_check, check_presets(settings, db), check_gate(settings, db),
+               *check_components(settings, db), check_clock(),
+               Check("upstream dns", "skip", f"{inside}: its resolver is the demo's own, "
+                     "so nothing is sent from this host")]
+    if db is not None:
+        db.dispose()
+    return checks
+
+
 # -- all together ---------------------------------------------------------------------------
 def diagnose(settings: Settings, *, dhcp_configs: Iterable[str] | None = None,
              offline: bool = False) -> list[Check]:
+    if is_demo(settings):
+        return diagnose_demo(settings)
     checks = [check_nftables(settings), check_capabilities(settings)]
     checks += check_interface(settings)
     checks += [check_forwarding(settings), check_dhcp(settings, dhcp_configs),
@@ -546,8 +602,9 @@ def diagnose(settings: Settings, *, dhcp_configs: Iterable[str] | None = None,
 
 def render(settings: Settings, checks: list[Check], out: TextIO) -> None:
     s = settings.site
+    demo = " (the demo's simulated chamber)" if is_demo(settings) else ""
     print(f"chamberguard doctor — {s.name}, room {s.room}, topology {s.topology}, "
-          f"mode {s.mode.value}", file=out)
+          f"mode {s.mode.value}{demo}", file=out)
     w = max(len(c.name) for c in checks) + 2
     print(f"{'CHECK':<{w}}{'STATUS':<9}{'NEED':<10}DETAIL", file=out)
     for c in checks:
@@ -569,7 +626,7 @@ def run_doctor(settings: Settings, *, as_json: bool = False,
     if as_json:
         json.dump({"ok": ok, "site": settings.site.name, "room": settings.site.room,
                    "topology": settings.site.topology, "mode": settings.site.mode.value,
-                   "checks": [asdict(c) for c in checks]}, out, indent=2)
+                   "demo": is_demo(settings), "checks": [asdict(c) for c in checks]}, out, indent=2)
         out.write("\n")
     else:
         render(settings, checks, out)

@@ -150,7 +150,7 @@ class Guard:
 
 
 def worker_command(config: str | None) -> list[str]:
-    cmd = [sys.executable, "-m", "api.cli"]
+    cmd = [sys.executable, "-m", "monitor.cli"]
     if config:
         cmd += ["--config", config]
     return cmd + ["gate", "--worker"]

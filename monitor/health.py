@@ -13,6 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+# The heartbeat's typed counters, offered where the web reads health (defined in
+# monitor.heartbeat, with the row they come from).
+from monitor.heartbeat import read_counters
+
+__all__ = ["LABELS", "Component", "ComponentHealth", "HealthBoard", "State", "not_recording",
+           "read_components", "read_counters"]
+
 
 class Component(enum.StrEnum):
     GATE = "gate"  # the DNS gate worker (its loop turning)
@@ -119,3 +126,4 @@ def not_recording(components: list[ComponentHealth], topology: str) -> str | Non
     if gate is not None and gate.state is State.DOWN:
         return "NOT RECORDING: the DNS gate is down"
     return None
+

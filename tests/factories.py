@@ -17,9 +17,9 @@ from typing import Any
 from allowlist.decision import Policy, Restriction
 from monitor.events import EventRecord
 from monitor.evidence.devices import PresenceNote
-from monitor.evidence.presence import Presence
 from monitor.gate.build import GateDeps, build_gate
 from monitor.gate.chain import Chain
+from monitor.gate.presence import Presence
 from monitor.gate.stats import GateStats
 from monitor.gate.upstream import UpstreamPool
 from monitor.settings import Settings, load_settings

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import main
+from dashboard.main.cli import main
 from monitor.settings import ConfigError, load_settings
 
 

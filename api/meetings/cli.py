@@ -1,6 +1,7 @@
 """``chamberguard meetings import|sync|committees|scope``: the schedule from the command line.
 
-Registered into api.cli's ``meetings`` subcommands by :func:`register`. Commands are thin:
+Registered into the ``chamberguard`` program's ``meetings`` subcommands by
+:func:`register`. Commands are thin:
 load settings and the database like every other command, call api.meetings.sync, print.
 Source problems (unreadable file, HTML error page, bad XML/iCalendar, unreachable site) are
 reported on stderr with exit status 2 and leave the database untouched: documents are parsed

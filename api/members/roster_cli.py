@@ -1,8 +1,9 @@
 """``chamberguard member import [FILE|URL]``: the councillors from modern.gov; and
 ``chamberguard member login NAME [LOGIN]``: the member's Wi-Fi login for RADIUS accounting.
 
-Registered into api.cli's ``member`` subcommands. Without a target, the configured
-``[meetings] moderngov_url`` site is asked. Nothing is written unless the whole roster reads.
+Registered into the ``chamberguard`` program's ``member`` subcommands. Without a target,
+the configured ``[meetings] moderngov_url`` site is asked.
+Nothing is written unless the whole roster reads.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from api.audit.service import record
 from api.devices.service import register_device, revoke_device
 from api.errors import Conflict, Invalid, NotFound, ServiceError
 from api.members.service import get_member
+from monitor.settings import Settings
 from monitor.store.models import Device, Member, RegistrationCode
 from monitor.store.policy_loader import load_meetings
 from monitor.store.types import utcnow
@@ -336,3 +337,12 @@ def slip_urls(web_host: str, port: int) -> dict[str, str]:
     host = f"[{web_host}]" if ":" in web_host else web_host
     base = f"http://{host}:{port}"
     return {"register_url": f"{base}/register", "notice_url": f"{base}/register/privacy"}
+
+
+def registration_address(settings: Settings) -> str:
+    """Where a member's device opens the registration page on the chamber Wi-Fi: the
+    chamber-side listener (``[web] registration_host``), else the gate's chamber address."""
+    host = settings.web.registration_host or settings.dns.listen
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    return f"http://{host}:{settings.web.registration_port}/register"

@@ -12,35 +12,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from api.audit.service import record
 from monitor.conditions import ACTION, KEYS, SENSOR_GATE_DOWN, last_recorded
+from monitor.heartbeat import GateState, read_heartbeat
 from monitor.settings import Settings
 from monitor.store.db import Database
-from monitor.store.models import GateHeartbeat
 from monitor.store.policy_loader import site_mode
 from monitor.store.types import utcnow
 
 log = logging.getLogger(__name__)
-GATE_STALE = timedelta(seconds=10)
 
 
 def snapshot(s: Session, settings: Settings, now: datetime) -> dict[str, Any]:
     """The conditions now: topology (config), site mode, the gate's and the sensor's state
     from the gate's heartbeat."""
-    hb = s.get(GateHeartbeat, settings.site.room)
+    hb = read_heartbeat(s, settings.site.room)
     gate, enforcing, sensor = "never started", False, "not reported"
     if hb is not None:
-        seen = hb.seen_at if hb.seen_at.tzinfo else hb.seen_at.replace(tzinfo=UTC)
-        down = now - seen > GATE_STALE or hb.detail == "stopped"
-        gate = "down" if down else "up"
-        enforcing = bool(hb.enforcing) and not down
-        parts = dict(p.split("=", 1) for p in (hb.detail or "").split(",") if "=" in p)
-        sensor = SENSOR_GATE_DOWN if down else parts.get("sensor", "not reported")
+        down = hb.state(now) is GateState.DOWN
+        gate = str(hb.state(now))
+        enforcing = hb.enforcing_now(now)
+        sensor = (SENSOR_GATE_DOWN if down
+                  else str(hb.sensor) if hb.sensor is not None else "not reported")
     return {"topology": settings.site.topology, "mode": site_mode(s, settings).value,
             "gate": gate, "enforcing": enforcing, "sensor": sensor}
 

@@ -1,8 +1,8 @@
 """``chamberguard wifi keys``: one Wi-Fi passphrase per member, hostapd's key file, rotation.
 
-Registered into api.cli by :func:`register`. Thin: parse, call api.wifi.service, write the
-file, print. Passphrases are printed only with ``--show`` (IT prints slips from the
-Wi-Fi keys page instead).
+Registered into the ``chamberguard`` program by :func:`register`. Thin: parse, call
+api.wifi.service, write the file, print. Passphrases are printed only with ``--show``
+(IT prints slips from the Wi-Fi keys page instead).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ def register(sub: Any) -> None:
         "keys", help="a key for every active member; write hostapd's wpa_psk_file",
         description="Generate a strong passphrase for every active member who has none, "
         "rotate on request, and write hostapd's wpa_psk_file (keyid= per member). With "
-        "[identity] hostapd_ctrl set, hostapd is told to re-read the file.")
+        "[identity] hostapd_ctrl set, the gate tells hostapd to re-read the file within "
+        "a few seconds.")
     k.add_argument("--rotate", metavar="MEMBER", action="append", default=[],
                    help="new passphrase for this member (name); repeatable")
     k.add_argument("--rotate-all", action="store_true", help="new passphrase for everyone")
@@ -39,7 +40,6 @@ def cmd_keys(args: argparse.Namespace) -> int:
     from api.members.service import get_member
     from api.wifi.service import ensure_keys, psk_file_text
     from monitor.identity import pskfile
-    from monitor.identity.hostapd import HostapdCtrl, HostapdError
 
     settings, db = _ctx(args)
     path = args.psk_file or settings.identity.wpa_psk_file
@@ -51,12 +51,10 @@ def cmd_keys(args: argparse.Namespace) -> int:
             written = pskfile.write(path, text)
         except OSError as exc:  # nothing committed: keys and file stay in step
             raise CliError(f"could not write {path}: {exc}") from None
-    reload = None
-    if written and settings.identity.hostapd_ctrl:
-        try:
-            reload = HostapdCtrl(settings.identity.hostapd_ctrl).request("RELOAD_WPA_PSK").strip()
-        except HostapdError as exc:
-            reload = f"not reloaded: {exc}"
+    # Telling hostapd is the gate's job (its identity service re-reads the keys every few
+    # seconds and asks hostapd to reload when they changed): this command never talks to it.
+    reload = ("the gate asks hostapd to re-read the file within a few seconds"
+              if written and settings.identity.hostapd_ctrl else None)
     rows = [{k: v for k, v in asdict(v).items() if args.show or k != "passphrase"}
             for v in views]
     if args.json:

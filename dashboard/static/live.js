@@ -1,9 +1,10 @@
 // Live updates for the clerk's page (progressive enhancement: the page is complete without
-// this). Server-Sent Events from /api/v1/events/stream say "something happened"; the page
-// then re-fetches /live/fragment, the server-rendered HTML of its changing parts, and swaps
-// each element marked data-swap into place by id. A slow timer refreshes the clock, who is
-// in the room and the gate's health. The newest attempt is announced politely to screen
-// readers; nothing else moves focus.
+// this). Server-Sent Events from /live/stream say "the meeting moved, up to event N" (at most
+// a few times a second, however many events come); the page then re-fetches
+// /live/fragment?after=N, the server-rendered HTML of its changing parts, and swaps each
+// element marked data-swap into place by id. A slow timer refreshes the clock, who is in the
+// room and the gate's health. The newest attempt is announced politely to screen readers;
+// nothing else moves focus.
 (function () {
   "use strict";
   var root = document.getElementById("live");
@@ -11,7 +12,8 @@
   var status = document.getElementById("live-status");
   var announce = document.getElementById("live-announce");
   var fragmentUrl = root.getAttribute("data-fragment");
-  var after = root.getAttribute("data-after") || "0";
+  var after = parseInt(root.getAttribute("data-after") || "0", 10) || 0;
+  var told = after;  // the newest attempt announced (or already on the page when it loaded)
   var busy = false, again = false, timer = null;
 
   function say(text) { if (status) { status.textContent = text; } }
@@ -46,7 +48,8 @@
   function refresh() {
     if (busy) { again = true; return; }
     busy = true;
-    fetch(fragmentUrl, { credentials: "same-origin", redirect: "manual",
+    var url = fragmentUrl + (fragmentUrl.indexOf("?") < 0 ? "?" : "&") + "after=" + after;
+    fetch(url, { credentials: "same-origin", redirect: "manual",
                          headers: { "Accept": "text/html" } })
       .then(function (r) {
         if (r.type === "opaqueredirect" || r.status === 401 || r.status === 403) {
@@ -70,15 +73,18 @@
 
   window.setInterval(refresh, 10000);
   if (!window.EventSource) { say("Updates every 10 seconds."); return; }
-  var src = new EventSource("/api/v1/events/stream?after_id=" + encodeURIComponent(after));
-  function onEvent(ev) {
+  var src = new EventSource("/live/stream");
+  src.addEventListener("change", function (ev) {
     try {
-      var item = JSON.parse(ev.data);
-      if (announce && item.text) { announce.textContent = item.text; }
+      var news = JSON.parse(ev.data);
+      if (news.last > after) { after = news.last; }
+      if (news.id > told) {  // newer than anything the page has shown
+        told = news.id;
+        if (announce && news.text) { announce.textContent = news.text; }
+      }
     } catch (e) { /* still refresh */ }
     soon();
-  }
-  ["attempt", "bypass", "outage"].forEach(function (k) { src.addEventListener(k, onEvent); });
+  });
   src.onopen = function () { say("Live: new attempts appear here without reloading."); };
   src.onerror = function () { say("Live feed interrupted; reconnecting…"); };
 })();

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from allowlist.episodes import Episode, LookupRow, OpenedRule, group_episodes
+from allowlist.events import EventKind
 from monitor.settings import Settings
 from monitor.store.models import Event
 
@@ -42,7 +43,7 @@ def platform_lookups(s: Session, *, meeting_id: int | None = None, member_id: in
     """Attempt events with a platform, oldest first. ``until`` is exclusive."""
     q = (select(Event.ts, Event.platform, Event.device_id, Event.mac, Event.member_id,
                 Event.meeting_id, Event.domain, Event.channels, Event.action, Event.id)
-         .where(Event.kind == "attempt", Event.platform.is_not(None)))
+         .where(Event.kind == EventKind.ATTEMPT, Event.platform.is_not(None)))
     if meeting_id is not None:
         q = q.where(Event.meeting_id == meeting_id)
     if member_id is not None:

@@ -15,7 +15,7 @@ from datetime import timedelta
 from allowlist.bypass import resolver_addresses
 from allowlist.decision import Policy
 from monitor.events import EventRecord, EventWriter, spool_dir
-from monitor.evidence.presence import Presence
+from monitor.gate.presence import Presence
 from monitor.gate.refusals import AddressNames, RecentBypass, RefusalRecorder
 from monitor.gate.stats import GateStats
 from monitor.gate.upstream import UpstreamPool

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from allowlist.categories import BypassKind
+from allowlist.categories import BypassKind, Category
 from allowlist.decision import Restriction
 from monitor.events import EventAction, EventKind, EventRecord
 
@@ -150,7 +150,7 @@ class RefusalRecorder:
                         base,
                         kind=EventKind.BYPASS,
                         domain=known[0] if known else None,
-                        category="bypass",
+                        category=Category.BYPASS.value,
                         detail=f"{kind.value}: {_WORDS[kind]} ({addr})",
                     )
                 )
@@ -161,7 +161,7 @@ class RefusalRecorder:
                         base,
                         domain=known[0],
                         platform=known[1],
-                        category="platform",
+                        category=Category.PLATFORM.value,
                         detail=f"connection to a cached address ({proto}/{port})",
                     )
                 )

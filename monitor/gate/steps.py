@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from allowlist.categories import BypassKind
+from allowlist.categories import BypassKind, Category
 from allowlist.decision import Kind, Policy, Restriction
 from monitor import dnswire
 from monitor.events import (
@@ -232,7 +232,7 @@ class Record(Step):
                 ts=datetime.fromtimestamp(ex.received, UTC), kind=EventKind.BYPASS,
                 action=EventAction.OBSERVED, room=self.room, mac=ex.mac,
                 device_id=d.device_id, member_id=d.member_id, meeting_id=d.meeting_id,
-                domain=d.domain, category="bypass", channels="dns",
+                domain=d.domain, category=Category.BYPASS.value, channels="dns",
                 detail=_BYPASS_DETAIL[BypassKind.RESOLVER]))
         if d.kind not in RECORDED_KINDS:
             if d.kind is Kind.UNLISTED:

@@ -19,7 +19,7 @@ import ipaddress
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from enum import IntEnum, StrEnum
 from functools import cache
@@ -28,7 +28,9 @@ from pathlib import Path
 from pyrad import packet as rp
 from pyrad.dictionary import Dictionary
 
+from allowlist.identity import IdentitySource
 from allowlist.macs import MacError, normalise_mac
+from monitor.identity.sighting import Sighting, in_subnets
 
 log = logging.getLogger(__name__)
 DICTIONARY = Path(__file__).with_name("dictionary")
@@ -246,3 +248,19 @@ def _record(pkt: rp.AcctPacket, client: str) -> Accounting:
     return Accounting(client=client, status=status, user_name=_text(_one(pkt, "User-Name")),
                       mac=mac, ip=ip, session_id=_text(_one(pkt, "Acct-Session-Id")),
                       key_id=key_id)
+
+
+def from_accounting(acc: Accounting, subnets: Sequence[str]) -> Sighting | None:
+    """Start, Interim-Update and Stop all name the session's user and device (a Stop for a
+    device never seen before still tells who used it). The IP is kept only when it is inside
+    the chamber subnets: elsewhere it cannot be a chamber client."""
+    if acc.status not in (Status.START, Status.INTERIM, Status.STOP):
+        return None
+    if acc.mac is None or not (acc.key_id or acc.user_name):
+        return None
+    ip = acc.ip if acc.ip is not None and in_subnets(acc.ip, subnets) else None
+    if acc.key_id:  # the RADIUS server said which member's key the device used
+        return Sighting(acc.mac, IdentitySource.WIFI_KEY, acc.key_id, ip, f"radius:{acc.client}")
+    assert acc.user_name is not None
+    return Sighting(acc.mac, IdentitySource.RADIUS_USER, acc.user_name, ip,
+                    f"radius:{acc.client}")

@@ -12,8 +12,15 @@ from typing import Any
 from allowlist.identity import IdentitySource
 from monitor.identity import pskfile
 from monitor.identity.hostapd import HostapdCtrl, HostapdError
-from monitor.identity.radius import AccountingReceiver, Handled, RadiusStats, Verdict, clients
-from monitor.identity.sighting import Change, Sighting, from_accounting
+from monitor.identity.radius import (
+    AccountingReceiver,
+    Handled,
+    RadiusStats,
+    Verdict,
+    clients,
+    from_accounting,
+)
+from monitor.identity.sighting import Change, Sighting
 from monitor.identity.store import apply, psk_file_text
 from monitor.settings import Settings
 from monitor.store.db import Database
@@ -53,6 +60,7 @@ class IdentityService:
                 clients((c.address, c.shared_secret()) for c in cfg.radius_clients),
                 stats=self.radius_stats)
         self.hostapd = HostapdCtrl(cfg.hostapd_ctrl) if cfg.hostapd_ctrl else None
+        self._told_hostapd: str | None = None  # the key file text hostapd last re-read
         self._transport: asyncio.DatagramTransport | None = None
         self._queue: asyncio.Queue[tuple[Handled, Any]] = asyncio.Queue(QUEUE)
         self._tasks: list[asyncio.Task[None]] = []
@@ -145,8 +153,13 @@ class IdentityService:
         try:
             with self.db.session() as s:
                 text = psk_file_text(s)
-            if pskfile.write(self.settings.identity.wpa_psk_file, text):
+            written = pskfile.write(self.settings.identity.wpa_psk_file, text)
+            # Also when someone else wrote it (`chamberguard wifi keys` leaves telling
+            # hostapd to the gate): hostapd is told whenever the keys differ from the
+            # last ones it was told to load.
+            if written or text != self._told_hostapd:
                 reply = self.hostapd.request("RELOAD_WPA_PSK").strip()
+                self._told_hostapd = text
                 log.info("wrote %s; hostapd reload: %s", self.settings.identity.wpa_psk_file,
                          reply)
             stations = self.hostapd.stations()

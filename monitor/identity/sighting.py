@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from allowlist.identity import IdentitySource
-from monitor.identity.radius import Accounting, Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,22 +23,6 @@ class Sighting:
     who: str  # the RADIUS User-Name or the hostapd key id
     ip: str | None = None
     via: str = ""  # who said so: "radius:198.51.100.2", "hostapd"
-
-
-def from_accounting(acc: Accounting, subnets: Sequence[str]) -> Sighting | None:
-    """Start, Interim-Update and Stop all name the session's user and device (a Stop for a
-    device never seen before still tells who used it). The IP is kept only when it is inside
-    the chamber subnets: elsewhere it cannot be a chamber client."""
-    if acc.status not in (Status.START, Status.INTERIM, Status.STOP):
-        return None
-    if acc.mac is None or not (acc.key_id or acc.user_name):
-        return None
-    ip = acc.ip if acc.ip is not None and in_subnets(acc.ip, subnets) else None
-    if acc.key_id:  # the RADIUS server said which member's key the device used
-        return Sighting(acc.mac, IdentitySource.WIFI_KEY, acc.key_id, ip, f"radius:{acc.client}")
-    assert acc.user_name is not None
-    return Sighting(acc.mac, IdentitySource.RADIUS_USER, acc.user_name, ip,
-                    f"radius:{acc.client}")
 
 
 def in_subnets(ip: str, subnets: Sequence[str]) -> bool:

@@ -13,8 +13,8 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -413,7 +413,8 @@ class AuditRow(Base):
 
 
 class GateHeartbeat(Base):
-    """Each gate writes here every few seconds; the dashboard shows "gate down" from it."""
+    """Each gate writes here every few seconds; the dashboard shows "gate down" from it.
+    Written and read only through monitor.heartbeat (typed), never parsed."""
 
     __tablename__ = "gate_heartbeats"
     room: Mapped[str] = mapped_column(String(100), primary_key=True)
@@ -421,7 +422,11 @@ class GateHeartbeat(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     enforcing: Mapped[bool] = mapped_column(Boolean, default=False)
-    detail: Mapped[str] = mapped_column(Text, default="")
+    stopped: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # monitor.heartbeat.SensorState; NULL: not reported.
+    sensor: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    # monitor.counters.GateCounters.as_json(); NULL: not reported.
+    counters: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     # Component → {"state", "since", "why"} (monitor.health.ComponentHealth.as_json).
     components: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 

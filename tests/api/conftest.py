@@ -18,9 +18,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from api.app import create_app
 from api.auth.roles import Role
 from api.users.service import create_user, issue_token
+from dashboard.app import create_app
 from monitor.settings import Settings, load_settings
 from monitor.store.db import Database
 from monitor.store.migrate import upgrade

@@ -269,7 +269,7 @@ def test_a_browser_session_is_not_an_api_token(env: Env) -> None:
 def test_fault_7_secure_cookies_default_is_safe(tmp_path: Path) -> None:
     """Issue 20, fault 7: ``secure_cookies`` defaulted to false. Now true; the demo (plain
     http on loopback, no TLS proxy) is the one config that turns it off."""
-    from api.demo import DemoOptions, write_config
+    from dashboard.main.demo import DemoOptions, write_config
     from monitor.settings import load_settings
 
     assert load_settings(None, env={}).web.secure_cookies is True

@@ -60,7 +60,7 @@ def test_fault_4_nul_in_text_is_422_on_both_and_nothing_is_stored(any_db: Env) -
 def test_fault_4_every_integer_and_text_in_the_api_is_bounded() -> None:
     """The whole OpenAPI description: every integer has a maximum within the INTEGER
     columns, every free text a maxLength — so no database ever sees an unbounded value."""
-    from api.app import create_app
+    from dashboard.app import create_app
     from monitor.settings import load_settings
     from monitor.store.db import Database
 

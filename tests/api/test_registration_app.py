@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from api.app import create_registration_app
+from dashboard.app import create_registration_app
 from tests.api.conftest import Env
 
 

@@ -26,8 +26,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.app import create_app
 from api.auth.roles import Role
+from dashboard.app import create_app
 from monitor.settings import load_settings
 from monitor.store.db import Database
 from tests.api.conftest import Env, build_env_on

@@ -162,7 +162,7 @@ SERVER = """
 import sys, uvicorn
 from pathlib import Path
 sys.path.insert(0, {root!r})
-from api.app import create_app
+from dashboard.app import create_app
 from monitor.settings import Settings
 from monitor.store.db import Database
 settings = Settings(site={{"data_dir": Path({tmp!r})}})

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from api.app import create_app
+from dashboard.app import create_app
 from tests.dashboard.conftest import cheap_argon2  # noqa: F401  (fixture, re-exported)
 from tests.dashboard.seed import PASSWORD, Seeded, heartbeat, seed
 

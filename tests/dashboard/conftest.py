@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from dashboard.app import create_app
 from tests.dashboard.seed import PASSWORD, Seeded, seed
 from tests.hashing import cheap_argon2  # noqa: F401  (session fixture)
 

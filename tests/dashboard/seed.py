@@ -13,11 +13,13 @@ from api.devices.service import register_device
 from api.meetings.service import create_meeting
 from api.members.service import create_member
 from api.users.service import create_user
+from monitor.counters import GateCounters, GateStats
 from monitor.events import EventAction, EventKind, EventRecord, EventWriter
+from monitor.heartbeat import SensorState, write_heartbeat
 from monitor.settings import Settings, load_settings
 from monitor.store.db import Database
 from monitor.store.migrate import upgrade
-from monitor.store.models import Device, GateHeartbeat
+from monitor.store.models import Device
 
 PASSWORD = "correct horse battery"
 USERS = {Role.CLERK: "clerk", Role.IT_ADMIN: "it", Role.MONITORING_OFFICER: "officer",
@@ -76,15 +78,10 @@ def heartbeat(db: Database, room: str = "chamber", *, enforcing: bool = True,
     """What the gate writes every few seconds."""
     at = at or datetime.now(UTC)
     with db.session() as s:
-        hb = s.get(GateHeartbeat, room)
-        if hb is None:
-            hb = GateHeartbeat(room=room, pid=4242, started_at=at - timedelta(hours=2),
-                               seen_at=at)
-            s.add(hb)
-        hb.seen_at = at
-        hb.enforcing = enforcing
-        hb.detail = "queries=120,refused=7"
-        hb.components = components
+        write_heartbeat(s, room, pid=4242, started_at=at - timedelta(hours=2), now=at,
+                        enforcing=enforcing, sensor=SensorState.OFF,
+                        counters=GateCounters(GateStats(queries=120, refused=7)),
+                        components=components or {})
 
 
 def attempt(db: Database, *, member_id: int, device_id: int, mac: str, meeting_id: int | None,

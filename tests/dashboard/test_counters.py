@@ -1,16 +1,17 @@
 """IT's counters as a labelled table in plain English (issue 21 item 8), read through the
-one adapter (dashboard.counters.named_counters) from the typed counters or the older
-``k=v`` detail."""
+one adapter (dashboard.counters.named_counters) from the typed heartbeat counters."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dashboard.counters import counter_rows, named_counters, parse_detail
+from dashboard.counters import counter_rows, named_counters
+from dashboard.queries import GateView
+from monitor.counters import GateCounters, GateStats
+from monitor.heartbeat import GateState
 from tests.dashboard.conftest import Site
 from tests.dashboard.seed import heartbeat
 
@@ -30,41 +31,27 @@ def test_it_sees_the_gate_counters_as_a_labelled_table(site: Site) -> None:
     assert all(label != name for label, name, _ in seen)  # every one named in plain words
 
 
-@dataclass
-class _Typed:
-    """A stand-in for the typed heartbeat counters: only ``named()`` is read."""
-
-    values: dict[str, int]
-
-    def named(self) -> dict[str, int]:
-        return self.values
-
-
-@dataclass
-class _View:
-    counters: _Typed | None = None
-    detail: str = ""
-
-
-def test_typed_counters_win_over_the_old_string_and_errors_ask_for_attention() -> None:
-    view = _View(_Typed({"queries": 5, "error.udp listener": 2, "upstream_errors": 0,
-                         "new_thing": 3}), detail="queries=999")
+def test_typed_counters_read_in_order_and_errors_ask_for_attention() -> None:
+    stats = GateStats(queries=5, errors={"udp listener": 2})
+    view = GateView(GateState.UP, counters=GateCounters(stats, {"new_thing": 3}))
     rows = counter_rows(named_counters(view))
-    assert [(r.label, r.value, r.attention) for r in rows] == [
+    assert [(r.label, r.value, r.attention) for r in rows][:3] == [
         ("Lookups received", 5, False),
-        ("Errors from the council's DNS server", 0, False),
-        ("Failures in udp listener", 2, True),
-        ("New thing", 3, False)]
+        ("Answered by the gate itself", 0, False),
+        ("Passed on to the council's DNS server", 0, False)]
+    by_name = {r.name: r for r in rows}
+    assert by_name["upstream_errors"].value == 0 and not by_name["upstream_errors"].attention
+    assert (by_name["error.udp listener"].label, by_name["error.udp listener"].attention) == (
+        "Failures in udp listener", True)
+    assert (by_name["new_thing"].label, by_name["new_thing"].group) == ("New thing", "Other")
+    assert rows[-1].name == "new_thing"
 
 
-def test_old_detail_string_reads_without_the_sensor_state() -> None:
-    assert named_counters(_View(detail="queries=120,refused=7,sensor=running")) == {
-        "queries": 120, "refused": 7}
-    assert named_counters(_View(detail="stopped")) == {}
+def test_no_counters_before_the_gate_reports() -> None:
+    assert named_counters(GateView(GateState.NEVER)) == {}
+    assert counter_rows({}) == []
 
 
-@given(st.text(max_size=300))
-def test_any_detail_string_reads_to_counters_or_nothing(detail: str) -> None:
-    out = parse_detail(detail)
-    assert all(isinstance(v, int) for v in out.values())
-    assert len(counter_rows(out)) == len(out)
+@given(st.dictionaries(st.text(min_size=1, max_size=40), st.integers(0, 2**62), max_size=40))
+def test_any_counters_read_to_one_row_each(counters: dict[str, int]) -> None:
+    assert len(counter_rows(counters)) == len(counters)

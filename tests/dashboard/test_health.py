@@ -34,7 +34,7 @@ def test_clerk_page_shows_each_part_and_a_dead_sensor(site: Site) -> None:
 
 
 def test_mirror_with_sensor_down_is_not_recording(site: Site) -> None:
-    from api.app import create_app
+    from dashboard.app import create_app
 
     base = site.seeded.settings
     settings = base.model_copy(update={"site": base.site.model_copy(

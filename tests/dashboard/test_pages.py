@@ -193,7 +193,7 @@ def test_gate_and_mode_banners(site: Site) -> None:
 
 
 def test_resolver_only_topology_is_stated(site: Site) -> None:
-    from api.app import create_app
+    from dashboard.app import create_app
 
     base = site.seeded.settings
     settings = base.model_copy(update={"site": base.site.model_copy(

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api.demo import (
+from dashboard.main.demo import (
     DEMO_PCAP,
     GUEST_MACS,
     MEMBERS,
@@ -38,7 +38,7 @@ from api.demo import (
 from monitor.chamber_sim import traffic_demo
 from monitor.settings import load_settings
 from monitor.store.db import Database
-from tests.deploy.conftest import CLI, DEPLOY, clean_env, wait_for
+from tests.deploy.conftest import CLI, DEPLOY, clean_env, run_cli, wait_for
 from tests.netns.harness import free_port
 
 
@@ -274,11 +274,31 @@ def test_demo_command_replay_shows_attempts_on_the_dashboard(tmp_path: Path) -> 
         officer = login(demo.port, "monitoring_officer", pw["monitoring_officer"])
         assert officer.get("/api/v1/events", params={"limit": 5}).status_code == 200
         officer.close()
+        # `chamberguard doctor` against the demo's own config: a clear pass, nothing sent.
+        report = doctor_report(tmp_path / "demo" / "demo.toml")
+        assert report["checks"]["demo chamber"]["detail"].startswith("replays a bundled")
+        assert report["checks"]["nftables"]["status"] == "skip"  # monitor-only: nothing to do
     finally:
         code = stop_demo(demo)
     assert code == 0, demo.output
     assert not group_alive(demo.proc.pid)
     assert "replays" in demo.output.splitlines()[-1]
+
+
+def doctor_report(config: Path) -> dict[str, Any]:
+    """`chamberguard doctor --json` against a running demo's config: it passes, says it is
+    the demo, asks nothing of this host's chamber network and sends nothing upstream."""
+    proc = run_cli("doctor", "--json", config=config, timeout=60)
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 0 and report["ok"] is True, proc.stdout + proc.stderr
+    assert report["demo"] is True
+    checks = {c["name"]: c for c in report["checks"]}
+    assert not [c for c in checks.values() if c["status"] == "fail"], checks
+    assert checks["demo chamber"]["status"] == "ok"
+    assert checks["database"]["status"] == "ok" and checks["presets"]["status"] != "fail"
+    for name in ("interface", "ip forwarding", "dhcp", "upstream dns"):
+        assert checks[name]["status"] == "skip", checks[name]
+    return {"checks": checks}
 
 
 @pytest.mark.netns
@@ -350,6 +370,9 @@ def test_live_demo_enforces_records_and_leaves_nothing_behind(tmp_path: Path) ->
             sensor_state(db_path)
         procs = descendants(demo.proc.pid)
         assert len(procs) >= 10, procs  # dnsmasq, sites, gate (+worker), web, 6 devices
+        report = doctor_report(tmp_path / "demo" / "demo.toml")
+        assert report["checks"]["gate"]["status"] == "ok", report["checks"]["gate"]
+        assert report["checks"]["nftables"]["status"] == "ok"
     finally:
         procs = procs or descendants(demo.proc.pid)
         code = stop_demo(demo)
@@ -412,7 +435,7 @@ def test_live_demo_interrupted_while_starting_removes_what_it_built(tmp_path: Pa
 
 @pytest.mark.netns
 def test_demo_clean_removes_leftover_demo_namespaces_only() -> None:
-    from api.demo import DemoError, clean_leftovers
+    from dashboard.main.demo import DemoError, clean_leftovers
     from monitor.chamber_sim.netns import unavailable_reason
 
     reason = unavailable_reason()

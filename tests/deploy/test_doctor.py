@@ -298,3 +298,38 @@ def test_doctor_lists_each_supervised_part(tmp_path: Path) -> None:
     assert checks["sensor"].status == "fail" and checks["sensor"].failed
     assert "why sensor" in checks["sensor"].detail and "since" in checks["sensor"].detail
     assert checks["spool"].status == "warn" and checks["events"].status == "ok"
+
+
+def test_doctor_on_the_demos_config_names_what_the_demo_needs(tmp_path: Path) -> None:
+    """The config `chamberguard demo` / `make run` writes: the host's chamber network is not
+    asked about, nothing is sent, and before the demo has run the one failure says so."""
+    from dashboard.main.demo import DemoOptions, prepare_data_dir, setup_database, write_config
+    from monitor.store.db import Database
+
+    opts = DemoOptions(data_dir=tmp_path / "demo")
+    prepare_data_dir(opts.data_dir)
+    config = write_config(opts, live=False)
+    code, report = doctor(config)  # not --offline: the demo's config must send nothing anyway
+    checks = by_name(report)
+    assert code == 1 and report["demo"] is True
+    assert [n for n, c in checks.items() if c["status"] == "fail"] == ["database"]
+    assert "the demo creates it when it starts" in checks["database"]["detail"]
+    assert not (opts.data_dir / "chamberguard.db").exists(), "doctor must not create it"
+    for name in ("interface", "ip forwarding", "dhcp", "upstream dns"):
+        assert checks[name]["status"] == "skip", checks[name]
+    p = run_cli("doctor", config=config)
+    assert p.returncode == 1 and "the demo's simulated chamber" in p.stdout.splitlines()[0]
+
+    # Once the demo has made its database: a pass.
+    settings = load_settings(config, env={})
+    setup_database(settings, Database(settings.database_url), members=2)
+    code, report = doctor(config)
+    assert code == 0 and report["ok"], report
+    assert by_name(report)["presets"]["status"] in ("ok", "warn")
+
+    # The same file without the demo's marker is an ordinary site with no interface: a failure
+    # that says `run` would start the simulated chamber.
+    (opts.data_dir / ".chamberguard-demo").unlink()
+    code, report = doctor(config, "--offline")
+    assert code == 1 and report["demo"] is False
+    assert "simulated chamber" in by_name(report)["interface"]["detail"]

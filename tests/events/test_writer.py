@@ -24,9 +24,9 @@ from monitor.events import (
     store_now,
 )
 from monitor.evidence.devices import PresenceNote, unregistered_devices
-from monitor.evidence.presence import Presence
 from monitor.evidence.spool import Spool, read_segment
 from monitor.gate.exchange import Exchange
+from monitor.gate.presence import Presence
 from monitor.store.db import Database
 from monitor.store.models import Device, Event, Member
 from tests.events.test_crash import blocked

@@ -15,9 +15,9 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
-from api.app import create_app
 from api.auth.roles import Role
 from api.users.service import create_token, create_user
+from dashboard.app import create_app
 from monitor.settings import Settings
 from monitor.store.db import Database
 

@@ -9,8 +9,15 @@ from hypothesis import strategies as st
 from pyrad import packet as rp
 
 from allowlist.identity import IdentitySource
-from monitor.identity.radius import AccountingReceiver, Status, Verdict, clients, dictionary
-from monitor.identity.sighting import Change, Current, decide, from_accounting
+from monitor.identity.radius import (
+    AccountingReceiver,
+    Status,
+    Verdict,
+    clients,
+    dictionary,
+    from_accounting,
+)
+from monitor.identity.sighting import Change, Current, decide
 from tests.identity.packets import AP, SECRET, acct
 
 SUBNETS = ["198.51.100.0/24"]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import stat
 from pathlib import Path
 
 import pytest
 
-from api.cli import main
 from api.wifi.service import ALPHABET, wifi_qr_svg
+from dashboard.main.cli import main
 from tests.identity.test_hostapd import hostapd_conf, run_hostapd, stop
 
 
@@ -129,3 +130,40 @@ def test_member_login_is_set_and_unique(config: Path, capsys: pytest.CaptureFixt
     assert "already has the RADIUS user name" in capsys.readouterr().err
     out = json.loads(run(config, capsys, "member", "login", "Cllr Ada Lovelace"))
     assert out["radius_user"] is None
+
+
+def test_the_gate_tells_hostapd_when_the_command_rewrote_the_keys(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`wifi keys` only writes the file (the web side never talks to hostapd); the gate's
+    identity service asks hostapd to re-read it — also when the command, not the gate,
+    wrote the new keys — and only when they changed."""
+    from monitor.cli_support import ctx
+    from monitor.identity.service import IdentityService
+    from tests.identity.test_hostapd import FakeHostapd
+
+    fake = FakeHostapd(tmp_path / "wlan0", [])
+    cfg = tmp_path / "chamberguard.toml"
+    cfg.write_text(f"""
+[site]
+data_dir = "{tmp_path / "data"}"
+[identity]
+wifi_ssid = "Chamber"
+wpa_psk_file = "{tmp_path / "chamberguard.wpa_psk"}"
+hostapd_ctrl = "{tmp_path / "wlan0"}"
+""")
+    try:
+        run(cfg, capsys, "member", "add", "Cllr Ada Lovelace")
+        out = json.loads(run(cfg, capsys, "wifi", "keys", "--json"))
+        assert out["written"] and "the gate asks hostapd" in out["hostapd_reload"]
+        assert "RELOAD_WPA_PSK" not in fake.seen  # the command itself never asks
+
+        settings, db = ctx(argparse.Namespace(config=str(cfg)))
+        svc = IdentityService(settings, db, lambda ip, mac: None)
+        svc.poll_hostapd()  # the file is already current: hostapd is told anyway, once
+        svc.poll_hostapd()
+        assert fake.seen.count("RELOAD_WPA_PSK") == 1
+        run(cfg, capsys, "wifi", "keys", "--rotate", "Cllr Ada Lovelace")
+        svc.poll_hostapd()
+        assert fake.seen.count("RELOAD_WPA_PSK") == 2
+    finally:
+        fake.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import main
+from dashboard.main.cli import main
 from tests.meetings.conftest import FIXTURES
 from tests.meetings.test_sync import Env, dump, make_env
 from tests.meetings.test_sync_http import NOW, FakeModernGov, fake_fixture  # noqa: F401

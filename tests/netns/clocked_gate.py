@@ -10,7 +10,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from api.cli_support import ctx
+from monitor.cli_support import ctx
 from monitor.daemon import GateDaemon
 
 

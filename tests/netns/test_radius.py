@@ -12,6 +12,7 @@ import subprocess
 import pytest
 
 from monitor.chamber_sim.netns import GATE_IP, SimDevice
+from monitor.counters import GateCounters
 from tests.netns.harness import FACEBOOK, Chamber
 
 SECRET = "chamber-accounting-7Hq2"
@@ -120,13 +121,16 @@ def test_a_rotating_mac_through_radius_accounting_stays_restricted_and_named(
     assert out.returncode != 0 and "Received Accounting-Response" not in out.stdout
     assert not query(c, "SELECT * FROM devices WHERE mac = '0e:00:5e:60:00:06'")
 
-    def counted() -> bool:
-        rows = query(c, "SELECT detail FROM gate_heartbeats")
-        return bool(rows) and "radius_bad_authenticator=1" in rows[0]["detail"]
+    def identity_counters() -> dict[str, int]:
+        rows = query(c, "SELECT counters FROM gate_heartbeats")
+        if not rows or rows[0]["counters"] is None:
+            return {}
+        return GateCounters.from_json(json.loads(rows[0]["counters"])).identity
 
-    Chamber.wait_until(counted, what="the bad authenticator counted", timeout=15)
-    detail = query(c, "SELECT detail FROM gate_heartbeats")[0]["detail"]
-    assert "radius_accepted=4" in detail, detail
+    Chamber.wait_until(lambda: identity_counters().get("radius_bad_authenticator") == 1,
+                       what="the bad authenticator counted", timeout=15)
+    counted = identity_counters()
+    assert counted["radius_accepted"] == 4, counted
 
     # The meeting report lists the new MAC under the member's name, saying how it was tied.
     doc = json.loads(c.cli("report", str(c.ids["meeting"]), "--format", "json"))["report"]

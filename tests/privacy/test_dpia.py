@@ -12,11 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Column, String
 
-from api.app import create_app, create_registration_app
 from api.auth.roles import CONFIGURE, LIVE_VIEW, PRIVACY, REPORTS, Role
-from api.cli import main
 from api.privacy import facts as facts_module
 from api.privacy.facts import PERSONAL, gather, storage
+from dashboard.app import create_app, create_registration_app
+from dashboard.main.cli import main
 from dashboard.privacy import render
 from monitor.evidence.levels import sync_level
 from monitor.settings import Settings

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from api.app import create_app
+from dashboard.app import create_app
 from tests.api.conftest import make_settings
 from tests.registration.conftest import PHONE_MAC, Chamber
 

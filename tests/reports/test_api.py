@@ -17,10 +17,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from api.app import create_app
 from api.auth.roles import Role
 from api.reports import signing
 from api.users.service import create_token, create_user
+from dashboard.app import create_app
 from monitor.store.models import AuditRow
 from tests.reports.seed import ADA, GRACE, Golden, seed_golden
 

@@ -16,8 +16,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import insert, text
 
-from api.cli import main
 from api.reports import service
+from dashboard.main.cli import main
 from monitor.events import EventAction, EventKind, EventRecord, store_now
 from monitor.evidence import chain
 from monitor.evidence.sink import COLUMNS, insert_events

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from api.cli import main
 from api.meetings.service import create_meeting
 from api.reports import service
 from api.site.service import set_mode
+from dashboard.main.cli import main
 from dashboard.reports import render, timeline
 from monitor.events import EventAction, EventKind, EventRecord, store_now
 from monitor.health import Component

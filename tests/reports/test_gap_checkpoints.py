@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from api.cli import main
 from api.reports import service
+from dashboard.main.cli import main
 from monitor.evidence import checkpoint
 from monitor.evidence.levels import sync_level
 from monitor.store.db import Database

@@ -9,8 +9,10 @@ from datetime import timedelta
 from api.events.episodes import list_episodes
 from api.reports import builder
 from dashboard import queries
+from dashboard.live_state import LiveHub, activity_of
 from monitor.events import EventAction, EventKind, EventRecord, store_now
 from monitor.evidence.episodes import rule_of
+from monitor.store.models import Meeting
 from tests.reports.seed import NOW, Golden, at
 
 
@@ -34,6 +36,11 @@ def test_live_page_report_and_api_agree(golden: Golden) -> None:
         doc = builder.meeting_report(s, g.settings, mid, now=NOW)
         api = list_episodes(s, rule=rule_of(g.settings), now=NOW, meeting_id=mid,
                             member_id=None, since=None, until=None)
+        # what the live page shows: the meeting's running state (new events only)
+        meeting = s.get(Meeting, mid)
+        assert meeting is not None
+        running = activity_of(LiveHub(rule_of(g.settings)).state(s, meeting), s, now=NOW,
+                              live=True, feed_limit=1000)
     t = doc["totals"]
     assert (act.episodes, act.opened, act.background, act.lookups, act.bypasses) == (
         t["episodes"], t["opened"], t["background"], t["lookups"], t["bypass_attempts"])
@@ -41,8 +48,13 @@ def test_live_page_report_and_api_agree(golden: Golden) -> None:
     assert len(api) == t["episodes"]
     assert sum(1 for e in api if e["label"] == "opened") == t["opened"]
     assert sum(int(str(e["lookups"])) for e in api) == t["lookups"]
+    assert (running.episodes, running.opened, running.background, running.lookups,
+            running.bypasses) == (act.episodes, act.opened, act.background, act.lookups,
+                                  act.bypasses)
     live = {(r.name, p.name): (p.episodes, p.opened, p.lookups)
             for r in act.members for p in r.platforms}
+    assert live == {(r.name, p.name): (p.episodes, p.opened, p.lookups)
+                    for r in running.members for p in r.platforms}
     report = {(m["name"], p["name"]): (p["episodes"], p["opened"], p["lookups"])
               for m in doc["members"] for p in m["platforms"]}
     assert live == report
@@ -50,5 +62,7 @@ def test_live_page_report_and_api_agree(golden: Golden) -> None:
         m["name"]: m["bypass_attempts"] for m in doc["members"] if m["bypass_attempts"]}
     # the sentences are the same words too
     feed = {f.text for f in act.feed + act.background_feed if f.kind == "episode"}
+    assert feed == {f.text for f in running.feed + running.background_feed
+                    if f.kind == "episode"}
     assert feed == {str(e["text"]) for e in api}
     assert feed == {e["text"] for m in doc["members"] for e in m["episode_list"]}

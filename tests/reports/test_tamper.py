@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from api.cli import main
 from api.reports import service
+from dashboard.main.cli import main
 from monitor.evidence import chain, checkpoint
 from tests.reports.seed import NOW, Golden, seed_golden
 

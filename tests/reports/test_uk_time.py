@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from allowlist.clock import LONDON
-from api.cli import main
 from api.reports import service, signing
 from api.reports.times import uk_text
+from dashboard.main.cli import main
 from tests.reports.seed import NOW, Golden, seed_golden
 
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d([+-]\d\d:\d\d)")

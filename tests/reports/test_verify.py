@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from api.cli import main
 from api.reports import formats, service, signing
+from dashboard.main.cli import main
 from dashboard.reports import render
 from tests.reports.seed import NOW, Golden, seed_golden
 

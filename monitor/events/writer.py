@@ -1,7 +1,4 @@
-"""The event record and its write path.
-
-:class:`EventRecord` is the one documented type for everything the clerk and the report see
-(Zeek-style). The gate and capture hand records to :class:`EventWriter`, which never makes
+"""The write path. The gate and capture hand records to :class:`EventWriter`, which never makes
 them wait for a disk or a database:
 
     submit() ──► memory buffer ──► flusher thread: spool append + fsync ──► "acknowledged"
@@ -19,9 +16,7 @@ count itself is written as an ``outage`` event — never silently.
 
 from __future__ import annotations
 
-import enum
 import logging
-import re
 import secrets
 import threading
 import time
@@ -33,178 +28,18 @@ from pathlib import Path
 
 from sqlalchemy import exc as sa_exc
 
-from allowlist.decision import Decision, Kind
-from monitor.evidence.chain import compact_json, encode_rows
+from allowlist.events import EventAction, EventKind
+from monitor.events.encoder import RowEncoder
+from monitor.events.record import FIELDS, EventRecord
+from monitor.events.spooling import rows_from_spool
 from monitor.evidence.devices import PresenceNote, touch_devices
-from monitor.evidence.sink import COLUMNS, insert_events, ts_text
+from monitor.evidence.sink import insert_events
 from monitor.evidence.spool import SegmentContents, Spool, SpoolBusy, read_segment
 from monitor.health import Component
 from monitor.incidents import IncidentKind, IncidentLog, write_incidents
 from monitor.store.db import Database
 
 log = logging.getLogger(__name__)
-
-
-class EventKind(enum.StrEnum):
-    ATTEMPT = "attempt"  # a restricted device reached for a social platform (or other refused name)
-    BYPASS = "bypass"  # DoH/DoT/QUIC/foreign resolver/canary
-    ALLOWED_SAMPLE = "allowed-sample"  # a sample of allowed traffic (agenda/webcast) for context
-    OUTAGE = "outage"  # the gate was down or dropped events
-    DEVICE_SEEN = "device-seen"  # presence: an unregistered device appeared during a meeting
-
-
-class EventAction(enum.StrEnum):
-    REFUSED = "refused"
-    ALLOWED = "allowed"
-    OBSERVED = "observed"  # monitor-only, or seen passively
-
-
-# Spool and insert field order. ``uid`` is given by the writer: (boot id, sequence) — unique
-# across gates and restarts, and the UNIQUE column that makes spool replay idempotent.
-FIELDS = COLUMNS
-
-
-@dataclass(frozen=True, slots=True)
-class EventRecord:
-    """ts: when (aware UTC); kind/action: see the enums; room: the gate that saw it;
-    mac/device_id/member_id: attribution at the time (kept even if the device is later
-    re-registered); meeting_id: the meeting in session; domain/platform/category: what was
-    reached for (never a URL); channels: comma list of dns/tls/quic/http; rule: the rule that
-    decided; detail: a short neutral note (e.g. the bypass kind)."""
-
-    ts: datetime
-    kind: EventKind
-    action: EventAction
-    room: str | None = None
-    mac: str | None = None
-    device_id: int | None = None
-    member_id: int | None = None
-    meeting_id: int | None = None
-    domain: str | None = None
-    platform: str | None = None
-    category: str | None = None
-    channels: str = "dns"
-    rule: str | None = None
-    detail: str | None = None
-
-    def row(self, uid: str | None = None) -> dict[str, object]:
-        """Column values for the ``events`` table (written out: ``asdict`` is 5x slower)."""
-        return {
-            "uid": uid, "ts": self.ts, "kind": str(self.kind), "action": str(self.action),
-            "room": self.room, "mac": self.mac, "device_id": self.device_id,
-            "member_id": self.member_id, "meeting_id": self.meeting_id, "domain": self.domain,
-            "platform": self.platform, "category": self.category, "channels": self.channels,
-            "rule": self.rule, "detail": self.detail,
-        }
-
-    def wire(self, uid: str) -> tuple[object, ...]:
-        """Values in :data:`FIELDS` order in storage form: JSON-ready for the spool and
-        ready for the driver's executemany (ts as UTC text, see monitor.evidence.sink)."""
-        ts = self.ts  # the common case inline: this runs once per event on the flusher
-        when = ts.isoformat(" ", "microseconds")[:26] if ts.tzinfo is UTC else ts_text(ts)
-        return (uid, when, str(self.kind), str(self.action), self.room, self.mac,
-                self.device_id, self.member_id, self.meeting_id, self.domain, self.platform,
-                self.category, self.channels, self.rule, self.detail)
-
-
-class RowEncoder:
-    """Records → storage rows (:data:`FIELDS` order), each row's compact JSON for the spool
-    and its canonical body for the hash chain (the same string: rows made here are in
-    storage form). Exactly ``chain.encode_rows([r.wire(uid) for …])``, cheaper.
-
-    Why it caches: a phone's background sync makes dozens of identical lookups a minute, so
-    everything after ``uid`` and ``ts`` repeats from event to event. That tail's tuple and
-    its JSON are kept (bounded; cleared when full); rows whose ids are not plain ints (a
-    bool equals 1 as a dict key but encodes as ``true``) take the exact, uncached path.
-    ``uid`` must be the writer's own (hex, ``-``, digits: nothing to escape)."""
-
-    def __init__(self, size: int = 4096) -> None:
-        self._size = size
-        self._tails: dict[tuple[object, ...], str] = {}
-
-    def encode(self, recs: Sequence[EventRecord], uids: Sequence[str]
-               ) -> tuple[list[tuple[object, ...]], list[str], list[str]]:
-        rows: list[tuple[object, ...]] = []
-        raw: list[str] = []
-        bodies: list[str] = []
-        tails = self._tails
-        for u, r in zip(uids, recs, strict=True):
-            ts = r.ts
-            when = ts.isoformat(" ", "microseconds")[:26] if ts.tzinfo is UTC else ts_text(ts)
-            tail = (str(r.kind), str(r.action), r.room, r.mac, r.device_id, r.member_id,
-                    r.meeting_id, r.domain, r.platform, r.category, r.channels, r.rule,
-                    r.detail)
-            row = (u, when, *tail)
-            rows.append(row)
-            a, b, c = r.device_id, r.member_id, r.meeting_id
-            if not ((a is None or type(a) is int) and (b is None or type(b) is int)
-                    and (c is None or type(c) is int)):  # checked before the cache is asked
-                one_raw, one_body = encode_rows([row])
-                raw.append(one_raw[0])
-                bodies.append(one_body[0])
-                continue
-            j = tails.get(tail)
-            if j is None:
-                j = compact_json(tail)[1:]  # the tail's elements and the closing bracket
-                if len(tails) >= self._size:
-                    tails.clear()
-                tails[tail] = j
-            text = f'["{u}","{when}",{j}' if when is not None else f'["{u}",null,{j}'
-            raw.append(text)
-            bodies.append(text)
-        return rows, raw, bodies
-
-
-# Decisions that become events. Unlisted refusals are counted, never stored: chamberguard
-# records social platforms and ways round the gate, not a member's other browsing.
-RECORDED_KINDS = frozenset({Kind.PLATFORM, Kind.BYPASS, Kind.BLOCKED})
-
-
-def decision_event(d: Decision, *, ts: float, room: str | None, mac: str | None,
-                   channels: str, action: EventAction) -> EventRecord:
-    """The event for a decision of a RECORDED_KIND: one construction for every sensor."""
-    return EventRecord(
-        ts=datetime.fromtimestamp(ts, UTC),
-        kind=EventKind.BYPASS if d.kind is Kind.BYPASS else EventKind.ATTEMPT,
-        action=action,
-        room=room,
-        mac=mac,
-        device_id=d.device_id,
-        member_id=d.member_id,
-        meeting_id=d.meeting_id,
-        domain=d.domain,
-        platform=d.platform,
-        category=d.category.value,
-        channels=channels,
-        rule=d.rule.describe() if d.rule else None,
-        detail=d.bypass.value if d.bypass else None,
-    )
-
-
-def spool_dir(data_dir: Path, room: str | None, process: str) -> Path:
-    """Where one process of one room keeps its spool (``<data_dir>/spool/<room>.<process>``):
-    a directory has one owner at a time, and a gate and a sensor of one room both write."""
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", room or "default")
-    return Path(data_dir) / "spool" / f"{slug}.{process}"
-
-
-def rows_from_spool(seg: SegmentContents) -> list[tuple[object, ...]]:
-    """A replayed segment's rows in :data:`FIELDS` order (fields it lacks are NULL; fields
-    this version does not know are ignored)."""
-    if seg.fields == FIELDS:
-        return [tuple(r) for r in seg.rows]
-    pos = [seg.fields.index(f) if f in seg.fields else None for f in FIELDS]
-    return [tuple(None if i is None else r[i] for i in pos) for r in seg.rows]
-
-
-def store_now(db: Database, recs: Sequence[EventRecord]) -> None:
-    """Insert records at once, through the sink (ordered, NOTIFYing, with uids), for one-off
-    records from a process that has no writer (e.g. the guard's outage row). Synchronous:
-    never call it from the DNS hot path."""
-    boot = secrets.token_hex(8)
-    rows = [r.wire(f"{boot}-{i}") for i, r in enumerate(recs, 1)]
-    with db.engine.begin() as conn:
-        insert_events(conn, rows, notify=recs[0].room or "" if recs else "")
 
 
 @dataclass(slots=True)

@@ -4,7 +4,8 @@
     chamberguard privacy notice [--format md|html|pdf] [-o FILE]
     chamberguard privacy level
 
-Thin: gather the installation's facts (api.privacy.facts), render, write.
+Thin: gather the installation's facts (api.privacy.facts), render (dashboard.privacy.render),
+write. Here, with the renderer, because the API never imports the dashboard.
 """
 
 from __future__ import annotations
