@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from allowlist.clock import ClerkAction
 from allowlist.episodes import Episode
+from allowlist.events import EventAction, EventKind
 from api.meetings.overrun import ExemptionView, exemptions_of
 from api.reports import method, query
 from api.reports.components import component_rows
@@ -140,14 +141,14 @@ def meeting_report(s: Session, settings: Settings, meeting_id: int, *,
     doc["meeting"] = _meeting_doc(m, sess, grace, exemptions_of(s, m.id))
     cond = conditions_of(s, settings, sess, lo, hi)
     cond["refused"] = sum(t.count for t in tallies if t.kind in CONTACT
-                          and t.action == "refused")
+                          and t.action == EventAction.REFUSED)
     cond["observed_only"] = sum(t.count for t in tallies if t.kind in CONTACT
-                                and t.action == "observed")
+                                and t.action == EventAction.OBSERVED)
     cond["gate"] = outage_doc(outs, incidents, sess, now)
     cond["components"] = component_rows(s, settings, m.room or settings.site.room,
                                         sess.intervals, now)
     cond["unregistered_devices_seen"] = sum(t.count for t in tallies
-                                            if t.kind == "device-seen")
+                                            if t.kind == EventKind.DEVICE_SEEN)
     cond["privacy"] = privacy_of(s, meeting_id)
     doc["conditions"] = cond
     doc["members"] = member_docs
@@ -285,11 +286,11 @@ def site_report(s: Session, settings: Settings, since: datetime, until: datetime
             "in_session_minutes": minutes(sum((b - a for a, b in sess.intervals),
                                               timedelta(0))),
             "members_with_contacts": len({e.member_id for e in me if e.member_id}
-                                         | {t.member_id for t in mt if t.kind == "bypass"
+                                         | {t.member_id for t in mt if t.kind == EventKind.BYPASS
                                             and t.member_id}),
             "episodes": len(me), "opened": sum(e.opened for e in me),
             "lookups": sum(e.lookups for e in me),
-            "bypass_attempts": sum(t.count for t in mt if t.kind == "bypass"),
+            "bypass_attempts": sum(t.count for t in mt if t.kind == EventKind.BYPASS),
             "outage_minutes": gate["outage_minutes"], "uptime_percent": gate["uptime_percent"],
         })
     names = {i: n for i, n in s.execute(select(Member.id, Member.name))}
@@ -311,7 +312,7 @@ def site_report(s: Session, settings: Settings, since: datetime, until: datetime
             e["lookups"] += ep.lookups
             e["meetings"].update(ep.meeting_ids)
     for t in tallies:
-        if t.kind == "bypass" and t.member_id is not None:
+        if t.kind == EventKind.BYPASS and t.member_id is not None:
             e = member(t.member_id)
             e["bypass_attempts"] += t.count
             if t.meeting_id is not None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from allowlist import wording
 from allowlist.episodes import Episode
+from allowlist.events import EventAction, EventKind
 from allowlist.identity import IdentitySource
 from api.events.service import platform_names
 from api.reports import query
@@ -110,7 +111,7 @@ def members_of(tallies: list[query.Tally], eps: list[Episode], numbers: dict[int
             e["first"] = t.first
         if e["last"] is None or t.last > e["last"]:
             e["last"] = t.last
-        if t.kind == "bypass":
+        if t.kind == EventKind.BYPASS:
             e["bypass_attempts"] += t.count
         elif not t.platform:
             e["other_refused"] += t.count
@@ -120,9 +121,9 @@ def members_of(tallies: list[query.Tally], eps: list[Episode], numbers: dict[int
         e = entry(r.member_id)
         e["bypass_list"].append({
             "at": london(r.ts), "device": device(e, r.device_id, r.mac, "recorded events"),
-            "text": wording.lookup_phrase("bypass", r.action, None, r.domain, r.channels,
+            "text": wording.lookup_phrase(EventKind.BYPASS, r.action, None, r.domain, r.channels,
                                           r.detail),
-            "blocked": r.action == "refused"})
+            "blocked": r.action == EventAction.REFUSED})
     for mid, device_ids in extra_present.items():
         e = entry(mid)
         for did in sorted(device_ids):
@@ -231,7 +232,7 @@ def lookups_doc(sc: query.Scan, numbers: dict[int, int], members: dict[int, str]
             "device": label[dev] if dev in label else (mac or ""),
             "member": who.get(mem, "") if mem is not None else "",
             "name": name or "", "platform": names.get(plat, plat) if plat else "",
-            "kind": "other DNS service" if kind == "bypass" else "platform",
+            "kind": "other DNS service" if kind == EventKind.BYPASS else "platform",
             "verdict": v, "channel": channels,
             "episode": ep_number[ep] if ep is not None else None})
     return out

@@ -29,10 +29,11 @@ from typing import Any
 from sqlalchemy import Connection
 
 from allowlist.episodes import Episode, group_episodes
+from allowlist.events import EventKind
 from monitor.evidence.episodes import EpisodeRule
 from monitor.evidence.sink import ts_text
 
-CONTACT = ("attempt", "bypass")
+CONTACT = (EventKind.ATTEMPT, EventKind.BYPASS)
 
 
 @dataclass(slots=True)
@@ -170,11 +171,11 @@ def _derive(events: list[EventRow], rule: EpisodeRule, *, per_meeting: bool,
             if hi > t.last_id:
                 t.last_id = hi
         kind = e.kind
-        if kind == "attempt":
+        if kind == EventKind.ATTEMPT:
             if e.platform:
                 lookups.append(e)
                 attempts.append(e)
-        elif kind == "bypass":
+        elif kind == EventKind.BYPASS:
             lookups.append(e)
             bypasses.append(e)
     # Already in (time, id) order from the query: the one rule need not sort again.
@@ -224,7 +225,7 @@ def scan_runs(conn: Connection, rule: EpisodeRule, where: str, params: list[Any]
     for r in rows:
         rid = r[0]
         kind = r[2]
-        if kind != "bypass":
+        if kind != EventKind.BYPASS:
             dev = r[4]
             key = (kind, r[9], r[7], dev, r[6] if dev is None else None)
             run = get(key)
@@ -239,7 +240,7 @@ def scan_runs(conn: Connection, rule: EpisodeRule, where: str, params: list[Any]
             else:
                 run = open_[key] = [(r[8], r[10], r[3], r[5], r[6]), r, r[12], r, 1, rid, rid]
                 runs.append(run)
-            if keep is not None and kind == "attempt" and r[9]:
+            if keep is not None and kind == EventKind.ATTEMPT and r[9]:
                 keep((r, run))
         else:
             run = [None, r, r[12], r, 1, rid, rid]
@@ -264,7 +265,7 @@ def scan_runs(conn: Connection, rule: EpisodeRule, where: str, params: list[Any]
     if singles:
         of = sc.episode_of
         sc.lines = [(r[0], utc(r[1]), r[2], r[3], r[4], r[5], r[6], r[8], r[9], r[10],
-                     of.get(run[1][0]) if r[2] == "attempt" else None)
+                     of.get(run[1][0]) if r[2] == EventKind.ATTEMPT else None)
                     for r, run in single]
     return sc
 

@@ -17,6 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from allowlist.episodes import group_episodes
+from allowlist.events import EventKind
 from allowlist.wording import EpisodeFacts, episode_sentence
 from api.events.service import describe, platform_names
 from api.reports.builder import find_member
@@ -70,7 +71,7 @@ def export(s: Session, settings: Settings, member: str | int, *,
                          if e.member_id == mem.id else None, e.detail, e.channels),
         "hash": e.hash} for e in ev_rows]
     rule = rule_of(settings)
-    eps = group_episodes([e for e in ev_rows if e.kind == "attempt" and e.platform
+    eps = group_episodes([e for e in ev_rows if e.kind == EventKind.ATTEMPT and e.platform
                           and e.member_id == mem.id], rule.gap, rule.opened)
     episodes = [{"device": labels.get(ep.device_id or -1, ep.mac), "platform": ep.platform,
                  "platform_name": names.get(ep.platform, ep.platform),
