@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session, selectinload
 
 from allowlist.clock import ClerkAction
@@ -244,6 +244,14 @@ def member_report(s: Session, settings: Settings, member: str | int, since: date
     doc["period"] = {"from": london(since), "to": london(until)}
     doc["meetings"] = per_meeting
     doc["totals"] = totals
+    return _with_range_conditions(doc, s=s, conn=conn, settings=settings, tallies=tallies)
+
+
+def _with_range_conditions(doc: dict[str, Any], *, s: Session, conn: Connection,
+                           settings: Settings, tallies: list[query.Tally]) -> dict[str, Any]:
+    """The closing sections of a member or site report (a date range, not one meeting): the
+    conditions as configured now (a range spans changes; each meeting's own are in its
+    report), the method and the chain evidence."""
     doc["conditions"] = {"topology": settings.site.topology,
                          "topology_title": method.TOPOLOGY[settings.site.topology][0],
                          "privacy": privacy_of(s, None)}
@@ -333,9 +341,4 @@ def site_report(s: Session, settings: Settings, since: datetime, until: datetime
     doc["members"] = members
     doc["totals"] = totals
     doc["incidents"] = [{"at": london(t), "detail": d} for t, d in incidents]
-    doc["conditions"] = {"topology": settings.site.topology,
-                         "topology_title": method.TOPOLOGY[settings.site.topology][0],
-                         "privacy": privacy_of(s, None)}
-    doc["method"] = method.range_method(settings, doc["conditions"]["privacy"])
-    doc["evidence"] = evidence_of(conn, tallies)
-    return doc
+    return _with_range_conditions(doc, s=s, conn=conn, settings=settings, tallies=tallies)
