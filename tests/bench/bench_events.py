@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -50,6 +49,7 @@ from monitor.events import FIELDS, EventAction, EventKind, EventRecord, EventWri
 from monitor.store.db import Database  # noqa: E402
 from monitor.store.migrate import upgrade  # noqa: E402
 from monitor.store.models import Event  # noqa: E402
+from tests.ports import free_port  # noqa: E402
 
 BATCH = 5000
 TARGET_RATIO = 0.5
@@ -170,11 +170,6 @@ uvicorn.run(create_app(settings, Database({url!r})), host="127.0.0.1", port={por
             log_level="warning")
 """
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def sse_latency(url: str, tmp: Path, rate: int, seconds: float) -> dict[str, float]:

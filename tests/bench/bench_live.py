@@ -31,7 +31,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -55,6 +54,7 @@ from dashboard.queries import aware  # noqa: E402
 from monitor.events import EventAction, EventKind, EventRecord, EventWriter  # noqa: E402
 from monitor.store.db import Database  # noqa: E402
 from monitor.store.migrate import upgrade  # noqa: E402
+from tests.ports import free_port  # noqa: E402
 
 MEMBERS = 60
 ROOM = "council-chamber"
@@ -210,11 +210,6 @@ uvicorn.run(create_app(settings, Database({url!r})), host="127.0.0.1", port={por
             log_level="warning")
 """
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def proc_cpu(pid: int) -> float:

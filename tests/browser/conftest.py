@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ import pytest
 from dashboard.app import create_app
 from tests.dashboard.conftest import cheap_argon2  # noqa: F401  (fixture, re-exported)
 from tests.dashboard.seed import PASSWORD, Seeded, heartbeat, seed
+from tests.ports import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -58,12 +58,6 @@ def chromium_ok() -> None:
     if reason:
         pytest.skip(f"browser tests need chromium: {reason}")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

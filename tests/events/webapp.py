@@ -6,7 +6,6 @@ a real server is also what a browser talks to.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from api.users.service import create_token, create_user
 from dashboard.app import create_app
 from monitor.settings import Settings
 from monitor.store.db import Database
+from tests.ports import free_port as _free_port
 
 
 def token_for(db: Database, username: str, role: Role) -> str:
@@ -28,11 +28,6 @@ def token_for(db: Database, username: str, role: Role) -> str:
                     actor="test")
         return create_token(s, username=username, name="test", actor="test")
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from typing import Any
 
 from monitor.chamber_sim.netns import GATE_IP, ChamberNet, SimDevice
 from monitor.chamber_sim.upstream import FAKE_RESOLVER, start_fake_upstream
+from tests.ports import free_port
 
 VENV_BIN = Path(sys.executable).parent
 CLI = str(VENV_BIN / "chamberguard")
@@ -49,11 +49,6 @@ ZONE = {
 }
 CNAMES = {AGENDA_CDN_ALIAS: AGENDA_CDN}
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -41,6 +41,7 @@ from monitor.settings import Settings, load_settings
 from monitor.store.db import Database
 from monitor.store.migrate import upgrade
 from monitor.store.models import Event, Meeting
+from tests.ports import free_port
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SIM_START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)  # the Sunday before; London = UTC in March
@@ -116,11 +117,6 @@ class Expected:
     moved_from: datetime | None = None
     meeting_id: int = 0
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def rss_kib() -> int:
@@ -222,7 +218,7 @@ def fmt(t: datetime) -> str:
 
 async def soak() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="cg-soak-"))
-    port, up_port = free_port(), free_port()
+    port, up_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM)
     settings = write_config(tmp, port, up_port)
     upgrade(settings.database_url)
     db = Database(settings.database_url)
