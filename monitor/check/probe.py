@@ -2,8 +2,8 @@
 upstream as a synthetic restricted member device in a meeting, then fetch each address the
 answer gave; list the nftables table. Facts only — :mod:`monitor.check.verdicts` judges.
 
-The synthetic device goes through :class:`~monitor.gate.steps.ParseQuery` and
-:class:`~monitor.gate.steps.Decide` with the gate's live policy snapshot, then the gate's
+The synthetic device goes through the chain `monitor.gate.build.build_check_chain` wires —
+ParseQuery and Decide with the gate's live policy snapshot, then the gate's
 :class:`~monitor.gate.upstream.UpstreamPool` — what a member's phone gets. It skips the steps
 that only make sense for a real client: scope and rate limit (it is the gate itself), identify
 (it has no MAC: its restriction is given), recording (a check is not evidence) and opening the
@@ -26,9 +26,6 @@ from monitor.check.model import Item
 from monitor.check.verdicts import Fetch, Reach
 from monitor.gate.chain import Chain
 from monitor.gate.exchange import Exchange
-from monitor.gate.stats import GateStats
-from monitor.gate.steps import Decide, ParseQuery
-from monitor.gate.upstream import UpstreamPool
 from monitor.nft.enforcer import Enforcer
 
 SYNTHETIC = Device(0, "00:00:00:00:00:00", "pre-meeting check", Member(0, "pre-meeting check"))
@@ -45,15 +42,6 @@ def synthetic_restriction(policy: Policy, now: datetime) -> Restriction:
                        key=lambda m: m.start)
         meeting = later[0] if later else MeetingClock(0, "a meeting", now, now + timedelta(hours=1))
     return Restriction(True, f"{meeting.title} is in session", meeting, SYNTHETIC)
-
-
-def probe_chain(policy: Policy, upstream: UpstreamPool, block_address: str,
-                max_ttl: int) -> Chain:
-    """The gate's own decision step and upstream, with counters of its own (a check must not
-    show up in the gate's statistics)."""
-    st = GateStats()
-    return Chain([ParseQuery(st), Decide(lambda: policy, st, block_address, max_ttl)],
-                 upstream, st)
 
 
 async def _ask(chain: Chain, host: str, qtype: int, restriction: Restriction,

@@ -17,7 +17,8 @@ from allowlist.categories import Mode
 from allowlist.decision import Policy
 from monitor.check import requests, verdicts
 from monitor.check.model import Item, Line, Status
-from monitor.check.probe import probe_chain, reach, synthetic_restriction, table_present
+from monitor.check.probe import reach, synthetic_restriction, table_present
+from monitor.gate.build import build_check_chain
 from monitor.gate.upstream import UpstreamPool
 from monitor.health import Component, HealthBoard, State
 from monitor.nft.enforcer import Enforcer
@@ -78,7 +79,7 @@ async def run_check(gate: GateView) -> list[Line]:
         return [Line(Item.GATE, Status.FAIL, "Running, but it has no policy loaded yet.")]
     now = gate.now()
     restriction = synthetic_restriction(policy, now)
-    chain = probe_chain(policy, gate.upstream, cfg.dns.block_address, cfg.dns.max_ttl)
+    chain = build_check_chain(cfg, policy, gate.upstream)
     source = cfg.chamber.gate_address or cfg.dns.listen
     targets = ((Item.AGENDA, cfg.policy.democracy_host), (Item.WEBCAST, cfg.policy.webcast_host))
     mirror = cfg.site.topology == "mirror"  # no DNS gate: its upstream never started

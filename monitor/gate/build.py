@@ -109,3 +109,13 @@ def build_steps(settings: Settings, deps: GateDeps) -> list[Step]:
 def build_gate(settings: Settings, deps: GateDeps) -> Chain:
     """The gate's chain for these settings: production's and the tests' alike."""
     return Chain(build_steps(settings, deps), deps.upstream, deps.stats, deps.incidents)
+
+
+def build_check_chain(settings: Settings, policy: Policy, upstream: UpstreamPool) -> Chain:
+    """The pre-meeting check's chain (monitor/check): production's parse and decision steps
+    and upstream, with counters of its own so a check never shows in the gate's statistics.
+    Only these two: the other steps concern a real client — its subnet and rate, its MAC, the
+    evidence, learn mode, its firewall set — and the check's made-up device has none."""
+    st, dns = GateStats(), settings.dns
+    return Chain([ParseQuery(st), Decide(lambda: policy, st, dns.block_address, dns.max_ttl)],
+                 upstream, st)
