@@ -30,6 +30,7 @@ from monitor.gate import fast
 from monitor.gate.build import GateDeps, build_gate
 from monitor.gate.chain import Chain
 from monitor.gate.parts import GateParts, build_parts, doh_addresses, table_spec
+from monitor.gate.restrictions import Restrictions
 from monitor.gate.server import listen_udp
 from monitor.gate.tcp import listen_tcp
 from monitor.gate.watch import HealthWatch
@@ -87,14 +88,11 @@ class GateDaemon:
         self.started = False  # set once start() has the gate answering under a policy
         self.db = db
         self.policy: Policy | None = None
-        self.restrictions: dict[str, Restriction] = {}
         self._stop = asyncio.Event()
         self._started = datetime.now(UTC)
         self._transports: list[Any] = []
         self.fast: fast.FastPath | None = None  # the native UDP fast path, when it runs
         self.fast_reason: str | None = "not started"
-        self._fast_seen: tuple[object, ...] | None = None
-        self._fast_policy: Policy | None = None  # the snapshot the taught verdicts came from
         # Everything this process drives, built in one place (monitor.gate.parts).
         p = self.parts = parts or build_parts(settings, db, lambda: self.policy)
         self.stats, self.health, self.incidents = p.stats, p.health, p.incidents
@@ -104,6 +102,8 @@ class GateDaemon:
         self.learn, self.refused, self.refusals = p.learn, p.refused, p.refusals
         self.presence = p.presence
         self.watch = HealthWatch(settings, p.health, p.incidents, p.writer)
+        self.enforcement = Restrictions(policy=lambda: self.policy, enforcer=p.enforcer,
+                                        watch=self.watch, incidents=p.incidents)
 
     # -- policy -----------------------------------------------------------------------
     def _load(self) -> Policy:
@@ -120,63 +120,12 @@ class GateDaemon:
             self.refused.flush(s, datetime.now(UTC))
             self.learn.active = active_sessions(s, self.now())
 
+    @property
+    def restrictions(self) -> dict[str, Restriction]:
+        return self.enforcement.now
+
     def recompute(self, now: datetime | None = None, *, push: bool = True) -> list[str] | None:
-        """Who is restricted right now. Returns the MAC set for nftables (None without a
-        firewall); ``push`` writes it at once — the ticker instead pushes it from a worker
-        thread (:meth:`push_restricted`), so the DNS loop never waits on nftables' lock."""
-        assert self.policy is not None
-        now = now or self.now()
-        pol = self.policy
-        self.restrictions = {mac: pol.restriction(mac, now) for mac in pol.devices}
-        if self.enforcer is None:
-            return None
-        macs = (
-            []
-            if pol.mode is Mode.MONITOR_ONLY
-            else [m for m, r in self.restrictions.items() if r.restricted]
-        )
-        if push:
-            self.push_restricted(macs)
-        return macs
-
-    def push_restricted(self, macs: list[str] | None) -> None:
-        if self.enforcer is None or macs is None:
-            return
-        try:
-            self.enforcer.set_restricted(macs)
-        except Exception as exc:
-            self.watch.nft_error = f"could not update the restricted set: {exc}"
-            self.incidents.error(Component.FIREWALL, "set restricted", exc)
-            raise
-        self.watch.nft_error = None
-
-    def _allow(self, mac: str, addrs: list[str], ttl: int) -> int:
-        if self.enforcer is None:
-            return 0
-        if mac not in self.enforcer.restricted:
-            # Restricted a moment ago, the set not pushed yet (a worker thread does that):
-            # allow now, or the member's agenda would be cut off until the next lookup.
-            r = self.restrictions.get(mac)
-            if r is None or not r.restricted or self.policy is None \
-                    or self.policy.mode is Mode.MONITOR_ONLY:
-                return 0
-        if self.fast is not None:  # one writer, one memory of what the sets hold
-            return self.fast.allow(mac, addrs, ttl)
-        return self.enforcer.allow(mac, addrs, ttl)
-
-    def _fast_tick(self) -> None:
-        """Keep the fast path's copies honest: clients are re-taught every tick; verdicts
-        whenever the policy, anyone's restriction or the restricted MAC set changed."""
-        if self.fast is None:
-            return
-        seen = (
-            self.restrictions,
-            self.enforcer.restricted if self.enforcer is not None else None,
-        )
-        changed = self.policy is not self._fast_policy or seen != self._fast_seen
-        self.fast.forget(verdicts=changed)
-        self._fast_policy, self._fast_seen = self.policy, seen
-        self.fast.fold_stats()
+        return self.enforcement.recompute(now or self.now(), push=push)
 
     def _presence_due(self, mac: str) -> float:
         last = self.presence._last.get(mac)  # noqa: SLF001 - the step's own throttle
@@ -188,10 +137,10 @@ class GateDaemon:
             stats=self.stats,
             upstream=self.upstream,
             lookup_mac=self.neighbours.lookup,
-            restrictions=lambda: self.restrictions,
+            restrictions=lambda: self.enforcement.now,
             policy=lambda: self.policy,  # type: ignore[arg-type, return-value]
             submit=self.submit,
-            allow=self._allow,
+            allow=self.enforcement.allow,
             presence=self.presence,
             note_unlisted=self.refused.note,
             note_learn=self.learn.note,
@@ -296,9 +245,9 @@ class GateDaemon:
                 log.info("policy snapshot loaded (revision %d, %d meetings, valid until %s)",
                          self._rev, len(self.policy.meetings), self.policy.valid_until)
             macs = self.recompute(push=False)
-            await loop.run_in_executor(None, self.push_restricted, macs)
+            await loop.run_in_executor(None, self.enforcement.push, macs)
             await loop.run_in_executor(None, self._sync_learning)
-            self._fast_tick()
+            self.enforcement.fast_tick()
             if self.enforcer is not None:
                 flows = await loop.run_in_executor(None, self.enforcer.refused)
                 self.refusals.update(flows, self.restrictions)
@@ -411,8 +360,7 @@ class GateDaemon:
                 s.close()
             self.fast = None
             return
-        self._fast_seen = self._fast_policy = None
-        self._fast_tick()
+        self.enforcement.use_fast(self.fast)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
