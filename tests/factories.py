@@ -50,13 +50,20 @@ def migrated_db(tmp: Path) -> Database:
 
 
 def settings(tmp: Path | None = None, extra: str = "",
-             env: Mapping[str, str] | None = None) -> Settings:
+             env: Mapping[str, str] | None = None, *, site: str = "") -> Settings:
     """Settings read by the real loader from a config file in ``tmp`` (its data dir; a new
-    temporary directory when None)."""
+    temporary directory when None); ``site`` adds lines to its [site] table."""
     tmp = tmp or Path(tempfile.mkdtemp(prefix="cg-settings-"))
     cfg = tmp / "chamberguard.toml"
-    cfg.write_text(f'[site]\ndata_dir = "{tmp}"\n{extra}', encoding="utf-8")
+    cfg.write_text(f'[site]\n{site}data_dir = "{tmp}"\n{extra}', encoding="utf-8")
     return load_settings(cfg, env=dict(env or {}))
+
+
+def web_settings(data_dir: Path, extra: str = "", *, site: str = "") -> Settings:
+    """:func:`settings` for the web tests, whose clients speak plain http: cookies without the
+    Secure flag, unless the test's config asks for it."""
+    env = {} if "secure_cookies" in extra else {"CHAMBERGUARD_WEB__SECURE_COOKIES": "false"}
+    return settings(data_dir, extra, env, site=site)
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,11 @@ from sqlalchemy import select
 from api.auth.roles import Role
 from api.users.service import create_user, issue_token
 from dashboard.app import create_app
-from monitor.settings import Settings, load_settings
+from monitor.settings import Settings
 from monitor.store.db import Database
 from monitor.store.migrate import upgrade
 from monitor.store.models import User
+from tests.factories import web_settings
 from tests.hashing import cheap_argon2  # noqa: F401  (session fixture)
 
 PASSWORD = "correct horse battery"
@@ -35,11 +36,7 @@ def username(role: Role) -> str:
 
 
 def make_settings(data_dir: Path, extra: str = "") -> Settings:
-    cfg = data_dir / "chamberguard.toml"
-    cfg.write_text(f'[site]\ndata_dir = "{data_dir}"\n{extra}', encoding="utf-8")
-    # The test clients speak plain http: cookies without the Secure flag, unless a test asks.
-    env = {} if "secure_cookies" in extra else {"CHAMBERGUARD_WEB__SECURE_COOKIES": "false"}
-    return load_settings(cfg, env=env)
+    return web_settings(data_dir, extra)
 
 
 

@@ -16,10 +16,11 @@ from api.users.service import create_user
 from monitor.counters import GateCounters, GateStats
 from monitor.events import EventAction, EventKind, EventRecord, EventWriter
 from monitor.heartbeat import SensorState, write_heartbeat
-from monitor.settings import Settings, load_settings
+from monitor.settings import Settings
 from monitor.store.db import Database
 from monitor.store.migrate import upgrade
 from monitor.store.models import Device
+from tests.factories import web_settings
 
 PASSWORD = "correct horse battery"
 USERS = {Role.CLERK: "clerk", Role.IT_ADMIN: "it", Role.MONITORING_OFFICER: "officer",
@@ -37,11 +38,7 @@ class Seeded:
 
 
 def make_settings(data_dir: Path, extra: str = "") -> Settings:
-    cfg = data_dir / "chamberguard.toml"
-    cfg.write_text(f'[site]\ndata_dir = "{data_dir}"\n{extra}', encoding="utf-8")
-    # The test clients speak plain http: cookies without the Secure flag, unless a test asks.
-    env = {} if "secure_cookies" in extra else {"CHAMBERGUARD_WEB__SECURE_COOKIES": "false"}
-    return load_settings(cfg, env=env)
+    return web_settings(data_dir, extra)
 
 
 def seed(data_dir: Path, *, extra: str = "", now: datetime | None = None) -> Seeded:

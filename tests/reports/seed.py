@@ -19,10 +19,11 @@ from api.members.service import create_member
 from monitor.events import EventAction, EventKind, EventRecord, store_now
 from monitor.health import Component
 from monitor.incidents import IncidentKind, IncidentNote, write_incidents
-from monitor.settings import Settings, load_settings
+from monitor.settings import Settings
 from monitor.store.db import Database
 from monitor.store.migrate import upgrade
 from monitor.store.models import Device
+from tests.factories import web_settings
 
 ADA, GRACE = "Cllr Ada Lovelace", "Cllr Grace Hopper"
 DAY = datetime(2026, 6, 10, tzinfo=UTC)
@@ -57,12 +58,8 @@ class Golden:
 
 
 def make_settings(data_dir: Path, extra: str = "") -> Settings:
-    cfg = data_dir / "chamberguard.toml"
-    cfg.write_text(f'[site]\nname = "Example Borough Council"\nroom = "chamber"\n'
-                   f'data_dir = "{data_dir}"\n{extra}', encoding="utf-8")
-    # The test clients speak plain http: cookies without the Secure flag, unless a test asks.
-    env = {} if "secure_cookies" in extra else {"CHAMBERGUARD_WEB__SECURE_COOKIES": "false"}
-    return load_settings(cfg, env=env)
+    return web_settings(data_dir, extra,
+                        site='name = "Example Borough Council"\nroom = "chamber"\n')
 
 
 def seed_golden(data_dir: Path, *, url: str | None = None, extra: str = "") -> Golden:
