@@ -24,12 +24,13 @@ from api.meetings.sync import (
     set_committee_scope,
     stored_source_id,
 )
-from monitor.settings import Settings, load_settings
+from monitor.settings import Settings
 from monitor.store.db import Database
 from monitor.store.migrate import upgrade
 from monitor.store.models import AuditRow, ClerkActionRow, Device, Event, Meeting, Member, Site
 from monitor.store.policy_loader import load_policy
 from monitor.store.revision import current_revision, ensure_site
+from tests import factories
 from tests.meetings.conftest import FIXTURES, fixture_bytes, utc
 
 MAC = "02:00:00:00:00:01"
@@ -78,10 +79,8 @@ class Env:
 
 def make_env(tmp_path: Path, extra: str = "") -> Env:
     tmp_path.mkdir(parents=True, exist_ok=True)
+    settings = factories.settings(tmp_path, extra, site='room = "chamber"\n')
     cfg = tmp_path / "chamberguard.toml"
-    cfg.write_text(f'[site]\ndata_dir = "{tmp_path}"\nroom = "chamber"\n{extra}',
-                   encoding="utf-8")
-    settings = load_settings(cfg, env={})
     upgrade(settings.database_url)
     db = Database(settings.database_url)
     with db.session() as s:
