@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -54,6 +55,18 @@ def edit_page(request: Request, s: DbSession, meeting_id: IdPath, who: Admin) ->
     return _form(request, s, meeting_id)
 
 
+def _change(request: Request, s: Session, meeting_id: int, change: Callable[[], object], *,
+            done: str) -> Response:
+    """Apply one change to a meeting: back to the list on success; on a refusal, the form
+    again with the reason, the database as it was."""
+    try:
+        with attempt(s):
+            change()
+    except ServiceError as exc:
+        return _form(request, s, meeting_id, error=exc.message, status=exc.status)
+    return RedirectResponse(f"/admin/meetings?done={done}", status_code=303)
+
+
 @router.post("/admin/meetings/{meeting_id}/edit", response_class=HTMLResponse)
 def edit_meeting(
     request: Request, s: DbSession, meeting_id: IdPath, who: Admin,
@@ -61,31 +74,21 @@ def edit_meeting(
     end_day: Annotated[str, Form(max_length=20)], end: Annotated[str, Form(max_length=10)],
     room: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    try:
+    def change() -> None:
         starts, ends = _london(day, start, "start"), _london(end_day, end, "end")
-        with attempt(s):
-            edit.update_meeting(s, meeting_id=meeting_id, start=starts, end=ends, room=room,
-                                actor=who.username)
-    except ServiceError as exc:
-        return _form(request, s, meeting_id, error=exc.message, status=exc.status)
-    return RedirectResponse("/admin/meetings?done=meeting-updated", status_code=303)
+        edit.update_meeting(s, meeting_id=meeting_id, start=starts, end=ends, room=room,
+                            actor=who.username)
+
+    return _change(request, s, meeting_id, change, done="meeting-updated")
 
 
 @router.post("/admin/meetings/{meeting_id}/cancel", response_class=HTMLResponse)
 def cancel(request: Request, s: DbSession, meeting_id: IdPath, who: Admin) -> Response:
-    try:
-        with attempt(s):
-            edit.cancel_meeting(s, meeting_id=meeting_id, actor=who.username)
-    except ServiceError as exc:
-        return _form(request, s, meeting_id, error=exc.message, status=exc.status)
-    return RedirectResponse("/admin/meetings?done=meeting-cancelled", status_code=303)
+    return _change(request, s, meeting_id, lambda: edit.cancel_meeting(
+        s, meeting_id=meeting_id, actor=who.username), done="meeting-cancelled")
 
 
 @router.post("/admin/meetings/{meeting_id}/delete", response_class=HTMLResponse)
 def remove(request: Request, s: DbSession, meeting_id: IdPath, who: Admin) -> Response:
-    try:
-        with attempt(s):
-            edit.delete_meeting(s, meeting_id=meeting_id, actor=who.username)
-    except ServiceError as exc:
-        return _form(request, s, meeting_id, error=exc.message, status=exc.status)
-    return RedirectResponse("/admin/meetings?done=meeting-deleted", status_code=303)
+    return _change(request, s, meeting_id, lambda: edit.delete_meeting(
+        s, meeting_id=meeting_id, actor=who.username), done="meeting-deleted")
