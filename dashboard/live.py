@@ -124,14 +124,18 @@ def shared_fragment_context(request: Request, who: Principal | None, now: dateti
     sort = sort if sort in q.MEMBER_SORTS else "name"
     with hub.view_lock(sort):  # one browser makes it; the others wait and take it
         made = hub.views.get(sort)
-        if (made is not None and time.monotonic() - made[0] < SHARED_FOR
+        if (made is not None and made[2] == hub.generation
+                and time.monotonic() - made[0] < SHARED_FOR
                 and made[1]["act"].last_event_id >= after):
             return made[1] | _own_context(who)
+        # A clerk change committed while this view is read must not leave it to be shared
+        # afterwards (the page that change redirects to would get the state before it).
+        generation = hub.generation
         ctx = _shared_context(request, now, sort)
         # The parts that are the same for every viewer, rendered once for all of them.
         ctx["shared_html"] = {name: Markup(templates.get_template(f"_{name}.html").render(ctx))
                               for name in SHARED_PARTS}
-        hub.views[sort] = (time.monotonic(), ctx)
+        hub.views[sort] = (time.monotonic(), ctx, generation)
     return ctx | _own_context(who)
 
 

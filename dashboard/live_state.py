@@ -332,8 +332,10 @@ class LiveHub:
         self._meetings: dict[int, MeetingLive] = {}
         self.builds = 0  # full builds from the database (tests: once, then only new events)
         self.last_id = 0
-        # The fragment's shared views by sort order: (made at, monotonic; context).
-        self.views: dict[str, tuple[float, dict[str, Any]]] = {}
+        # The fragment's shared views by sort order: (made at, monotonic; context; the
+        # generation of clerk changes it was made in).
+        self.views: dict[str, tuple[float, dict[str, Any], int]] = {}
+        self.generation = 0  # clerk changes so far: a view made across one is never reused
         self._view_locks: dict[str, threading.Lock] = {}
 
     def view_lock(self, key: str) -> threading.Lock:
@@ -346,6 +348,7 @@ class LiveHub:
         """A clerk changed the meeting (start, end, extension, exception): views made before
         are not shown again."""
         with self._lock:
+            self.generation += 1
             self.views.clear()
 
     def activity(self, s: Session, meeting: Meeting, *, now: datetime, live: bool,

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
@@ -26,7 +27,7 @@ from allowlist.clock import ClerkAction
 from allowlist.episodes import OpenedRule, group_episodes
 from api.meetings.overrun import extend_meeting
 from api.meetings.service import clerk_action
-from dashboard import queries
+from dashboard import live, queries
 from dashboard.live_state import LiveHub, LiveRow, MeetingLive, activity_of
 from monitor.events import EventAction, EventKind, EventRecord, store_now
 from monitor.evidence.episodes import EpisodeRule, rule_of
@@ -256,3 +257,27 @@ def test_open_screens_share_one_state_and_view(site: Site) -> None:
     assert "1 background (2 lookups)" in newer and hub.builds == 1
     post(clerk, f"/meetings/{ids['meeting']}/end", {"confirmed": "1"})
     assert 'data-meeting=""' in viewer.get(f"/live/fragment?after={last + 1}").text
+
+
+def test_a_view_read_across_a_clerk_change_is_never_shared(
+        site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fragment read that was under way when the clerk started the meeting holds the state
+    before it; a screen asking straight after (the page the Start redirects to) must get a new
+    view, not that one — else it sees 'no meeting', takes it for a change made elsewhere and
+    reloads itself."""
+    ids = site.ids
+    clerk = site.login("clerk")
+    real = live._shared_context
+
+    def read_then_the_clerk_starts(request: Any, now: datetime, sort: str) -> dict[str, Any]:
+        ctx = real(request, now, sort)  # read before the start was committed
+        if not hasattr(read_then_the_clerk_starts, "done"):
+            read_then_the_clerk_starts.done = True  # type: ignore[attr-defined]
+            post(clerk, f"/meetings/{ids['meeting']}/start", {"confirmed": "1"})
+        return ctx
+
+    monkeypatch.setattr(live, "_shared_context", read_then_the_clerk_starts)
+    during = clerk.get("/live/fragment").text
+    assert 'data-meeting=""' in during  # what was read before the start
+    after = clerk.get("/live/fragment").text
+    assert f'data-meeting="{ids["meeting"]}"' in after
