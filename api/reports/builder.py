@@ -22,14 +22,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from allowlist.clock import ClerkAction
 from allowlist.episodes import Episode
-from allowlist.events import EventAction, EventKind
+from allowlist.events import LOOKUP_KINDS, EventAction, EventKind
 from api.meetings.overrun import ExemptionView, exemptions_of
 from api.reports import method, query
 from api.reports.components import component_rows
 from api.reports.conditions import conditions_of
 from api.reports.evidence import evidence_of, privacy_of
 from api.reports.members import (
-    CONTACT,
     identified_by,
     lookups_doc,
     members_of,
@@ -140,9 +139,9 @@ def meeting_report(s: Session, settings: Settings, meeting_id: int, *,
     doc["subject"] = f"{m.committee_title or m.title}, {london(m.start)}"
     doc["meeting"] = _meeting_doc(m, sess, grace, exemptions_of(s, m.id))
     cond = conditions_of(s, settings, sess, lo, hi)
-    cond["refused"] = sum(t.count for t in tallies if t.kind in CONTACT
+    cond["refused"] = sum(t.count for t in tallies if t.kind in LOOKUP_KINDS
                           and t.action == EventAction.REFUSED)
-    cond["observed_only"] = sum(t.count for t in tallies if t.kind in CONTACT
+    cond["observed_only"] = sum(t.count for t in tallies if t.kind in LOOKUP_KINDS
                                 and t.action == EventAction.OBSERVED)
     cond["gate"] = outage_doc(outs, incidents, sess, now)
     cond["components"] = component_rows(s, settings, m.room or settings.site.room,
@@ -194,7 +193,7 @@ def member_report(s: Session, settings: Settings, member: str | int, since: date
     tallies, eps, bypasses = sc.tallies, sc.episodes, sc.bypasses
     numbers = numbers_of(eps)
     contact_meetings = {t.meeting_id for t in tallies
-                        if t.meeting_id is not None and t.kind in CONTACT}
+                        if t.meeting_id is not None and t.kind in LOOKUP_KINDS}
     meetings = {m.id: m for m in s.execute(
         select(Meeting).options(selectinload(Meeting.clerk_actions))
         .where(Meeting.id.in_(contact_meetings))).scalars()}
@@ -233,7 +232,7 @@ def member_report(s: Session, settings: Settings, member: str | int, since: date
     totals["meetings_with_contacts"] = sum(1 for p in per_meeting
                                            if p["episodes"] or p["bypass_attempts"])
     totals["events_outside_meetings"] = sum(t.count for t in tallies
-                                            if t.meeting_id is None and t.kind in CONTACT)
+                                            if t.meeting_id is None and t.kind in LOOKUP_KINDS)
     doc = _base("member", settings, now, actor)
     doc["subject"] = f"{mem.name}, {london(since)} to {london(until)}"
     doc["member"] = {"id": mem.id, "name": mem.name, "active": mem.active,

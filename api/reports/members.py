@@ -6,7 +6,7 @@ from typing import Any
 
 from allowlist import wording
 from allowlist.episodes import Episode
-from allowlist.events import EventAction, EventKind
+from allowlist.events import LOOKUP_KINDS, EventAction, EventKind
 from allowlist.identity import IdentitySource
 from api.events.service import platform_names
 from api.reports import query
@@ -14,8 +14,6 @@ from api.reports.times import london, minutes
 from monitor.store.models import (
     Device,
 )
-
-CONTACT = query.CONTACT
 
 
 def names_by_episode(sc: query.Scan) -> dict[int, list[dict[str, Any]]]:
@@ -103,7 +101,7 @@ def members_of(tallies: list[query.Tally], eps: list[Episode], numbers: dict[int
         return str(got["label"])
 
     for t in tallies:
-        if t.member_id is None or t.kind not in CONTACT:
+        if t.member_id is None or t.kind not in LOOKUP_KINDS:
             continue
         e = entry(t.member_id)
         device(e, t.device_id, t.mac, "recorded events")

@@ -33,8 +33,6 @@ from allowlist.events import EventKind
 from monitor.evidence.episodes import EpisodeRule
 from monitor.evidence.sink import ts_text
 
-CONTACT = (EventKind.ATTEMPT, EventKind.BYPASS)
-
 
 @dataclass(slots=True)
 class EventRow:
