@@ -91,7 +91,6 @@ class GateDaemon:
         self._stop = asyncio.Event()
         self._started = datetime.now(UTC)
         self._transports: list[Any] = []
-        self.fast: fast.FastPath | None = None  # the native UDP fast path, when it runs
         self.fast_reason: str | None = "not started"
         # Everything this process drives, built in one place (monitor.gate.parts).
         p = self.parts = parts or build_parts(settings, db, lambda: self.policy)
@@ -119,6 +118,12 @@ class GateDaemon:
             self.learn.flush(s)
             self.refused.flush(s, datetime.now(UTC))
             self.learn.active = active_sessions(s, self.now())
+
+    @property
+    def fast(self) -> fast.FastPath | None:
+        """The native UDP fast path, when it runs (held by :class:`Restrictions`, which keeps
+        its copies of clients and verdicts in step)."""
+        return self.enforcement.fast
 
     @property
     def restrictions(self) -> dict[str, Restriction]:
@@ -336,7 +341,7 @@ class GateDaemon:
             for host in hosts:
                 socks.append(fast.bind_udp(host, cfg.dns.port))
             enf = self.enforcer
-            self.fast = fast.FastPath(
+            path = fast.FastPath(
                 socks,
                 parse_hostport(cfg.dns.upstream),
                 stats=self.stats,
@@ -358,9 +363,8 @@ class GateDaemon:
             self.fast_reason = f"failed to start: {exc}"
             for s in socks:
                 s.close()
-            self.fast = None
             return
-        self.enforcement.use_fast(self.fast)
+        self.enforcement.use_fast(path)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
