@@ -15,10 +15,19 @@
   var after = parseInt(root.getAttribute("data-after") || "0", 10) || 0;
   var told = after;  // the newest attempt announced (or already on the page when it loaded)
   var busy = false, again = false, timer = null;
+  // Once the reader submits a form (Start, End, Extend…) the page is on its way out: a live
+  // update must not navigate it elsewhere, which would cancel that submission's own result
+  // page (its "done" message). A form whose submission was cancelled (confirm.js) stays.
+  var leaving = false;
+  document.addEventListener("submit", function (ev) {
+    if (!ev.defaultPrevented) { leaving = true; }
+  });
+  window.addEventListener("pageshow", function () { leaving = false; });  // back/forward cache
 
   function say(text) { if (status) { status.textContent = text; } }
 
   function swap(html) {
+    if (leaving) { return; }
     var doc = new DOMParser().parseFromString(html, "text/html");
     var meta = doc.getElementById("fragment-meta");
     if (meta && (meta.getAttribute("data-meeting") !== root.getAttribute("data-meeting") ||

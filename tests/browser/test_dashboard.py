@@ -91,6 +91,37 @@ def test_keyboard_only(server: Server, browser: Browser) -> None:
     assert focused()["outline"] != "none"
 
 
+def test_a_live_update_never_cancels_the_clerks_own_submission(
+        server: Server, browser: Browser) -> None:
+    """Start is pressed; its result page is slow to come back, and meanwhile the live stream
+    says the meeting changed. The page must wait for its own result (with the "done"
+    message), not navigate itself and cancel it (seen in CI as a page that went to "/")."""
+    page = browser.session()
+    page.on("dialog", lambda dialog: dialog.accept())
+    login(page, server, "clerk")
+    expect()(page.locator("#live-status")).to_contain_text("Live", timeout=5_000)
+    held: list[tuple[Any, Any]] = []
+    late: list[Any] = []  # fragment requests sent after the server had started the meeting
+
+    def hold(route: Any) -> None:
+        held.append((route, route.fetch(max_redirects=0)))  # the server starts the meeting now
+
+    def note(request: Any) -> None:
+        if held and "/live/fragment" in request.url:
+            late.append(request)
+
+    page.route(re.compile(r"/meetings/\d+/start$"), hold)
+    page.on("request", note)
+    with page.expect_response(lambda r: r.request in late, timeout=10_000):
+        row = page.locator(f"#meeting-{server.ids['meeting']}")
+        row.get_by_role("button", name=re.compile("Start meeting")).click(no_wait_after=True)
+    # The page has now read "a meeting is in session"; only then does its own result arrive.
+    route, response = held[0]
+    route.fulfill(response=response)
+    page.wait_for_url(re.compile(r"/\?done=clerk-start"))
+    expect()(page.get_by_role("status").filter(has_text="Meeting started.")).to_be_visible()
+
+
 def test_clerk_runs_a_meeting_and_sees_attempts_live(server: Server, browser: Browser) -> None:
     ex = expect()
     page = browser.session()
