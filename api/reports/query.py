@@ -214,34 +214,38 @@ def scan_runs(conn: Connection, rule: EpisodeRule, where: str, params: list[Any]
         rows = cur.fetchall()
     rows.sort(key=_KEY)
     slack_gap = rule.gap.total_seconds() - 1.0
-    # per run: [same-run facts, first row, last seconds, last row, n, lowest id, highest id]
+    # per run: [first row, last seconds, last row, n, lowest id, highest id]
     runs: list[list[Any]] = []
     open_: dict[tuple[Any, ...], list[Any]] = {}
     get = open_.get
     single: list[tuple[tuple[Any, ...], list[Any]]] = []  # (lookup, its run)
     keep = single.append if singles else None
+    bypass, attempt = EventKind.BYPASS.value, EventKind.ATTEMPT.value  # plain str: per row
     for r in rows:
         rid = r[0]
         kind = r[2]
-        if kind != EventKind.BYPASS:
+        if kind != bypass:
             dev = r[4]
             key = (kind, r[9], r[7], dev, r[6] if dev is None else None)
             run = get(key)
-            if run is not None and r[12] - run[2] < slack_gap and run[0] == (
-                    r[8], r[10], r[3], r[5], r[6]):
-                run[2], run[3] = r[12], r
-                run[4] += 1
-                if rid < run[5]:
+            # Same run: no gap, and the same name, channels, verdict, member and MAC as the
+            # run's last lookup (compared field by field: no tuple per row).
+            if run is not None and r[12] - run[1] < slack_gap and (
+                    (z := run[2])[8] == r[8] and z[10] == r[10] and z[3] == r[3]
+                    and z[5] == r[5] and z[6] == r[6]):
+                run[1], run[2] = r[12], r
+                run[3] += 1
+                if rid < run[4]:
+                    run[4] = rid
+                elif rid > run[5]:
                     run[5] = rid
-                elif rid > run[6]:
-                    run[6] = rid
             else:
-                run = open_[key] = [(r[8], r[10], r[3], r[5], r[6]), r, r[12], r, 1, rid, rid]
+                run = open_[key] = [r, r[12], r, 1, rid, rid]
                 runs.append(run)
-            if keep is not None and kind == EventKind.ATTEMPT and r[9]:
+            if keep is not None and kind == attempt and r[9]:
                 keep((r, run))
         else:
-            run = [None, r, r[12], r, 1, rid, rid]
+            run = [r, r[12], r, 1, rid, rid]
             runs.append(run)
             if keep is not None:
                 keep((r, run))
@@ -254,16 +258,16 @@ def scan_runs(conn: Connection, rule: EpisodeRule, where: str, params: list[Any]
         def utc(t: Any) -> datetime:
             return t.replace(tzinfo=UTC)
     events = []
-    for _, r, _, z, n, _, _ in runs:
+    for r, _, z, n, _, _ in runs:
         first = utc(r[1])
         events.append(EventRow(r[0], first, r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
                                r[10], r[11], n, first if z is r else utc(z[1])))
     sc = _derive(events, rule, per_meeting=True, runs=True,
-                 bounds=[(run[5], run[6]) for run in runs])
+                 bounds=[(run[4], run[5]) for run in runs])
     if singles:
         of = sc.episode_of
         sc.lines = [(r[0], utc(r[1]), r[2], r[3], r[4], r[5], r[6], r[8], r[9], r[10],
-                     of.get(run[1][0]) if r[2] == EventKind.ATTEMPT else None)
+                     of.get(run[0][0]) if r[2] == EventKind.ATTEMPT else None)
                     for r, run in single]
     return sc
 

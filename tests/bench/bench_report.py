@@ -1,5 +1,5 @@
-"""Benchmark: a meeting report on a database of 1 M events, beside the bare SQL aggregate it
-needs, in the same run (DESIGN §9). Not collected by pytest.
+"""Benchmark: a meeting report on a database of 1 M events, beside the bare SQL its numbers
+need, in the same run (DESIGN §9). Not collected by pytest.
 
 Run: ``python tests/bench/bench_report.py [--events 1000000] [--meeting-events 20000]
 [--backend sqlite|postgresql|both] [--repeat 5]``
@@ -11,17 +11,22 @@ reported — holds ``--meeting-events`` of them: a heavy evening of background s
 
 Timed, best of ``--repeat`` interleaved runs:
 
-* **aggregate** — the bare SQL the report's numbers need: per member, platform and kind,
-  ``count(*)``, ``min(ts)``, ``max(ts)`` of the meeting's events, through the driver, rows
-  fetched;
+* **fetch** (the baseline) — the bare SQL the report's numbers need: every column of the
+  meeting's events that the episode rule and the tallies read (time, kind, verdict, device,
+  member, MAC, name, platform, channels, detail), through the driver, rows fetched. Since
+  issue 19 an episode is labelled opened or background by the *names and times* of its
+  lookups, so no GROUP BY can give the report's numbers: the least SQL they need reads every
+  lookup once;
 * **report** — ``chamberguard report MEETING_ID --format json`` minus the process start
   (one pass over the meeting's rows, see api.reports.query):
   build the document (every event of the meeting read, grouped into episodes per the gap
   rule, members, devices, sessions, outages, mode history, chain head), render, sign
   (Ed25519) and enter it in the register;
-* for reference: the same as HTML (Jinja2 + SVG timelines), and the document alone.
+* for reference: the count aggregate (``count/min/max`` per member, platform and kind — the
+  baseline before issue 19, when the report's numbers were counts), the same report as HTML
+  (Jinja2 + SVG timelines, with the appendix of every lookup), and the document alone.
 
-Target: report ≤ 3 × aggregate. PDF (tagged PDF/UA-1 through WeasyPrint) ≤ 2 s, printed
+Target: report ≤ 3 × fetch. PDF (tagged PDF/UA-1 through WeasyPrint) ≤ 2 s, printed
 beside the HTML report of the same run, wall and CPU time (a shared machine's load shows as
 wall above CPU). PostgreSQL runs in a throwaway cluster (tests/pg.py, fsync on)
 when its server binaries are installed, and is skipped with the reason otherwise.
@@ -187,8 +192,9 @@ def bulk_load(url: str, rows: list[tuple[object, ...]]) -> float:
     return time.perf_counter() - t
 
 
-FETCH = ("SELECT id, ts, kind, action, device_id, member_id, platform FROM events "
-         "WHERE meeting_id = {p}")
+# Every column api.reports.query.scan_runs reads (the episode rule and the tallies).
+FETCH = ("SELECT id, ts, kind, action, device_id, member_id, mac, meeting_id, domain, "
+         "platform, channels, detail FROM events WHERE meeting_id = {p}")
 
 
 def aggregate(url: str, meeting_id: int, sql: str = AGGREGATE) -> Callable[[], int]:
@@ -279,17 +285,19 @@ def run_backend(name: str, args: argparse.Namespace, tmp: Path) -> bool:
             results["html"].append(best(report("html"), 1))
             results["doc"].append(best(document, 1))
         b = {k: min(v) for k, v in results.items()}
-        ratio = b["json"] / b["aggregate"]
+        ratio = b["json"] / b["fetch"]
         ok = ratio <= TARGET
-        print(f"    bare SQL aggregate (count/min/max per member, platform, kind):  "
-              f"{b['aggregate'] * 1000:7.1f} ms")
-        print(f"    report --format json (build + render + sign + register):       "
+        print(f"    bare SQL fetch of what the numbers need (every lookup's columns): "
+              f"{b['fetch'] * 1000:7.1f} ms")
+        print(f"    report --format json (build + render + sign + register):        "
               f"{b['json'] * 1000:7.1f} ms")
-        print(f"    ratio report/aggregate: {ratio:.2f} (target ≤ {TARGET:g}) "
+        print(f"    ratio report/fetch: {ratio:.2f} (target ≤ {TARGET:g}) "
               f"{'ok' if ok else 'ABOVE TARGET'}")
-        print(f"    reference: bare fetch of the meeting's rows {b['fetch'] * 1000:.1f} ms; "
-              f"document alone {b['doc'] * 1000:.1f} ms; report --format html "
-              f"{b['html'] * 1000:.1f} ms ({b['html'] / b['aggregate']:.2f}x)")
+        print(f"    reference: count aggregate per member, platform and kind "
+              f"{b['aggregate'] * 1000:.1f} ms (report/aggregate "
+              f"{b['json'] / b['aggregate']:.2f}); document alone {b['doc'] * 1000:.1f} ms; "
+              f"report --format html with every lookup {b['html'] * 1000:.1f} ms "
+              f"({b['html'] / b['fetch']:.2f}x fetch)")
         if args.pdf:
             # WeasyPrint's import (0.5-1 s: its CSS and font modules) happens once per
             # process, like the process start the other figures leave out too.
