@@ -32,6 +32,12 @@ router = APIRouter(prefix="/api/v1/episodes", tags=["events"])
 DEFAULT_WINDOW = timedelta(hours=12)  # neither meeting nor start given: the last 12 hours
 
 
+def episode_text(ep: Episode, *, member: str | None, device: str | None) -> str:
+    """The episode's sentence alone (the live page remakes it on every change)."""
+    name = platform_names().get(ep.platform, ep.platform)
+    return episode_sentence(EpisodeFacts.of(ep, name), member, device)
+
+
 def episode_dict(ep: Episode, *, member: str | None, device: str | None, now: datetime,
                  gap: timedelta) -> dict[str, object]:
     name = platform_names().get(ep.platform, ep.platform)

@@ -12,7 +12,9 @@ Start and an extension, and an episode that ended is not "ongoing".
 
 from __future__ import annotations
 
+import gc
 import re
+import weakref
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -223,6 +225,29 @@ def test_hub_equals_regroup_new_events_restart_and_clerk(tmp_path: Path) -> None
                                    collapsed_at=NOW + timedelta(minutes=4)))
         gone = _agree(g, restarted, NOW + timedelta(minutes=5), live=True)
         assert restarted.builds == 3 and gone.lookups == 0
+    finally:
+        g.db.dispose()
+
+
+def test_a_built_state_is_skipped_by_full_collections_and_still_freed(tmp_path: Path) -> None:
+    """Once built, a meeting's state is frozen out of the cycle collector's walk (an update
+    that triggered a full collection took ~90 ms instead of ~4 at 20,000 lookups); dropping
+    the state still frees it, by reference counting."""
+    g = seed_golden(tmp_path)
+    try:
+        hub = LiveHub(rule_of(g.settings))
+        _agree(g, hub, NOW, live=False)
+        with g.db.session() as s:
+            m = s.get(Meeting, g.ids["meeting"])
+            assert m is not None
+            st = hub.state(s, m)
+        ep = st.fold.episodes[0]
+        assert gc.get_freeze_count() > 0
+        assert not any(o is ep for o in gc.get_objects())  # a full collection skips it
+        gone = weakref.ref(st)
+        del st, ep
+        hub._meetings.clear()
+        assert gone() is None  # freed although frozen: no cycles hold it
     finally:
         g.db.dispose()
 
