@@ -97,6 +97,11 @@ def duration_minutes(n: int) -> str:
     return duration(timedelta(minutes=n))
 
 
+def duration_seconds(n: int) -> str:
+    """40 → "40 s"; 300 → "5 min"."""
+    return duration(timedelta(seconds=n))
+
+
 def iso(t: datetime | None) -> str:
     if t is None:
         return ""
@@ -118,7 +123,7 @@ def sentence(text: object) -> str:
 def make_templates() -> Jinja2Templates:
     t = Jinja2Templates(directory=str(HERE / "templates"))
     t.env.filters.update(london=london, london_day=london_day, duration=duration, iso=iso,
-                         duration_minutes=duration_minutes,
+                         duration_minutes=duration_minutes, duration_seconds=duration_seconds,
                          sentence=sentence)
     t.env.globals.update(plural=plural, TEXT_COOKIE=TEXT_COOKIE)
     return t

@@ -113,6 +113,14 @@ class AccountThrottle:
     def succeeded(self, username: str, source: str) -> None:
         self._state.pop(self._key(username, source), None)
 
+    def waiting(self, username: str) -> int | None:
+        """Seconds until this account may be tried again from the source that waits longest
+        (None: no source waits): what IT sees as "locked" on the users page."""
+        name = self._key(username, "")[0]
+        waits = [w for k in [k for k in self._state if k[0] == name]
+                 if (w := self.retry_after(k[0], k[1])) is not None]
+        return max(waits) if waits else None
+
     def forget_account(self, username: str) -> None:
         """IT lifted the wait for this account (every source)."""
         name = self._key(username, "")[0]

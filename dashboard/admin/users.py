@@ -26,7 +26,10 @@ def _users(request: Request, s: Session, *, done_code: str | None = None,
            form: Mapping[str, str] | None = None) -> Response:
     rows, _ = users.list_users(s, limit=1000, offset=0)
     ctx = base("users", done_code, error)
-    ctx.update(users=rows, roles=ROLE_TEXT, form=form or {})
+    # Lock-outs are the login throttle's backoff (per name and source, in this process).
+    throttle = request.app.state.account_throttle
+    locked = {u.id: wait for u in rows if (wait := throttle.waiting(u.username)) is not None}
+    ctx.update(users=rows, roles=ROLE_TEXT, form=form or {}, locked=locked)
     return render(request, "admin/users.html", ctx, status=status)
 
 

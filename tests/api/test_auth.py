@@ -140,7 +140,10 @@ def test_it_admin_can_lift_the_wait(env: Env) -> None:
         env.client.post("/api/v1/session", json={**who, "password": "nope nope"})
     assert env.client.post("/api/v1/session", json={**who, "password": PASSWORD}
                            ).status_code == 429
-    r = TestClient(env.app).patch(f"/api/v1/users/{env.user_ids[Role.CLERK]}",
+    it = TestClient(env.app)
+    shown = it.get(f"/api/v1/users/{env.user_ids[Role.CLERK]}", headers=env.auth(Role.IT_ADMIN))
+    assert shown.json()["locked_until"] is not None  # IT sees the lock-out
+    r = it.patch(f"/api/v1/users/{env.user_ids[Role.CLERK]}",
                                   json={"unlock": True}, headers=env.auth(Role.IT_ADMIN))
     assert r.status_code == 200 and r.json()["locked_until"] is None
     assert env.client.post("/api/v1/session", json={**who, "password": PASSWORD}).status_code == 200

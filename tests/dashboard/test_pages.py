@@ -347,6 +347,24 @@ def test_users_and_roles(site: Site) -> None:
     assert '<strong>disabled:</strong> no <span aria-label="changed to">→</span> yes' in audit
 
 
+def test_it_sees_a_lock_out_and_lifts_it(site: Site) -> None:
+    """After repeated failed sign-ins the users page says the account is locked, for how
+    long, and offers Unlock; after it the member of staff can sign in at once."""
+    c = site.login("it")
+    guess = TestClient(site.client.app, follow_redirects=False)
+    token = csrf_of(guess.get("/login").text)
+    for _ in range(6):
+        guess.post("/login", data={"username": "clerk", "password": "not it at all",
+                                   "csrf_token": token, "next": "/"})
+    page = c.get("/admin/users").text
+    assert re.search(r"locked for \d+ s more \(failed sign-ins\)", page)
+    assert 'Unlock<span class="visually-hidden"> clerk</span>' in page
+    assert 'Unlock<span class="visually-hidden"> it</span>' not in page
+    post(c, f"/admin/users/{site.ids['clerk']}", {"op": "unlock"}, page="/admin/users")
+    assert "locked for" not in c.get("/admin/users").text
+    assert site.login("clerk").get("/").status_code == 200
+
+
 def test_audit_filters_and_paging(site: Site) -> None:
     c = site.login("officer")
     html = c.get("/audit?actor=seed").text
