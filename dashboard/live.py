@@ -152,7 +152,9 @@ def _shared_context(request: Request, now: datetime, sort: str) -> dict[str, Any
         if current is not None:
             act = live_hub(request).activity(s, current, now=now, live=in_session)
         else:
-            act = q.activity(s, settings, now=now, meeting_id=None, live=False)
+            since = q.recent_since(now)
+            act = q.activity(s, settings, now=now, meeting_id=None, since=since, live=False,
+                             episodes=live_hub(request).recent_episodes(s, since))
         exemptions = exemptions_of(s, meeting.id) if meeting else []
         standing = [e for e in exemptions if e.withdrawn_at is None]
         for row in act.members:

@@ -46,7 +46,7 @@ from dashboard.queries import (
     aware,
 )
 from monitor.events import EventKind
-from monitor.evidence.episodes import EpisodeRule
+from monitor.evidence.episodes import EpisodeRule, query_episodes
 from monitor.store.models import Device, Event, Meeting, MeetingPrivacy, Member
 
 FEED_CAP = 200  # bypasses and outages kept for the feed (the page shows 60)
@@ -348,6 +348,8 @@ class LiveHub:
         # generation of clerk changes it was made in).
         self.views: dict[str, tuple[float, dict[str, Any], int]] = {}
         self.generation = 0  # clerk changes so far: a view made across one is never reused
+        # Between meetings: the recent window's episodes, and what they were grouped from.
+        self._recent: tuple[tuple[datetime, int, int], list[Episode]] | None = None
         self._view_locks: dict[str, threading.Lock] = {}
 
     def view_lock(self, key: str) -> threading.Lock:
@@ -370,6 +372,25 @@ class LiveHub:
             st = self._state(s, meeting)
             return activity_of(st, s, now=now, live=live, feed_limit=feed_limit,
                                last_event_id=self.last_id)
+
+    def recent_episodes(self, s: Session, since: datetime) -> list[Episode]:
+        """Between meetings the page shows the episodes since ``since`` (the last 12 hours,
+        to the minute). Regrouping them on every screen's refresh cost ~300 ms after a busy
+        evening, so they are grouped again only when the window moved or its lookups changed
+        (a new event, or events deleted: the count since ``since`` and the newest id tell);
+        who is in the room and the names are read fresh by the caller every time."""
+        newest, count = s.execute(select(
+            select(func.max(Event.id)).scalar_subquery(),
+            select(func.count()).select_from(Event).where(Event.ts >= since)
+            .scalar_subquery())).one()
+        key = (since, int(newest or 0), int(count or 0))
+        with self._lock:
+            if self._recent is not None and self._recent[0] == key:
+                return self._recent[1]
+        eps = query_episodes(s, rule=self.rule, meeting_id=None, since=since)
+        with self._lock:
+            self._recent = (key, eps)
+        return eps
 
     def state(self, s: Session, meeting: Meeting) -> MeetingLive:
         """The meeting's state, caught up with every event committed so far (tests; the page

@@ -20,7 +20,7 @@ from allowlist.categories import Mode
 from allowlist.clock import ClerkAction, SessionState
 from allowlist.episodes import Episode
 from allowlist.events import EventKind
-from api.events.episodes import episode_dict
+from api.events.episodes import episode_text
 from api.events.service import describe, platform_names
 from api.meetings.service import ALLOWED_FROM, list_meetings
 from api.rules.risk import flagged_rules
@@ -338,17 +338,26 @@ def _window_filter(meeting_id: int | None,
     return conds
 
 
+def recent_since(now: datetime) -> datetime:
+    """Where "the last 12 hours" between meetings begins: to the minute, so that screens
+    refreshing within one minute ask for the same window (and can share its episodes)."""
+    return (now - RECENT).replace(second=0, microsecond=0)
+
+
 def activity(s: Session, settings: Settings, *, now: datetime, meeting_id: int | None,
              since: datetime | None = None, feed_limit: int = 60,
-             live: bool = True) -> Activity:
+             live: bool = True, episodes: list[Episode] | None = None) -> Activity:
     """Episodes and bypasses of a meeting (``meeting_id``), or since ``since`` between
-    meetings; the members table covers every active member with a registered device.
-    ``live=False`` (the meeting is not in session): no episode is shown as ongoing."""
+    meetings (default :func:`recent_since`); the members table covers every active member
+    with a registered device. ``live=False`` (the meeting is not in session): no episode is
+    shown as ongoing. ``episodes``: the same query's episodes, grouped already (the live
+    hub keeps those of the recent window between meetings)."""
     rule = rule_of(settings)
     gap = rule.gap
     if meeting_id is None and since is None:
-        since = now - RECENT
-    eps: list[Episode] = query_episodes(s, rule=rule, meeting_id=meeting_id, since=since)
+        since = recent_since(now)
+    eps: list[Episode] = (episodes if episodes is not None else
+                          query_episodes(s, rule=rule, meeting_id=meeting_id, since=since))
     names = platform_names()
 
     members = list(s.execute(select(Member).options(selectinload(Member.devices))
@@ -403,12 +412,11 @@ def activity(s: Session, settings: Settings, *, now: datetime, meeting_id: int |
     feed: list[FeedItem] = []
     background: list[FeedItem] = []
     for ep in eps:
-        d = episode_dict(ep, member=member_names.get(ep.member_id) if ep.member_id else None,
-                         device=device_labels.get(ep.device_id) if ep.device_id else None,
-                         now=now, gap=gap)
+        text = episode_text(ep, member=member_names.get(ep.member_id) if ep.member_id else None,
+                            device=device_labels.get(ep.device_id) if ep.device_id else None)
         (feed if ep.opened else background).append(
-            FeedItem("episode", aware(ep.last), aware(ep.first), str(d["text"]),
-                     live and bool(d["ongoing"]), ep.lookups, ep.platform, ep.label.value))
+            FeedItem("episode", aware(ep.last), aware(ep.first), text,
+                     live and ep.ongoing(now, gap), ep.lookups, ep.platform, ep.label.value))
     ev_q = (select(Event).where(Event.kind.in_((EventKind.BYPASS, EventKind.OUTAGE)), *conds)
             .order_by(Event.id.desc()).limit(feed_limit))
     if meeting_id is not None:  # outages carry no meeting: take those during the meeting

@@ -229,6 +229,54 @@ def test_hub_equals_regroup_new_events_restart_and_clerk(tmp_path: Path) -> None
         g.db.dispose()
 
 
+def test_between_meetings_the_recent_window_is_regrouped_only_when_it_changed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Screens refreshing between meetings share the last 12 hours' episodes: grouped again
+    only when a lookup came or went or the window moved a minute — and always what a fresh
+    regroup gives."""
+    g = seed_golden(tmp_path)
+    try:
+        import dashboard.live_state as ls
+
+        grouped: list[datetime] = []
+        real = ls.query_episodes
+
+        def counting(s: Any, **kw: Any) -> Any:
+            grouped.append(kw["since"])
+            return real(s, **kw)
+
+        monkeypatch.setattr(ls, "query_episodes", counting)
+        hub = LiveHub(rule_of(g.settings))
+        now = NOW + timedelta(hours=1)
+        since = queries.recent_since(now)
+
+        def agree(at_: datetime) -> None:
+            with g.db.session() as s:
+                mine = queries.activity(s, g.settings, now=at_, meeting_id=None, live=False,
+                                        episodes=hub.recent_episodes(
+                                            s, queries.recent_since(at_)))
+                fresh = queries.activity(s, g.settings, now=at_, meeting_id=None, live=False)
+            assert fresh.episodes > 0 and (mine.episodes, mine.lookups, mine.opened) == (
+                fresh.episodes, fresh.lookups, fresh.opened)
+            assert [f.text for f in mine.feed] == [f.text for f in fresh.feed]
+
+        agree(now)
+        agree(now + timedelta(seconds=20))  # the same minute, nothing new: not regrouped
+        assert grouped == [since]
+        store_now(g.db, _attempts(g, now, ["i.instagram.com"]))  # a new lookup
+        agree(now + timedelta(seconds=30))
+        assert len(grouped) == 2
+        with g.db.session() as s:  # a lookup deleted (a purge, a collapse)
+            s.execute(delete(Event).where(Event.id == min(s.execute(
+                select(Event.id).where(Event.ts >= since)).scalars())))
+        agree(now + timedelta(seconds=40))
+        assert len(grouped) == 3
+        agree(now + timedelta(minutes=1))  # the window moved
+        assert grouped[-1] == since + timedelta(minutes=1) and len(grouped) == 4
+    finally:
+        g.db.dispose()
+
+
 def test_a_built_state_is_skipped_by_full_collections_and_still_freed(tmp_path: Path) -> None:
     """Once built, a meeting's state is frozen out of the cycle collector's walk (an update
     that triggered a full collection took ~90 ms instead of ~4 at 20,000 lookups); dropping
