@@ -100,22 +100,25 @@ def test_a_live_update_never_cancels_the_clerks_own_submission(
     page.on("dialog", lambda dialog: dialog.accept())
     login(page, server, "clerk")
     expect()(page.locator("#live-status")).to_contain_text("Live", timeout=5_000)
+    ids = server.ids
     held: list[tuple[Any, Any]] = []
-    late: list[Any] = []  # fragment requests sent after the server had started the meeting
 
-    def hold(route: Any) -> None:
-        held.append((route, route.fetch(max_redirects=0)))  # the server starts the meeting now
-
-    def note(request: Any) -> None:
-        if held and "/live/fragment" in request.url:
-            late.append(request)
+    def hold(route: Any) -> None:  # the server starts the meeting; its answer is held back
+        held.append((route, route.fetch(max_redirects=0)))
 
     page.route(re.compile(r"/meetings/\d+/start$"), hold)
-    page.on("request", note)
-    with page.expect_response(lambda r: r.request in late, timeout=10_000):
-        row = page.locator(f"#meeting-{server.ids['meeting']}")
-        row.get_by_role("button", name=re.compile("Start meeting")).click(no_wait_after=True)
-    # The page has now read "a meeting is in session"; only then does its own result arrive.
+    page.locator(f"#meeting-{ids['meeting']}").get_by_role(
+        "button", name=re.compile("Start meeting")).click(no_wait_after=True)
+    for _ in range(10_000):  # until the server has started the meeting: a round trip to
+        if held:  # the browser each (not to the page, whose frame waits on the submission)
+            break
+        page.context.cookies()
+    # Something happens in the meeting: the live stream tells the page, which reads the
+    # fragment — made after the Start, so it says "a meeting is in session".
+    with page.expect_response(lambda r: "/live/fragment" in r.url, timeout=15_000):
+        attempt(server.seeded.db, member_id=ids["ada"], device_id=ids["ada_device"],
+                mac=ADA_MAC, meeting_id=ids["meeting"])
+    # Only now does the page's own result arrive.
     route, response = held[0]
     route.fulfill(response=response)
     page.wait_for_url(re.compile(r"/\?done=clerk-start"))
