@@ -14,12 +14,13 @@ from api.session import DbSession
 from api.users import schemas, service
 from api.users.service import Principal
 from api.validation import IdPath
+from monitor.store.models import User
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
 Admin = Annotated[Principal, Depends(require(CONFIGURE))]
 
 
-def _out(request: Request, u: object) -> schemas.UserOut:
+def _out(request: Request, u: User) -> schemas.UserOut:
     """The account as IT sees it: ``locked_until`` is when the login backoff after failed
     sign-ins ends (the throttle's, from the source that waits longest; None: not locked)."""
     out = schemas.UserOut.model_validate(u)
