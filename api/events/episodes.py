@@ -41,7 +41,6 @@ def episode_text(ep: Episode, *, member: str | None, device: str | None) -> str:
 def episode_dict(ep: Episode, *, member: str | None, device: str | None, now: datetime,
                  gap: timedelta) -> dict[str, object]:
     name = platform_names().get(ep.platform, ep.platform)
-    facts = EpisodeFacts.of(ep, name)
     return {
         "device_id": ep.device_id, "device": device, "mac": ep.mac, "member_id": ep.member_id,
         "member": member, "platform": ep.platform, "platform_name": name,
@@ -51,7 +50,7 @@ def episode_dict(ep: Episode, *, member: str | None, device: str | None, now: da
         "channels": sorted(ep.channels), "connection_attempted": ep.connection,
         "reached_platform": ep.reached, "label": ep.label.value,
         "label_text": label_text(ep.label),
-        "text": episode_sentence(facts, member, device),
+        "text": episode_text(ep, member=member, device=device),
     }
 
 
