@@ -116,16 +116,20 @@ class AccountThrottle:
     def waiting(self, username: str) -> int | None:
         """Seconds until this account may be tried again from the source that waits longest
         (None: no source waits): what IT sees as "locked" on the users page."""
-        name = self._key(username, "")[0]
-        waits = [w for k in [k for k in self._state if k[0] == name]
-                 if (w := self.retry_after(k[0], k[1])) is not None]
+        waits = [w for name, source in self._keys_of(username)
+                 if (w := self.retry_after(name, source)) is not None]
         return max(waits) if waits else None
 
     def forget_account(self, username: str) -> None:
         """IT lifted the wait for this account (every source)."""
-        name = self._key(username, "")[0]
-        for key in [k for k in self._state if k[0] == name]:
+        for key in self._keys_of(username):
             del self._state[key]
+
+    def _keys_of(self, username: str) -> list[tuple[str, str]]:
+        """This account's (name, source) entries, from every source (a copy: callers
+        delete)."""
+        name = self._key(username, "")[0]
+        return [k for k in self._state if k[0] == name]
 
 
 def _api_failed(status: int, _: Headers) -> bool:
